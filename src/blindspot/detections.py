@@ -1,0 +1,115 @@
+"""`Detections`: the face boxes that pass between stages (detect → track → redact → report).
+
+Boxes are float arrays in pixel coordinates of the image as displayed (after EXIF orientation),
+`x1, y1, x2, y2` with x2/y2 exclusive. Every function here is pure: it returns new Detections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Detections:
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    track_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(self.scores, np.float32).reshape(-1)
+        if len(boxes) != len(scores):
+            raise ValueError("boxes and scores differ in length")
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "scores", scores)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls()
+
+    @classmethod
+    def concat(cls, parts: list[Detections]) -> Detections:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls()
+        return cls(np.concatenate([p.boxes for p in parts]), np.concatenate([p.scores for p in parts]))
+
+    def select(self, keep: np.ndarray) -> Detections:
+        ids = None if self.track_ids is None else self.track_ids[keep]
+        return Detections(self.boxes[keep], self.scores[keep], ids)
+
+    def above(self, threshold: float) -> Detections:
+        return self.select(self.scores >= threshold)
+
+    def scaled(self, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> Detections:
+        """Boxes multiplied by (sx, sy), then shifted by (dx, dy)."""
+        boxes = self.boxes * np.array([sx, sy, sx, sy], np.float32)
+        boxes = boxes + np.array([dx, dy, dx, dy], np.float32)
+        return Detections(boxes, self.scores, self.track_ids)
+
+    def clipped(self, width: int, height: int) -> Detections:
+        boxes = self.boxes.copy()
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        return Detections(boxes, self.scores, self.track_ids).select(keep)
+
+    def sides(self) -> np.ndarray:
+        """The longer side of each box, in pixels."""
+        return np.maximum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])
+
+    def to_xywh(self) -> list[list[float]]:
+        """`[[x, y, w, h, score], …]` rounded to 0.1 px, the form `blindspot detect --json` prints."""
+        rows = []
+        for (x1, y1, x2, y2), s in zip(self.boxes.tolist(), self.scores.tolist(), strict=True):
+            rows.append([round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1),
+                         round(s, 3)])
+        return rows
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in `a` (N×4) with every box in `b` (M×4)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = (ix2 - ix1).clip(0) * (iy2 - iy1).clip(0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def nms(dets: Detections, iou_threshold: float = 0.4) -> Detections:
+    """Non-maximum suppression: keep the best-scoring box of each overlapping group.
+
+    A suppressed box only goes when a kept box overlaps it by `iou_threshold` or more, so two
+    faces side by side both stay; the kept box is grown to the union of its group, so merging
+    never shrinks the area that gets covered.
+    """
+    if len(dets) == 0:
+        return dets
+    order = np.argsort(-dets.scores, kind="stable")
+    boxes = dets.boxes[order]
+    ious = iou_matrix(boxes, boxes)
+    suppressed = np.zeros(len(boxes), bool)
+    kept_boxes, kept = [], []
+    for i in range(len(boxes)):
+        if suppressed[i]:
+            continue
+        group = (~suppressed) & (ious[i] >= iou_threshold)
+        group[i] = True
+        suppressed |= group
+        members = boxes[group]
+        kept_boxes.append([members[:, 0].min(), members[:, 1].min(),
+                           members[:, 2].max(), members[:, 3].max()])
+        kept.append(order[i])
+    kept = np.array(kept)
+    return Detections(np.array(kept_boxes, np.float32), dets.scores[kept])
