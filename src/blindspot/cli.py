@@ -1,0 +1,193 @@
+"""The `blindspot` command: a thin layer over the Python API.
+
+    blindspot FILE_OR_DIR… [-o OUT]     cover faces and strip metadata
+    blindspot detect FILE… --json       print the face boxes
+    blindspot clean FILE… [-o OUT]      strip metadata only, pixels untouched
+    blindspot demo                      anonymize a bundled example
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import BlindspotError
+from .options import MODES, Options
+from .outputs import plan_outputs
+from .pipeline import FileResult, anonymize_file, clean_file, detect_file
+
+COMMANDS = ("detect", "clean", "demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        print(f"blindspot: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", type=float, default=Options.threshold,
+                        help=f"detection threshold, lower finds more (default {Options.threshold})")
+    parser.add_argument("--max-pixels", type=int, default=Options.max_pixels,
+                        help="refuse images larger than this many pixels")
+
+
+def _outputs(parser: argparse.ArgumentParser, suffix: str) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    parser.add_argument("-o", "--output", type=Path, metavar="OUT",
+                        help=f"output file, or folder for several inputs (default: "
+                             f"NAME.{suffix}.EXT beside each input)")
+    parser.add_argument("--force", action="store_true", help="replace existing outputs")
+
+
+def build_parsers() -> dict[str, argparse.ArgumentParser]:
+    anonymize = _Parser(
+        prog="blindspot",
+        description="Cover every face and remove identifying metadata from photos. "
+                    "Other commands: blindspot {detect,clean,demo} --help",
+    )
+    anonymize.add_argument("--version", action="version", version=f"blindspot {__version__}")
+    _outputs(anonymize, "anon")
+    anonymize.add_argument("--mode", choices=MODES, default=Options.mode,
+                           help=f"how faces are covered (default {Options.mode})")
+    anonymize.add_argument("--mask-scale", type=float, default=Options.mask_scale,
+                           help=f"mask size relative to the face box (default "
+                                f"{Options.mask_scale})")
+    _common(anonymize)
+
+    detect = _Parser(prog="blindspot detect", description="Print the face boxes blindspot "
+                     "would cover, in displayed pixels: {path: [[x, y, w, h, score], …]}.")
+    detect.add_argument("inputs", nargs="+", metavar="FILE")
+    detect.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    _common(detect)
+
+    clean = _Parser(prog="blindspot clean", description="Remove metadata, keep the picture "
+                    "as it is (no re-encoding for JPEG, PNG, WebP and GIF). For photos "
+                    "without people.")
+    _outputs(clean, "clean")
+    clean.add_argument("--max-pixels", type=int, default=Options.max_pixels,
+                       help="refuse images larger than this many pixels")
+
+    demo = _Parser(prog="blindspot demo", description="Anonymize a bundled example photo.")
+    demo.add_argument("-o", "--output", type=Path, metavar="DIR",
+                      help="folder for the example and its result (default: a new temp folder)")
+    return {"anonymize": anonymize, "detect": detect, "clean": clean, "demo": demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parsers = build_parsers()
+    command = argv[0] if argv and argv[0] in COMMANDS else "anonymize"
+    args = parsers[command].parse_args(argv[1:] if command != "anonymize" else argv)
+    try:
+        return {"anonymize": _anonymize, "detect": _detect, "clean": _clean,
+                "demo": _demo}[command](args)
+    except BlindspotError as e:
+        _error(e)
+        return 1
+    except ValueError as e:  # an option out of range
+        _error(e)
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted; no partial output was written")
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug of ours: still one line, still fail closed
+        _internal(e)
+        return 1
+
+
+def _internal(error: Exception, path: Path | None = None) -> None:
+    if os.environ.get("BLINDSPOT_DEBUG"):
+        traceback.print_exc()
+    where = f"{path}: " if path else ""
+    _error(f"{where}internal error ({type(error).__name__}: {error}); no output was written. "
+           "Set BLINDSPOT_DEBUG=1 for details")
+
+
+def _error(message: object) -> None:
+    print(f"blindspot: error: {message}", file=sys.stderr)
+
+
+def _anonymize(args: argparse.Namespace) -> int:
+    options = Options(mode=args.mode, threshold=args.threshold, mask_scale=args.mask_scale,
+                      overwrite=args.force, max_pixels=args.max_pixels)
+    return _run_batch(args, "anon", lambda src, out: anonymize_file(src, out, options))
+
+
+def _clean(args: argparse.Namespace) -> int:
+    options = Options(overwrite=args.force, max_pixels=args.max_pixels)
+    return _run_batch(args, "clean", lambda src, out: clean_file(src, out, options))
+
+
+def _run_batch(args: argparse.Namespace, suffix: str,
+               work: Callable[[Path, Path], FileResult]) -> int:
+    jobs, problems = plan_outputs(args.inputs, args.output, suffix)
+    for problem in problems:
+        _error(problem)
+    failed = len(problems)
+    progress = _progress(len(jobs))
+    for src, out in jobs:
+        try:
+            result = work(src, out)
+            _say(result.summary(), progress)
+        except BlindspotError as e:
+            _error(e)
+            failed += 1
+        except Exception as e:  # noqa: BLE001 - one file's bug must not stop the batch
+            _internal(e, src)
+            failed += 1
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
+    if len(jobs) > 1 or failed:
+        print(f"{len(jobs) - (failed - len(problems))} of {len(jobs) + len(problems)} files "
+              f"done, {failed} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _progress(total: int):
+    if total < 2:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="file", file=sys.stderr, disable=None, leave=False)
+
+
+def _say(line: str, progress) -> None:
+    if progress is not None:
+        progress.write(line, file=sys.stdout)
+    else:
+        print(line)
+
+
+def _detect(args: argparse.Namespace) -> int:
+    options = Options(threshold=args.threshold, max_pixels=args.max_pixels)
+    found: dict[str, list[list[float]]] = {}
+    failed = 0
+    for name in args.inputs:
+        try:
+            frames = detect_file(name, options)
+        except BlindspotError as e:
+            _error(e)
+            failed += 1
+            continue
+        found[name] = [row for dets in frames for row in dets.to_xywh()]
+    print(json.dumps(found))
+    return 1 if failed else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    for line in run_demo(args.output):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""`Options`: every setting of one anonymization run, shared by the API, the CLI and reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .detect import DetectorSettings
+
+MODES = ("solid", "mosaic", "blur")
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: str = "solid"
+    threshold: float = DetectorSettings.threshold
+    # The mask is an ellipse this many times the face box (plus the box itself), so hairline,
+    # ears and chin are covered as well.
+    mask_scale: float = 1.4
+    # Replace an existing output file. An input file is never overwritten, whatever this says.
+    overwrite: bool = False
+    # Images larger than this are refused instead of exhausting memory.
+    max_pixels: int = 150_000_000
+    # Frames per animated image at most.
+    max_frames: int = 2_000
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must lie between 0 and 1, not {self.threshold}")
+        if not 1.0 <= self.mask_scale <= 4.0:
+            raise ValueError(f"mask scale must lie between 1.0 and 4.0, not {self.mask_scale}")
+
+    def detector_settings(self) -> DetectorSettings:
+        return DetectorSettings(threshold=self.threshold)
