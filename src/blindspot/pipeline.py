@@ -32,17 +32,20 @@ class FileResult:
 
     source: Path
     output: Path | None
-    faces: int = 0
+    faces: int | None = None  # None: faces were not looked for (`clean`)
     frames: int = 1
     metadata_removed: list[str] = field(default_factory=list)
     detections: list[Detections] = field(default_factory=list)  # one per frame
 
     def summary(self) -> str:
         removed = ", ".join(self.metadata_removed) if self.metadata_removed else "none found"
-        faces = f"{self.faces} face{'s' if self.faces != 1 else ''} covered"
+        parts = []
+        if self.faces is not None:
+            parts.append(f"{self.faces} face{'s' if self.faces != 1 else ''} covered")
         if self.frames > 1:
-            faces += f" in {self.frames} frames"
-        return f"{self.source} -> {self.output}: {faces}; metadata removed: {removed}"
+            parts.append(f"{self.frames} frames")
+        parts.append(f"metadata removed: {removed}")
+        return f"{self.source} -> {self.output}: {'; '.join(parts)}"
 
 
 @lru_cache(maxsize=4)
