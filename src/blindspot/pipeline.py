@@ -157,7 +157,9 @@ def _with_orientation(jpeg: bytes, orientation: int) -> bytes:
     """Insert a minimal EXIF segment that holds only the orientation, right after SOI."""
     exif = Image.Exif()
     exif[0x0112] = int(orientation)
-    payload = b"Exif\x00\x00" + exif.tobytes()
+    payload = exif.tobytes()
+    if not payload.startswith(b"Exif\x00\x00"):
+        payload = b"Exif\x00\x00" + payload
     segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
     return jpeg[:2] + segment + jpeg[2:]
 

@@ -14,13 +14,14 @@ from pathlib import Path
 _STRUCTURAL_GROUPS = {
     "ExifTool", "System", "File", "JFIF", "Composite", "PNG", "RIFF", "GIF", "BMP", "QuickTime",
     "IFD0", "ICC-header", "ICC_Profile", "Adobe", "APP14", "PNG-pHYs", "ICC-view", "ICC-meas",
+    "Meta",
 }
 # …unless the tag itself names one of these.
 _IDENTIFYING_NAMES = re.compile(
     r"GPS|Serial|Make|Model|Date|Time(?!Scale)|Software|Artist|Copyright|Owner|Author|"
     r"Creator|Thumbnail|Comment|Location|City|Country|Lens|Camera|UniqueID|DocumentID|"
     r"InstanceID|Description|Title|Keywords|Subject|Rights|Host|User|Manufacturer|"
-    r"PreviewImage|MPImage|ProfileID",
+    r"PreviewImage|MPImage|ProfileID$",
     re.IGNORECASE,
 )
 # Harmless tags whose names match the pattern above.

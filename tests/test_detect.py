@@ -1,0 +1,74 @@
+"""The detector finds real faces, ships its model intact, and merges tiles without loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ASTRONAUT_FACE
+
+from blindspot import detect as detect_module
+from blindspot.detect import PROVIDERS, CenterFace, FaceDetector
+from blindspot.detections import Detections, iou_matrix, nms
+from blindspot.errors import BlindspotError
+from blindspot.tiles import tile_grid
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def test_finds_the_astronaut(detector, astronaut):
+    dets = detector.detect(astronaut)
+    assert len(dets) >= 1
+    assert iou_matrix(dets.boxes, [ASTRONAUT_FACE]).max() > 0.5
+
+
+def test_finds_no_face_in_coffee(detector, no_face):
+    assert len(detector.detect(no_face).above(0.5)) == 0
+
+
+def test_finds_a_small_face_in_a_large_picture(detector, astronaut):
+    """A 24 px face in a 1600×1200 scene: what a single pass misses in crowds."""
+    face = astronaut[20:200, 160:300]
+    small = face[::7, ::7][:, :, :]  # about 26×20 px
+    scene = np.full((1200, 1600, 3), 120, np.uint8)
+    scene[700:700 + small.shape[0], 900:900 + small.shape[1]] = small
+    dets = detector.detect(scene)
+    target = [900, 700, 900 + small.shape[1], 700 + small.shape[0]]
+    assert len(dets) and iou_matrix(dets.boxes, [target]).max() > 0.3
+
+
+def test_uses_an_explicit_cpu_provider():
+    assert PROVIDERS == ["CPUExecutionProvider"]
+    assert CenterFace().session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_a_damaged_model_is_refused(monkeypatch):
+    monkeypatch.setattr(detect_module, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(BlindspotError, match="damaged"):
+        CenterFace()
+
+
+@pytest.mark.parametrize("w,h,size,overlap", [(1000, 700, 320, 48), (320, 320, 320, 48),
+                                              (100, 50, 320, 48), (2001, 999, 213, 40)])
+def test_tiles_cover_every_face_no_larger_than_the_overlap(w, h, size, overlap):
+    tiles = tile_grid(w, h, size, overlap)
+    covered = np.zeros((h, w), int)
+    for t in tiles:
+        assert t.w <= size and t.h <= size and t.x + t.w <= w and t.y + t.h <= h
+        covered[t.y:t.y + t.h, t.x:t.x + t.w] += 1
+    assert covered.min() >= 1
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        x, y = rng.integers(0, max(1, w - overlap)), rng.integers(0, max(1, h - overlap))
+        assert any(t.x <= x and x + overlap <= t.x + t.w and t.y <= y and y + overlap <= t.y + t.h
+                   for t in tiles)
+
+
+def test_nms_merges_duplicates_and_keeps_neighbours():
+    dets = Detections([[0, 0, 10, 10], [1, 1, 11, 11], [20, 0, 30, 10]], [0.9, 0.8, 0.7])
+    kept = nms(dets, 0.4)
+    assert len(kept) == 2
+    # the merged box still covers both duplicates
+    assert kept.boxes[0].tolist()[:2] == [0, 0] and kept.boxes[0][2] >= 10

@@ -1,0 +1,77 @@
+"""Redaction covers the whole face box and its margin, and nothing far from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blindspot.detections import Detections
+from blindspot.redact import MOSAIC_BLOCKS, coverage_mask, face_mask, redact
+
+
+def _noise(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("box", [(50, 40, 110, 120), (-20, -30, 40, 50), (260, 150, 330, 230),
+                                 (10.3, 20.7, 11.1, 21.2)])
+@pytest.mark.parametrize("scale", [1.0, 1.3, 2.0])
+def test_mask_covers_the_whole_box_clipped_to_the_image(box, scale):
+    covered = coverage_mask(Detections([box], [0.9]), scale, 300, 200)
+    x1, y1, x2, y2 = box
+    xs = slice(max(0, int(np.floor(x1))), min(300, int(np.ceil(x2))))
+    ys = slice(max(0, int(np.floor(y1))), min(200, int(np.ceil(y2))))
+    assert covered[ys, xs].all()
+
+
+def test_mask_is_an_ellipse_with_margin():
+    box = np.array([100, 50, 160, 130], np.float32)  # 60×80, centre (130, 90)
+    (x0, y0, xe, ye), mask = face_mask(box, 1.5, 300, 200)
+    assert (x0, y0, xe, ye) == (85, 30, 175, 150)
+    full = np.zeros((200, 300), bool)
+    full[y0:ye, x0:xe] = mask
+    assert full[90, 86] and full[31, 130]  # margin beyond the box, on the axes
+    assert not full[31, 86]  # but not the corner of the bounding rectangle
+
+
+@pytest.mark.parametrize("mode", ["solid", "mosaic", "blur"])
+def test_each_mode_changes_the_face_and_nothing_far_away(mode):
+    image = _noise()
+    before = image.copy()
+    dets = Detections([[100, 50, 160, 130]], [0.9])
+    redact(image, dets, mode, 1.3, seed=1)
+    face = (slice(60, 120), slice(110, 150))
+    changed = np.abs(image[face].astype(int) - before[face].astype(int)).mean()
+    assert changed > 40  # random noise replaced by something else
+    outside = ~coverage_mask(dets, 1.3, 300, 200)
+    assert np.array_equal(image[outside], before[outside])
+
+
+def test_solid_is_black():
+    image = _noise()
+    redact(image, Detections([[100, 50, 160, 130]], [0.9]), "solid", 1.3)
+    assert (image[60:120, 110:150] == 0).all()
+
+
+def test_mosaic_has_at_most_about_six_blocks_across_the_face():
+    image = _noise(400, 400)
+    box = [100, 100, 220, 220]  # 120 px wide
+    redact(image, Detections([box], [0.9]), "mosaic", 1.3)
+    row = image[160, 100:220, 0]
+    runs = 1 + np.count_nonzero(np.diff(row.astype(int)))
+    assert runs <= MOSAIC_BLOCKS + 2
+
+
+def test_blur_leaves_no_fine_detail():
+    image = _noise(400, 400)
+    redact(image, Detections([[100, 100, 220, 220]], [0.9]), "blur", 1.3, seed=2)
+    face = image[130:190, 130:190].astype(float)
+    # Noise of the original has std ~74; what is left is low-pass plus fresh noise (σ 12).
+    assert face.std() < 25
+
+
+def test_no_detections_changes_nothing():
+    image = _noise()
+    before = image.copy()
+    redact(image, Detections.empty(), "solid", 1.3)
+    assert np.array_equal(image, before)
