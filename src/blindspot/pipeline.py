@@ -117,7 +117,10 @@ def clean_file(path: str | os.PathLike, out: str | os.PathLike,
         same_container = fmt in strip.SUPPORTED and writer.format == fmt
         if same_container and (orientation in (1, None) or fmt == "JPEG"):
             data = _read_bytes(path)
-            cleaned = strip.strip_metadata(data, fmt)
+            try:
+                cleaned = strip.strip_metadata(data, fmt)
+            except strip.StripError as e:
+                raise BlindspotError(f"cannot clean: {e}") from None
             if fmt == "JPEG" and orientation not in (1, None):
                 cleaned = _with_orientation(cleaned, orientation)
             removed = _verify_decodes(cleaned, path, options)
