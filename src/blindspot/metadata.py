@@ -5,6 +5,8 @@ This only reports; nothing is copied from a source to an output (sinks write pix
 
 from __future__ import annotations
 
+import struct
+
 from PIL import ExifTags, Image
 
 _GPS_IFD = 0x8825
@@ -20,9 +22,12 @@ _MAKER_NOTE = 0x927C
 def describe(image: Image.Image) -> list[str]:
     """Human names of the metadata in `image` (as opened by Pillow, before loading pixels)."""
     found: list[str] = []
-    exif = image.getexif()
-    if exif:
-        found += _describe_exif(exif)
+    try:
+        exif = image.getexif()
+        if exif:
+            found += _describe_exif(exif)
+    except (OSError, SyntaxError, ValueError, KeyError, struct.error):
+        found.append("EXIF (unreadable)")
     info = image.info
     if "xmp" in info or "XML:com.adobe.xmp" in info:
         found.append("XMP")

@@ -23,7 +23,7 @@ from .options import Options
 from .photo import Photo
 from .redact import redact
 from .sink import PhotoWriter, write_photo, writer_for
-from .source import open_image, read_photo
+from .source import exif_orientation, open_image, read_photo
 
 
 @dataclass
@@ -111,17 +111,17 @@ def clean_file(path: str | os.PathLike, out: str | os.PathLike,
         _refuse_input_as_output(path, out)
         image = open_image(path, options.max_pixels)
         fmt = "JPEG" if image.format == "MPO" else image.format
-        orientation = image.getexif().get(0x0112, 1)
+        orientation = exif_orientation(image)
         image.close()
         writer = writer_for(out, fmt)
         same_container = fmt in strip.SUPPORTED and writer.format == fmt
-        if same_container and (orientation in (1, None) or fmt == "JPEG"):
+        if same_container and (orientation == 1 or fmt == "JPEG"):
             data = _read_bytes(path)
             try:
                 cleaned = strip.strip_metadata(data, fmt)
             except strip.StripError as e:
                 raise BlindspotError(f"cannot clean: {e}") from None
-            if fmt == "JPEG" and orientation not in (1, None):
+            if fmt == "JPEG" and orientation != 1:
                 cleaned = _with_orientation(cleaned, orientation)
             removed = _verify_decodes(cleaned, path, options)
             with atomic_output(out, options.overwrite) as f:

@@ -8,7 +8,10 @@ of an animation or multi-page file is read. Nothing but pixels and timing is kep
 from __future__ import annotations
 
 import io
+import os
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,9 @@ from .photo import Photo
 pillow_heif.register_heif_opener()
 
 # Only these decoders ever see an input: fewer parsers, fewer ways in for a hostile file.
-PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
+# (MPO files open through the JPEG decoder; "MPO" has no opener of its own in Pillow, and
+# naming it here made `Image.open` fail with a KeyError for every non-JPEG file.)
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -51,7 +56,59 @@ def open_image(path: Path, max_pixels: int) -> Image.Image:
     if w * h > max_pixels:
         raise BlindspotError(f"image too large: {w}×{h} px is over the limit of "
                              f"{max_pixels:,} px")
+    if image.format == "PNG":
+        try:
+            _check_png(path, w, h)
+        except BaseException:
+            image.close()
+            raise
     return image
+
+
+def _check_png(path: Path, width: int, height: int) -> None:
+    """Refuse a PNG that is truncated, fails a chunk CRC, or whose image data is corrupt.
+
+    Pillow skips the CRC of the image data and stops inflating it once it has enough bytes,
+    so a damaged PNG would otherwise decode, without an error, into a partly wrong picture.
+    Inflating the whole stream checks its Adler-32 checksum as well.
+    """
+    limit = 8 * width * height + 8 * height + 64  # 16-bit RGBA, filter bytes, interlacing
+    inflater, inflated = zlib.decompressobj(), 0
+    try:
+        with open(path, "rb") as f:
+            left = os.fstat(f.fileno()).st_size - len(f.read(8))
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    raise BlindspotError("cannot read image: PNG file is truncated")
+                length, kind = struct.unpack(">I4s", head)
+                left -= 12 + length
+                if left < 0:
+                    raise BlindspotError("cannot read image: PNG file is truncated")
+                crc = zlib.crc32(kind)
+                while length:
+                    piece = f.read(min(length, 1 << 20))
+                    if not piece:  # the file shrank while being read
+                        raise BlindspotError("cannot read image: PNG file is truncated")
+                    length -= len(piece)
+                    crc = zlib.crc32(piece, crc)
+                    while kind == b"IDAT" and piece and not inflater.eof:
+                        inflated += len(inflater.decompress(piece, 1 << 20))
+                        piece = inflater.unconsumed_tail
+                        if inflated > limit:
+                            raise BlindspotError("cannot read image: PNG image data is corrupt")
+                if f.read(4) != struct.pack(">I", crc):
+                    raise BlindspotError(f"cannot read image: PNG {kind.decode('latin-1')} "
+                                         "chunk is corrupt (bad CRC)")
+                if kind == b"IEND":
+                    break
+        inflated += len(inflater.flush())  # output zlib held back at the last limit
+    except zlib.error:
+        raise BlindspotError("cannot read image: PNG image data is corrupt") from None
+    except OSError as e:
+        raise BlindspotError(f"cannot read: {e.strerror or e}") from None
+    if not inflater.eof:
+        raise BlindspotError("cannot read image: PNG image data is incomplete or corrupt")
 
 
 def read_photo(path: Path, max_pixels: int = 150_000_000, max_frames: int = 2_000) -> Photo:
@@ -73,7 +130,7 @@ def _decode(image: Image.Image, max_frames: int) -> Photo:
     n_frames = getattr(image, "n_frames", 1) if fmt != "JPEG" else 1
     if n_frames > max_frames:
         raise BlindspotError(f"{n_frames} frames is over the limit of {max_frames}")
-    orientation = image.getexif().get(0x0112, 1)
+    orientation = exif_orientation(image)
     frames, alphas, durations = [], [], []
     grey = True
     for index, frame in enumerate(ImageSequence.Iterator(image)):
@@ -96,6 +153,15 @@ def _decode(image: Image.Image, max_frames: int) -> Photo:
         loop=image.info.get("loop", 0) if animated else None,
         grey=grey, lossless=_is_lossless(image, fmt), metadata=metadata,
     )
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1–8) of `image`; 1 when absent, unreadable or out of range."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError, struct.error):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _is_lossless(image: Image.Image, fmt: str) -> bool:
