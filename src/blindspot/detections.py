@@ -37,7 +37,8 @@ class Detections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls()
-        return cls(np.concatenate([p.boxes for p in parts]), np.concatenate([p.scores for p in parts]))
+        return cls(np.concatenate([p.boxes for p in parts]),
+                   np.concatenate([p.scores for p in parts]))
 
     def select(self, keep: np.ndarray) -> Detections:
         ids = None if self.track_ids is None else self.track_ids[keep]
@@ -64,7 +65,7 @@ class Detections:
         return np.maximum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])
 
     def to_xywh(self) -> list[list[float]]:
-        """`[[x, y, w, h, score], …]` rounded to 0.1 px, the form `blindspot detect --json` prints."""
+        """`[[x, y, w, h, score], …]` rounded to 0.1 px, as `blindspot detect --json` prints."""
         rows = []
         for (x1, y1, x2, y2), s in zip(self.boxes.tolist(), self.scores.tolist(), strict=True):
             rows.append([round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1),
@@ -87,17 +88,21 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
-def nms(dets: Detections, iou_threshold: float = 0.4) -> Detections:
-    """Non-maximum suppression: keep the best-scoring box of each overlapping group.
+def nms(dets: Detections, iou_threshold: float = 0.4, merge: str = "union") -> Detections:
+    """Non-maximum suppression: one box for each group of overlapping boxes.
 
-    A suppressed box only goes when a kept box overlaps it by `iou_threshold` or more, so two
-    faces side by side both stay; the kept box is grown to the union of its group, so merging
-    never shrinks the area that gets covered.
+    A box only joins a group when the group's best-scoring box overlaps it by `iou_threshold` or
+    more, so two faces side by side both stay. `merge` picks the box a group leaves: "union" grows
+    the best box to the union of its group (merging never shrinks the covered area), "best" keeps
+    the best box as is, "mean" is the score-weighted mean of the group (what matches the face
+    best when several scales see it). The group keeps the best score.
     """
+    if merge not in ("union", "best", "mean"):
+        raise ValueError(f"unknown merge rule {merge!r}")
     if len(dets) == 0:
         return dets
     order = np.argsort(-dets.scores, kind="stable")
-    boxes = dets.boxes[order]
+    boxes, scores = dets.boxes[order], dets.scores[order]
     ious = iou_matrix(boxes, boxes)
     suppressed = np.zeros(len(boxes), bool)
     kept_boxes, kept = [], []
@@ -108,8 +113,12 @@ def nms(dets: Detections, iou_threshold: float = 0.4) -> Detections:
         group[i] = True
         suppressed |= group
         members = boxes[group]
-        kept_boxes.append([members[:, 0].min(), members[:, 1].min(),
-                           members[:, 2].max(), members[:, 3].max()])
+        if merge == "union":
+            box = np.concatenate([members[:, :2].min(axis=0), members[:, 2:].max(axis=0)])
+        elif merge == "mean":
+            box = np.average(members, axis=0, weights=scores[group])
+        else:
+            box = boxes[i]
+        kept_boxes.append(box)
         kept.append(order[i])
-    kept = np.array(kept)
-    return Detections(np.array(kept_boxes, np.float32), dets.scores[kept])
+    return Detections(np.array(kept_boxes, np.float32), dets.scores[np.array(kept)])

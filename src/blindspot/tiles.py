@@ -14,12 +14,14 @@ class Tile:
     h: int
 
 
-def _starts(length: int, size: int, overlap: int) -> list[int]:
+def _spans(length: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, length) of the fewest equal spans of at most `size` covering `length`."""
     if length <= size:
-        return [0]
+        return [(0, length)]
     count = math.ceil((length - overlap) / (size - overlap))
-    step = (length - size) / (count - 1)
-    return [round(i * step) for i in range(count)]
+    span = min(size, math.ceil((length + (count - 1) * overlap) / count))
+    step = (length - span) / (count - 1)
+    return [(round(i * step), span) for i in range(count)]
 
 
 def tile_grid(width: int, height: int, size: int, overlap: int) -> list[Tile]:
@@ -27,8 +29,5 @@ def tile_grid(width: int, height: int, size: int, overlap: int) -> list[Tile]:
     `overlap` px, so any face no larger than `overlap` lies whole inside at least one tile."""
     if size <= overlap:
         raise ValueError("tile size must exceed the overlap")
-    tiles = []
-    for y in _starts(height, size, overlap):
-        for x in _starts(width, size, overlap):
-            tiles.append(Tile(x, y, min(size, width - x), min(size, height - y)))
-    return tiles
+    return [Tile(x, y, w, h) for y, h in _spans(height, size, overlap)
+            for x, w in _spans(width, size, overlap)]
