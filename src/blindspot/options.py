@@ -15,7 +15,7 @@ class Options:
     threshold: float = DetectorSettings.threshold
     # The mask is an ellipse this many times the face box (plus the box itself), so hairline,
     # ears and chin are covered as well.
-    mask_scale: float = 1.4
+    mask_scale: float = 1.6
     # Replace an existing output file. An input file is never overwritten, whatever this says.
     overwrite: bool = False
     # Images larger than this are refused instead of exhausting memory.

@@ -88,7 +88,7 @@ REDACTORS = {"solid": _solid, "mosaic": _mosaic, "blur": _blur}
 
 
 def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
-           mask_scale: float = 1.4, seed: int | None = None) -> np.ndarray:
+           mask_scale: float = 1.6, seed: int | None = None) -> np.ndarray:
     """Cover every face of `detections` in `image` (H×W×C uint8, changed in place)."""
     redactor = REDACTORS[mode]
     height, width = image.shape[:2]
