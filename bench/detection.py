@@ -2,7 +2,9 @@
 
 Compares blindspot's default `FaceDetector()` with a single CenterFace pass at threshold 0.2 and
 no tiles (what deface does), on the same images in the same run, and times the default detector
-on a synthetic 12-megapixel photo. Prints a Markdown table.
+on a synthetic 12-megapixel photo. Prints a Markdown table, then a second one of false positives:
+the boxes found in photos without faces (real camera photos in `shared/data/exif_gps` and the
+scikit-image sample pictures; on `astronaut` the one real face does not count).
 
 A labelled face counts as found when a predicted box overlaps it with IoU >= 0.3. Recall is
 reported by size band (the longer side of the labelled box). "Area" is the union of the predicted
@@ -27,6 +29,11 @@ from blindspot.detect import CenterFace, DetectorSettings, FaceDetector
 from blindspot.detections import iou_matrix
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/detection/wider_val_subset"
+NO_FACE_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/exif_gps"
+NO_FACE_SKIMAGE = ["coffee", "chelsea", "rocket", "astronaut", "hubble_deep_field",
+                   "immunohistochemistry", "colorwheel", "logo", "retina"]
+ASTRONAUT_FACE = (170, 30, 285, 195)
+WORST_PHOTO = "exif-samples__jpg_hdr_iphone_hdr_NO.jpg"  # wisteria in bloom
 MATCH_IOU = 0.3
 BANDS: list[tuple[str, float, float]] = [
     ("<10 px", 0, 10), ("10–20 px", 10, 20), ("20–40 px", 20, 40), ("≥40 px", 40, float("inf")),
@@ -115,6 +122,49 @@ def time_big_photo(detector: FaceDetector, rgb: np.ndarray, runs: int = 3) -> fl
     return min(times)
 
 
+def load_no_face() -> list[tuple[str, np.ndarray]]:
+    """(name, RGB) of the photos without faces; unreadable files are left out."""
+    import skimage.data
+    from PIL import Image, ImageOps
+
+    photos = []
+    for path in sorted(NO_FACE_FOLDER.resolve().glob("*.jpg")):
+        try:
+            with Image.open(path) as image:
+                rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        except OSError:
+            continue
+        photos.append((path.name, rgb))
+    for name in NO_FACE_SKIMAGE:
+        rgb = getattr(skimage.data, name)()
+        rgb = np.stack([rgb] * 3, axis=-1) if rgb.ndim == 2 else rgb[..., :3]
+        photos.append((name, np.ascontiguousarray(rgb)))
+    photos.append(("motorcycle_left", skimage.data.stereo_motorcycle()[0]))
+    return photos
+
+
+def false_positives(detector: FaceDetector, photos: list[tuple[str, np.ndarray]]
+                    ) -> tuple[list[int], float]:
+    """Boxes found in each photo without faces, and the mean share of the image they cover."""
+    counts, areas = [], []
+    for name, rgb in photos:
+        boxes = detector.detect(rgb).boxes
+        if name == "astronaut" and len(boxes):
+            boxes = boxes[iou_matrix(boxes, [ASTRONAUT_FACE])[:, 0] < MATCH_IOU]
+        counts.append(len(boxes))
+        areas.append(covered_share(boxes, rgb.shape[1], rgb.shape[0]))
+    return counts, float(np.mean(areas))
+
+
+def fp_markdown(rows: list[tuple[str, tuple[list[int], float]]], names: list[str]) -> str:
+    lines = [f"| detector | boxes / photo | most in one photo | {WORST_PHOTO} | area masked |",
+             "|---" * 5 + "|"]
+    for label, (counts, area) in rows:
+        worst = counts[names.index(WORST_PHOTO)] if WORST_PHOTO in names else "–"
+        lines.append(f"| {label} | {np.mean(counts):.1f} | {max(counts)} | {worst} | {area:.1%} |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[tuple[str, Result]], big_seconds: float, big_source: str) -> str:
     totals = rows[0][1].total
     head = [f"recall {name} ({n})" for (name, _, _), n in zip(BANDS, totals, strict=True)]
@@ -140,8 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     model = CenterFace()  # one session shared by both detectors
     default = FaceDetector(model=model)
     single = FaceDetector(DetectorSettings(threshold=0.2, tile_scale=0), model=model)
-    rows = [("blindspot default", evaluate(default, samples)),
-            ("CenterFace single pass, threshold 0.2 (deface)", evaluate(single, samples))]
+    labels = ["blindspot default", "CenterFace single pass, threshold 0.2 (deface)"]
+    rows = [(labels[0], evaluate(default, samples)), (labels[1], evaluate(single, samples))]
+    photos = load_no_face()
+    fp_rows = [(labels[0], false_positives(default, photos)),
+               (labels[1], false_positives(single, photos))]
     source = max(samples, key=lambda s: s.rgb.shape[0] * s.rgb.shape[1])
     big_seconds = time_big_photo(default, source.rgb)
 
@@ -149,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(samples)} images, {n_faces} faces ({args.folder.name}); found = IoU ≥ {MATCH_IOU};"
           " area = union of boxes before the mask margin, mean share of the image\n")
     print(markdown(rows, big_seconds, Path(source.name).name))
+    print(f"\nFalse positives: {len(photos)} photos without faces\n")
+    print(fp_markdown(fp_rows, [name for name, _ in photos]))
 
 
 if __name__ == "__main__":

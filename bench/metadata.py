@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 from blindspot import BlindspotError, anonymize_file, clean_file
-from blindspot.outputs import walk_photos
+from blindspot.outputs import walk_media
 from blindspot.residue import exiftool_available, exiftool_tags, identifying_tags
+from blindspot.sink import PHOTO_EXTENSIONS
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "exif_gps"
 
@@ -36,7 +37,7 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     leaks = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for photo in walk_photos(args.folder):
+        for photo in walk_media(args.folder, PHOTO_EXTENSIONS):
             cells = [photo.name, str(len(identifying_tags(exiftool_tags(photo))))]
             for name, work in (("anon", anonymize_file), ("clean", clean_file)):
                 out = Path(tmp) / f"{photo.stem}.{name}{photo.suffix}"

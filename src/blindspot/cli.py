@@ -20,8 +20,10 @@ from pathlib import Path
 from . import __version__
 from .errors import BlindspotError
 from .options import MODES, Options
-from .outputs import plan_outputs
-from .pipeline import FileResult, anonymize_file, clean_file, detect_file
+from .outputs import MEDIA_EXTENSIONS, plan_outputs
+from .pipeline import FileResult, anonymize_file, clean_file, detect_file, is_video
+from .report import write_report
+from .sink import PHOTO_EXTENSIONS
 
 COMMANDS = ("detect", "clean", "demo")
 
@@ -61,9 +63,27 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                            help=f"mask size relative to the face box (default "
                                 f"{Options.mask_scale})")
     _common(anonymize)
+    video = anonymize.add_argument_group("video")
+    video.add_argument("--crf", type=int, default=Options.crf,
+                       help=f"video quality, 0–51, lower is better (default {Options.crf})")
+    video.add_argument("--no-audio", action="store_true",
+                       help="drop the sound (voices identify people too)")
+    video.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",
+                       help=f"detect on every N-th frame; tracking covers the frames between "
+                            f"(default {Options.detect_every})")
+    video.add_argument("--max-duration", type=float, default=Options.max_duration,
+                       metavar="SECONDS", help="refuse longer videos")
+    report = anonymize.add_argument_group("report")
+    report.add_argument("--report", type=Path, metavar="FILE.json",
+                        help="write what was covered in each file (settings, model, boxes per "
+                             "frame); names files by their output only")
+    report.add_argument("--report-hashes", action="store_true",
+                        help="also put input names and SHA-256 hashes in the report (they link "
+                             "the published file to the original)")
 
     detect = _Parser(prog="blindspot detect", description="Print the face boxes blindspot "
-                     "would cover, in displayed pixels: {path: [[x, y, w, h, score], …]}.")
+                     "would cover, in displayed pixels: {path: [[x, y, w, h, score], …]} "
+                     "(for a video, one such list per frame, after tracking).")
     detect.add_argument("inputs", nargs="+", metavar="FILE")
     detect.add_argument("--json", action="store_true", help="print JSON (the only format)")
     _common(detect)
@@ -120,18 +140,32 @@ def _error(message: object) -> None:
 
 def _anonymize(args: argparse.Namespace) -> int:
     options = Options(mode=args.mode, threshold=args.threshold, mask_scale=args.mask_scale,
-                      overwrite=args.force, max_pixels=args.max_pixels)
-    return _run_batch(args, "anon", lambda src, out: anonymize_file(src, out, options))
+                      overwrite=args.force, max_pixels=args.max_pixels, crf=args.crf,
+                      keep_audio=not args.no_audio, detect_every=args.detect_every,
+                      max_duration=args.max_duration)
+    results: list[FileResult] = []
+
+    def work(src: Path, out: Path) -> FileResult:
+        result = anonymize_file(src, out, options)
+        results.append(result)
+        return result
+
+    status = _run_batch(args, "anon", work)
+    if args.report is not None:
+        write_report(args.report, results, options, args.report_hashes)
+    return status
 
 
 def _clean(args: argparse.Namespace) -> int:
     options = Options(overwrite=args.force, max_pixels=args.max_pixels)
-    return _run_batch(args, "clean", lambda src, out: clean_file(src, out, options))
+    return _run_batch(args, "clean", lambda src, out: clean_file(src, out, options),
+                      PHOTO_EXTENSIONS)
 
 
 def _run_batch(args: argparse.Namespace, suffix: str,
-               work: Callable[[Path, Path], FileResult]) -> int:
-    jobs, problems = plan_outputs(args.inputs, args.output, suffix)
+               work: Callable[[Path, Path], FileResult],
+               extensions: frozenset[str] = MEDIA_EXTENSIONS) -> int:
+    jobs, problems = plan_outputs(args.inputs, args.output, suffix, extensions)
     for problem in problems:
         _error(problem)
     failed = len(problems)
@@ -172,7 +206,7 @@ def _say(line: str, progress) -> None:
 
 def _detect(args: argparse.Namespace) -> int:
     options = Options(threshold=args.threshold, max_pixels=args.max_pixels)
-    found: dict[str, list[list[float]]] = {}
+    found: dict[str, list] = {}
     failed = 0
     for name in args.inputs:
         try:
@@ -181,7 +215,10 @@ def _detect(args: argparse.Namespace) -> int:
             _error(e)
             failed += 1
             continue
-        found[name] = [row for dets in frames for row in dets.to_xywh()]
+        if is_video(Path(name)):  # one list per frame
+            found[name] = [dets.to_xywh() for dets in frames]
+        else:
+            found[name] = [row for dets in frames for row in dets.to_xywh()]
     print(json.dumps(found))
     return 1 if failed else 0
 

@@ -2,7 +2,8 @@
 
 `FaceDetector.detect(rgb)` returns the `Detections` blindspot covers. It runs the model on the
 whole image, on the image downscaled (large faces) and on upscaled overlapping tiles (small faces
-in crowds are what a single pass misses), then merges everything with NMS.
+in crowds are what a single pass misses), then merges everything with NMS. A weak box is kept only
+when two passes agree on it or its pass is sure enough of it alone (see `DetectorSettings`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .detections import Detections, nms
+from .detections import Detections, merge_group, nms, nms_groups
 from .errors import BlindspotError
 from .tiles import tile_grid
 
@@ -29,14 +30,25 @@ PROVIDERS = ["CPUExecutionProvider"]
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """How hard to look. The defaults were chosen with `bench/detection.py` (see README)."""
+    """How hard to look. The defaults were chosen with `bench/detection.py` (see README).
 
-    threshold: float = 0.08
+    `threshold` is the lowest face score anything is kept at (the user's `--threshold`; lower
+    finds more). With several passes, a box scoring at least `threshold` is kept when two passes
+    found it, or when the one pass that found it scored it at least that pass's `*_alone` score
+    (never below `threshold`). Textures (foliage, flowers, stars) make weak boxes in one pass
+    only, mostly in the tiles; faces, even small ones, are mostly seen by two passes.
+    """
+
+    threshold: float = 0.06
     # Passes, as scale factors of the image: the whole image downscaled by `coarse_scale` (large
     # faces; 0 = none), the whole image as is, and overlapping tiles upscaled by `tile_scale`
     # (small faces). `tile_scale` 0 means a single pass over the image as is, nothing else.
     coarse_scale: float = 0.5
     tile_scale: float = 2.0
+    # The score a box found by one pass only needs, per pass.
+    coarse_alone: float = 0.1
+    whole_alone: float = 0.3
+    tile_alone: float = 0.15
     # Tile side in network pixels, and the overlap between tiles in image pixels.
     tile_size: int = 1024
     tile_overlap: int = 48
@@ -112,11 +124,20 @@ class FaceDetector:
         if s.tile_scale <= 0:
             return self.model.run(rgb, s.threshold)
         k = self.budget_factor(w, h)
-        parts = [self._whole(rgb, k), self._tiled(rgb, s.tile_scale * k)]
+        passes = [(self._whole(rgb, k), s.whole_alone),
+                  (self._tiled(rgb, s.tile_scale * k), s.tile_alone)]
         if s.coarse_scale > 0:
-            parts.append(self._whole(rgb, s.coarse_scale * k))
-        # Each face is seen by several passes: the score-weighted mean box matches it best.
-        return nms(Detections.concat(parts), s.nms_iou, "mean").clipped(w, h)
+            passes.append((self._whole(rgb, s.coarse_scale * k), s.coarse_alone))
+        dets = Detections.concat([d for d, _ in passes])
+        pass_of = np.concatenate([np.full(len(d), i) for i, (d, _) in enumerate(passes)])
+        alone = np.concatenate([np.full(len(d), max(a, s.threshold)) for d, a in passes])
+        boxes, scores = [], []
+        for group in nms_groups(dets, s.nms_iou):
+            if (dets.scores[group] >= alone[group]).any() or len(set(pass_of[group])) > 1:
+                # Each face is seen by several passes: the score-weighted mean box fits it best.
+                boxes.append(merge_group(dets, group, "mean"))
+                scores.append(dets.scores[group[0]])
+        return Detections(np.reshape(boxes, (-1, 4)), scores).clipped(w, h)
 
     def budget_factor(self, width: int, height: int) -> float:
         """How much every pass is scaled down so that they fit `max_pixels` (1: not at all)."""

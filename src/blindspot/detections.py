@@ -88,37 +88,49 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
-def nms(dets: Detections, iou_threshold: float = 0.4, merge: str = "union") -> Detections:
-    """Non-maximum suppression: one box for each group of overlapping boxes.
+def nms_groups(dets: Detections, iou_threshold: float = 0.4) -> list[np.ndarray]:
+    """The groups `nms` merges: indices into `dets`, each group's best-scoring box first.
 
     A box only joins a group when the group's best-scoring box overlaps it by `iou_threshold` or
-    more, so two faces side by side both stay. `merge` picks the box a group leaves: "union" grows
-    the best box to the union of its group (merging never shrinks the covered area), "best" keeps
-    the best box as is, "mean" is the score-weighted mean of the group (what matches the face
-    best when several scales see it). The group keeps the best score.
+    more, so two faces side by side stay in two groups.
+    """
+    order = np.argsort(-dets.scores, kind="stable")
+    boxes = dets.boxes[order]
+    alive = np.arange(len(order))  # not yet in a group, best first
+    groups = []
+    while len(alive):
+        member = iou_matrix(boxes[alive[0]], boxes[alive])[0] >= iou_threshold
+        member[0] = True
+        groups.append(order[alive[member]])
+        alive = alive[~member]
+    return groups
+
+
+def merge_group(dets: Detections, group: np.ndarray, merge: str = "union") -> np.ndarray:
+    """The one box a group of `nms_groups` leaves (see `nms` for `merge`)."""
+    members = dets.boxes[group]
+    if merge == "union":
+        return np.concatenate([members[:, :2].min(axis=0), members[:, 2:].max(axis=0)])
+    if merge == "mean":
+        return np.average(members, axis=0, weights=dets.scores[group])
+    return members[0]
+
+
+def nms(dets: Detections, iou_threshold: float = 0.4, merge: str = "union") -> Detections:
+    """Non-maximum suppression: one box for each group of overlapping boxes (`nms_groups`).
+
+    `merge` picks the box a group leaves: "union" grows the best box to the union of its group
+    (merging never shrinks the covered area), "best" keeps the best box as is, "mean" is the
+    score-weighted mean of the group (what matches the face best when several scales see it).
+    The group keeps the best score.
     """
     if merge not in ("union", "best", "mean"):
         raise ValueError(f"unknown merge rule {merge!r}")
     if len(dets) == 0:
         return dets
-    order = np.argsort(-dets.scores, kind="stable")
-    boxes, scores = dets.boxes[order], dets.scores[order]
-    ious = iou_matrix(boxes, boxes)
-    suppressed = np.zeros(len(boxes), bool)
-    kept_boxes, kept = [], []
-    for i in range(len(boxes)):
-        if suppressed[i]:
-            continue
-        group = (~suppressed) & (ious[i] >= iou_threshold)
-        group[i] = True
-        suppressed |= group
-        members = boxes[group]
-        if merge == "union":
-            box = np.concatenate([members[:, :2].min(axis=0), members[:, 2:].max(axis=0)])
-        elif merge == "mean":
-            box = np.average(members, axis=0, weights=scores[group])
-        else:
-            box = boxes[i]
-        kept_boxes.append(box)
-        kept.append(order[i])
-    return Detections(np.array(kept_boxes, np.float32), dets.scores[np.array(kept)])
+    groups = nms_groups(dets, iou_threshold)
+    best = np.array([g[0] for g in groups])
+    if merge == "best":
+        return dets.select(best)
+    boxes = np.array([merge_group(dets, g, merge) for g in groups], np.float32)
+    return Detections(boxes, dets.scores[best])

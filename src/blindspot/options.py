@@ -22,6 +22,12 @@ class Options:
     max_pixels: int = 150_000_000
     # Frames per animated image at most.
     max_frames: int = 2_000
+    # Video: detect on every n-th frame (tracking covers the frames between), x264 quality
+    # (lower is better), copy the sound, and refuse videos longer than this many seconds.
+    detect_every: int = 2
+    crf: int = 20
+    keep_audio: bool = True
+    max_duration: float = 6 * 3600.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -30,6 +36,14 @@ class Options:
             raise ValueError(f"threshold must lie between 0 and 1, not {self.threshold}")
         if not 1.0 <= self.mask_scale <= 4.0:
             raise ValueError(f"mask scale must lie between 1.0 and 4.0, not {self.mask_scale}")
+        if not 1 <= self.detect_every <= 30:
+            raise ValueError(f"detect-every must lie between 1 and 30, not {self.detect_every}")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"crf must lie between 0 and 51, not {self.crf}")
 
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(threshold=self.threshold)
+
+    def video_detector_settings(self) -> DetectorSettings:
+        """Video frames get a lighter detector (tracking fills in what one frame misses)."""
+        return DetectorSettings(threshold=self.threshold, coarse_scale=0.0, tile_scale=0.0)

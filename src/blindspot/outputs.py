@@ -11,23 +11,34 @@ import os
 from pathlib import Path
 
 from .sink import PHOTO_EXTENSIONS
+from .video_io import VIDEO_EXTENSIONS, output_extension
+
+MEDIA_EXTENSIONS = PHOTO_EXTENSIONS | VIDEO_EXTENSIONS
 
 OUTPUT_SUFFIXES = (".anon", ".clean")
 
 
+def output_suffix(path: Path) -> str:
+    """The extension of `path`'s output: its own, but `.mp4` for an AVI video."""
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return output_extension(path.suffix)
+    return path.suffix
+
+
 def default_output(path: Path, suffix: str) -> Path:
-    """`photo.jpg` → `photo.anon.jpg` (for suffix "anon")."""
-    return path.with_name(f"{path.stem}.{suffix}{path.suffix}")
+    """`photo.jpg` → `photo.anon.jpg` (for suffix "anon"); `clip.avi` → `clip.anon.mp4`."""
+    return path.with_name(f"{path.stem}.{suffix}{output_suffix(path)}")
 
 
-def walk_photos(folder: Path) -> list[Path]:
-    """Every photo below `folder`, sorted, skipping blindspot outputs and temporary files."""
+def walk_media(folder: Path, extensions: frozenset[str] = MEDIA_EXTENSIONS) -> list[Path]:
+    """Every photo and video below `folder`, sorted, skipping blindspot outputs and temporary
+    files."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs.sort()
         for name in sorted(files):
             path = Path(root) / name
-            if name.startswith(".") or path.suffix.lower() not in PHOTO_EXTENSIONS:
+            if name.startswith(".") or path.suffix.lower() not in extensions:
                 continue
             if Path(name).stem.endswith(OUTPUT_SUFFIXES):
                 continue
@@ -35,32 +46,34 @@ def walk_photos(folder: Path) -> list[Path]:
     return found
 
 
-def plan_outputs(inputs: list[str], output: Path | None, suffix: str
+def plan_outputs(inputs: list[str], output: Path | None, suffix: str,
+                 extensions: frozenset[str] = MEDIA_EXTENSIONS
                  ) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(input, output) pairs for a run, and a one-line problem for each input that can't run."""
+    """(input, output) pairs for a run, and a one-line problem for each input that can't run.
+    Folders are searched for files with `extensions`."""
     jobs: list[tuple[Path, Path]] = []
     problems: list[str] = []
     single = len(inputs) == 1
     for name in inputs:
         path = Path(name)
         if path.is_dir():
-            photos = walk_photos(path)
+            photos = walk_media(path, extensions)
             if not photos:
-                problems.append(f"{name}: no photos found in this folder")
+                problems.append(f"{name}: no photos or videos found in this folder")
             for photo in photos:
                 rel = photo.relative_to(path)
                 if output is None:
                     jobs.append((photo, default_output(photo, suffix)))
                 else:
                     root = output if single else output / _folder_name(path)
-                    jobs.append((photo, root / rel))
+                    jobs.append((photo, (root / rel).with_suffix(output_suffix(rel))))
         elif path.exists():
             if output is None:
                 jobs.append((path, default_output(path, suffix)))
             elif single and not output.is_dir() and not str(output).endswith(os.sep):
                 jobs.append((path, output))
             else:
-                jobs.append((path, output / path.name))
+                jobs.append((path, (output / path.name).with_suffix(output_suffix(path))))
         else:
             problems.append(f"{name}: no such file or folder")
     return _drop_collisions(jobs, problems)

@@ -24,6 +24,8 @@ from .photo import Photo
 from .redact import redact
 from .sink import PhotoWriter, write_photo, writer_for
 from .source import exif_orientation, open_image, read_photo
+from .video import anonymize_video, detect_video
+from .video_io import VIDEO_EXTENSIONS
 
 
 @dataclass
@@ -70,11 +72,13 @@ def anonymize_image(rgb: np.ndarray, options: Options | None = None
 
 def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
                    options: Options | None = None) -> FileResult:
-    """Write `out`: the image at `path` with every face covered and no metadata."""
+    """Write `out`: the photo or video at `path` with every face covered and no metadata."""
     options = options or Options()
     path, out = Path(path), Path(out)
     with _errors_name(path):
         _refuse_input_as_output(path, out)
+        if is_video(path):
+            return _anonymize_video(path, out, options)
         photo = read_photo(path, options.max_pixels, options.max_frames)
         writer = writer_for(out, photo.format)
         result = FileResult(path, out, frames=len(photo.frames),
@@ -88,11 +92,27 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
         return result
 
 
+def _anonymize_video(path: Path, out: Path, options: Options) -> FileResult:
+    detector = _detector(options.video_detector_settings())
+    info, boxes = anonymize_video(path, out, options, detector)
+    ids = {int(i) for d in boxes if d.track_ids is not None for i in d.track_ids}
+    return FileResult(path, out, faces=len(ids), frames=len(boxes), detections=boxes,
+                      metadata_removed=info.metadata + info.dropped_streams)
+
+
+def is_video(path: Path) -> bool:
+    """Whether blindspot treats `path` as a video (by its extension)."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
 def detect_file(path: str | os.PathLike, options: Options | None = None) -> list[Detections]:
-    """The face boxes of every frame of the image at `path`, in displayed pixels."""
+    """The face boxes of every frame of the photo or video at `path`, in displayed pixels
+    (for a video: after tracking, the boxes that would be covered)."""
     options = options or Options()
     path = Path(path)
     with _errors_name(path):
+        if is_video(path):
+            return detect_video(path, options, _detector(options.video_detector_settings()))[1]
         photo = read_photo(path, options.max_pixels, options.max_frames)
         return [detect_image(frame, options) for frame in photo.frames]
 

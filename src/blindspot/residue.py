@@ -14,14 +14,15 @@ from pathlib import Path
 _STRUCTURAL_GROUPS = {
     "ExifTool", "System", "File", "JFIF", "Composite", "PNG", "RIFF", "GIF", "BMP", "QuickTime",
     "IFD0", "ICC-header", "ICC_Profile", "Adobe", "APP14", "PNG-pHYs", "ICC-view", "ICC-meas",
-    "Meta",
+    "Meta", "Matroska",
 }
+_TRACK_GROUP = re.compile(r"Track\d+")  # QuickTime/MP4 track headers: sizes, codecs, times
 # …unless the tag itself names one of these.
 _IDENTIFYING_NAMES = re.compile(
     r"GPS|Serial|Make|Model|Date|Time(?!Scale)|Software|Artist|Copyright|Owner|Author|"
     r"Creator|Thumbnail|Comment|Location|City|Country|Lens|Camera|UniqueID|DocumentID|"
     r"InstanceID|Description|Title|Keywords|Subject|Rights|Host|User|Manufacturer|"
-    r"PreviewImage|MPImage|ProfileID$",
+    r"PreviewImage|MPImage|ProfileID$|MuxingApp|WritingApp",
     re.IGNORECASE,
 )
 # Harmless tags whose names match the pattern above.
@@ -29,6 +30,8 @@ _HARMLESS = {
     "File:FileModifyDate", "File:FileAccessDate", "File:FileInodeChangeDate",
     "IFD0:Orientation", "PNG:SRGBRendering",
 }
+# FFmpeg's generic handler names: they say which library wrote the file, not which device.
+_GENERIC_VALUES = {"SoundHandler", "VideoHandler", "DataHandler", "Lavf"}
 _EMPTY = {"", "0", "0000:00:00 00:00:00", "00000000000000000000000000000000", "None"}
 
 
@@ -55,8 +58,10 @@ def identifying_tags(tags: dict[str, object]) -> list[str]:
         group, _, name = key.partition(":")
         if key in _HARMLESS or group in ("ExifTool", "System", "SourceFile") or not name:
             continue
-        if str(value).strip() in _EMPTY or str(value).startswith("(Binary data 0 bytes"):
+        text = str(value).strip()
+        if text in _EMPTY or text in _GENERIC_VALUES or text.startswith("(Binary data 0 bytes"):
             continue
-        if group not in _STRUCTURAL_GROUPS or _IDENTIFYING_NAMES.search(name):
+        structural = group in _STRUCTURAL_GROUPS or _TRACK_GROUP.fullmatch(group)
+        if not structural or _IDENTIFYING_NAMES.search(name):
             found.append(key)
     return found

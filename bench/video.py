@@ -1,0 +1,299 @@
+"""Video benchmark: speed, memory and leaked frames of blindspot against a floor and deface.
+
+For each clip listed in `videos.tsv` of the folder (default `../shared/data/video` relative to
+the repository root), in one run:
+
+- blindspot s: `blindspot.anonymize_file(clip, out)` with default options, run in a fresh
+  child process (the time of that call: model load included, interpreter start and imports not).
+- floor s: one decode + x264 encode of the same clip, nothing else: `video_io.transcode` with a
+  `process` that returns the decoded frame unchanged, so the decoder, the RGB conversions and
+  the encoder settings (`X264_PRESET`, CRF `Options().crf`, BT.709) are blindspot's own.
+  blindspot decodes twice (detection pass, render pass) and encodes once.
+- deface s: `deface CLIP -o OUT --execution-provider CPUExecutionProvider` as a subprocess,
+  wall time (its interpreter start and imports included: it is a command, there is no call to
+  time). Skipped when `deface` is not on PATH. Speed-up = deface s / blindspot s.
+- peak MB: the child's peak resident set (`ru_maxrss`) while it ran blindspot.
+- leaked frames: frames where a face found by the reference pass is not covered. The reference
+  pass is blindspot's photo detector (`FaceDetector` with the default multi-scale settings) at
+  the stricter threshold `REFERENCE_THRESHOLD` (0.3), on every frame of the original clip at full
+  resolution. A reference face is covered when at least `COVERED_SHARE` (90 %) of the pixels of
+  its box lie in `coverage_mask` of the boxes blindspot covered in that frame (the
+  `FileResult.detections` of the timed run, which is what `blindspot.detect_file` returns) with
+  `Options().mask_scale`. Reference boxes are cached in `$TMPDIR/blindspot-bench-video`, keyed by
+  the clip and the reference settings.
+
+Then a memory-flatness line: one clip (`--flat-clip`) and the same clip looped 4× (re-encoded
+with PyAV, cached next to the reference boxes) → the ratio of blindspot's peak memory on the two.
+
+    python bench/video.py [FOLDER] [--limit N] [--flat-clip NAME] [--no-deface] [-v]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from blindspot.detect import MODEL_SHA256, DetectorSettings, FaceDetector
+from blindspot.detections import Detections
+from blindspot.options import Options
+from blindspot.redact import coverage_mask
+from blindspot.video_io import output_extension, read_frames, transcode
+
+DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/video"
+CACHE = Path(tempfile.gettempdir()) / "blindspot-bench-video"
+REFERENCE_THRESHOLD = 0.3
+COVERED_SHARE = 0.9
+FLAT_CLIP = "mmaction2__demo_demo_skeleton.mp4"  # 1080p: the most memory per frame
+LOOPS = 4
+MAX_FLAT_RATIO = 1.2
+
+# Runs in a fresh interpreter: anonymize one clip, report time and peak memory, save the boxes.
+_CHILD = """
+import json, resource, sys, time
+import numpy as np
+import blindspot
+clip, out, boxes_path = sys.argv[1:4]
+start = time.perf_counter()
+result = blindspot.anonymize_file(clip, out)
+seconds = time.perf_counter() - start
+dets = result.detections
+np.savez(boxes_path, boxes=np.concatenate([d.boxes.reshape(-1, 4) for d in dets]),
+         counts=np.array([len(d) for d in dets]))
+print(json.dumps({"seconds": seconds, "frames": result.frames,
+                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@dataclass
+class Row:
+    clip: str
+    frames: int
+    blindspot: float
+    floor: float
+    deface: float | None
+    peak_mb: float
+    leaked: int
+
+
+def clips_in(folder: Path) -> list[Path]:
+    with open(folder / "videos.tsv", newline="") as f:
+        return [folder / r["file"] for r in csv.DictReader(f, delimiter="\t")]
+
+
+def run_blindspot(clip: Path, workdir: Path) -> tuple[float, int, float, list[Detections]]:
+    """(seconds, frames, peak MB, per-frame covered boxes) of one anonymize_file in a child."""
+    out = workdir / f"{clip.stem}.blindspot{output_extension(clip.suffix)}"
+    out.unlink(missing_ok=True)
+    boxes_path = workdir / f"{clip.stem}.boxes.npz"
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(clip), str(out), str(boxes_path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"blindspot failed on {clip.name}:\n{done.stderr}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    with np.load(boxes_path) as data:
+        boxes = _split(data["boxes"], data["counts"])
+    return report["seconds"], report["frames"], report["peak_kib"] / 1024, boxes
+
+
+def _split(boxes: np.ndarray, counts: np.ndarray) -> list[Detections]:
+    parts = np.split(boxes, np.cumsum(counts)[:-1])
+    return [Detections(b.reshape(-1, 4), np.ones(len(b), np.float32)) for b in parts]
+
+
+def floor_seconds(clip: Path, workdir: Path) -> float:
+    """One decode + encode of `clip` through blindspot's own transcode, frames unchanged."""
+    suffix = output_extension(clip.suffix)
+    out = workdir / f"{clip.stem}.floor{suffix}"
+    start = time.perf_counter()
+    with open(out, "wb") as f:
+        transcode(clip, f, suffix, lambda frame: frame.rgb, crf=Options().crf)
+    return time.perf_counter() - start
+
+
+def deface_seconds(clip: Path, workdir: Path) -> float | None:
+    exe = shutil.which("deface")
+    if exe is None:
+        return None
+    out = workdir / f"{clip.stem}.deface.mp4"
+    start = time.perf_counter()
+    subprocess.run([exe, str(clip), "-o", str(out), "--execution-provider",
+                    "CPUExecutionProvider"], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def reference_settings() -> DetectorSettings:
+    return DetectorSettings(threshold=REFERENCE_THRESHOLD)
+
+
+def reference_cache(clip: Path) -> Path:
+    """Where the reference boxes of `clip` are cached: keyed by the file and the settings."""
+    stat = clip.stat()
+    key = hashlib.sha256(f"{clip.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
+                         f"{reference_settings()!r}|{MODEL_SHA256}".encode()).hexdigest()[:16]
+    return CACHE / f"{clip.stem}.ref-{key}.npz"
+
+
+def reference_boxes(clip: Path, verbose: bool = False) -> tuple[list[np.ndarray], int, int]:
+    """The reference pass's boxes of every frame of `clip`, and the frame size (cached)."""
+    settings = reference_settings()
+    cached = reference_cache(clip)
+    if cached.exists():
+        with np.load(cached) as data:
+            parts = np.split(data["boxes"], np.cumsum(data["counts"])[:-1])
+            return [p.reshape(-1, 4) for p in parts], int(data["width"]), int(data["height"])
+    detector = FaceDetector(settings)
+    found, width, height = [], 0, 0
+    start = time.perf_counter()
+    for frame in read_frames(clip):
+        height, width = frame.rgb.shape[:2]
+        found.append(detector.detect(frame.rgb).boxes.reshape(-1, 4))
+    if verbose:
+        print(f"reference pass {clip.name}: {len(found)} frames in "
+              f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp.npz")
+    np.savez(tmp, boxes=np.concatenate(found) if found else np.zeros((0, 4)),
+             counts=np.array([len(b) for b in found]), width=width, height=height)
+    tmp.replace(cached)
+    return found, width, height
+
+
+def leaks(clip: Path, covered: list[Detections], mask_scale: float | None = None
+          ) -> list[tuple[int, np.ndarray, float]]:
+    """(frame, reference box, covered share) for every reference face not covered enough."""
+    mask_scale = Options().mask_scale if mask_scale is None else mask_scale
+    reference, width, height = reference_boxes(clip)
+    if len(reference) != len(covered):
+        raise RuntimeError(f"{clip.name}: reference pass saw {len(reference)} frames, "
+                           f"blindspot {len(covered)}")
+    found = []
+    for index, (ref, dets) in enumerate(zip(reference, covered, strict=True)):
+        if not len(ref):
+            continue
+        mask = coverage_mask(dets, mask_scale, width, height)
+        for box in ref:
+            x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+            x1, y1 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+            if x1 <= x0 or y1 <= y0:
+                continue
+            share = float(mask[y0:y1, x0:x1].mean())
+            if share < COVERED_SHARE:
+                found.append((index, box, share))
+    return found
+
+
+def loop_clip(clip: Path, times: int) -> Path:
+    """`clip` played `times` times in a row, re-encoded to MP4 (cached)."""
+    out = CACHE / f"{clip.stem}.x{times}.mp4"
+    if out.exists():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.mp4")
+    with av.open(str(clip)) as first:
+        src = first.streams.video[0]
+        rate = src.average_rate or src.guessed_rate or 25
+        width, height = src.codec_context.width, src.codec_context.height
+    with av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate, options={"crf": "18",
+                                                                     "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for _ in range(times):
+            with av.open(str(clip)) as source:
+                for frame in source.decode(video=0):
+                    picture = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"),
+                                                         format="rgb24")
+                    for packet in stream.encode(picture):
+                        container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    tmp.replace(out)
+    return out
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| clip | frames | blindspot s | floor s | deface s | speed-up vs deface | "
+             "peak MB | leaked frames |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def line(name: str, frames: int, b: float, fl: float, d: float | None, peak: float,
+             leaked: int) -> str:
+        dtext = f"{d:.2f}" if d is not None else "–"
+        speed = f"{d / b:.2f}×" if d is not None else "–"
+        return (f"| {name} | {frames} | {b:.2f} | {fl:.2f} | {dtext} | {speed} | {peak:.0f} | "
+                f"{leaked} |")
+
+    for r in rows:
+        lines.append(line(r.clip, r.frames, r.blindspot, r.floor, r.deface, r.peak_mb, r.leaked))
+    if rows:
+        dtotal = (sum(r.deface for r in rows if r.deface is not None)
+                  if all(r.deface is not None for r in rows) else None)
+        lines.append(line("**total**", sum(r.frames for r in rows),
+                          sum(r.blindspot for r in rows), sum(r.floor for r in rows), dtotal,
+                          max(r.peak_mb for r in rows), sum(r.leaked for r in rows)))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
+    parser.add_argument("--limit", type=int, default=None, help="the first N clips only")
+    parser.add_argument("--flat-clip", default=FLAT_CLIP,
+                        help=f"the clip looped {LOOPS}× for the memory line ('' to skip)")
+    parser.add_argument("--no-deface", action="store_true", help="do not run deface")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every leak")
+    args = parser.parse_args()
+
+    clips = clips_in(args.folder)[:args.limit]
+    rows: list[Row] = []
+    peaks: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="blindspot-bench-") as tmp:
+        workdir = Path(tmp)
+        for clip in clips:
+            reference_boxes(clip, verbose=True)  # before timing: the first run fills the cache
+            seconds, frames, peak, covered = run_blindspot(clip, workdir)
+            peaks[clip.name] = peak
+            floor = floor_seconds(clip, workdir)
+            deface = None if args.no_deface else deface_seconds(clip, workdir)
+            missed = leaks(clip, covered)
+            leaked = len({index for index, _, _ in missed})
+            rows.append(Row(clip.name, frames, seconds, floor, deface, peak, leaked))
+            if args.verbose:
+                for index, box, share in missed:
+                    side = max(box[2] - box[0], box[3] - box[1])
+                    print(f"  leak {clip.name} frame {index}: box "
+                          f"{np.round(box).astype(int).tolist()} ({side:.0f} px) "
+                          f"{share:.0%} covered", file=sys.stderr)
+            workdir.joinpath(f"{clip.stem}.deface.mp4").unlink(missing_ok=True)
+        print(f"Reference: FaceDetector multi-scale defaults at threshold {REFERENCE_THRESHOLD}"
+              f", every frame; a face is covered when ≥ {COVERED_SHARE:.0%} of its box is "
+              f"masked (mask_scale {Options().mask_scale}).\n")
+        print(table(rows))
+        if args.flat_clip:
+            clip = args.folder / args.flat_clip
+            one = peaks.get(clip.name)
+            if one is None:
+                one = run_blindspot(clip, workdir)[2]
+            looped = run_blindspot(loop_clip(clip, LOOPS), workdir)
+            ratio = looped[2] / one
+            verdict = "flat" if ratio <= MAX_FLAT_RATIO else "NOT flat"
+            print(f"\nMemory: {clip.name} 1× peak {one:.0f} MB, looped {LOOPS}× "
+                  f"({looped[1]} frames) peak {looped[2]:.0f} MB, ratio {ratio:.2f} "
+                  f"({verdict}; limit {MAX_FLAT_RATIO})")
+        print(f"\nMachine: {resource.getpagesize()}-byte pages, Python {sys.version.split()[0]}, "
+              f"PyAV {av.__version__}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Tracking: link per-frame face boxes into tracks and cover the frames the detector missed.
+
+A face detector misses a face now and then for a frame or two (a head turns, motion blur), and
+in video a single uncovered frame shows the face. `track` links the boxes of consecutive frames
+into tracks and returns, for every frame, the boxes to cover: every detection of that frame
+(never fewer than the detector found) plus one box for each track alive around the frame,
+interpolated between the track's detections, held past its ends, and grown by its motion.
+Pure: boxes in, boxes out, no pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from blindspot.detections import Detections, iou_matrix
+
+# The defaults assume 25–30 fps with detection on every frame; `TrackSettings.for_fps` rescales.
+GAP_SECONDS = 1.0  # a track outlives this much time without a detection
+EXTEND_SECONDS = 0.3  # a track is covered this long before its first and after its last detection
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """How detections link into tracks and how far each track's cover reaches.
+
+    iou_match: a detection joins a track when its IoU with the track's predicted box is at least
+        this, or (for small fast faces, whose boxes do not overlap between frames) when its centre
+        lies within `centre_match` box sides per elapsed frame of the predicted centre. 1.0
+        links a small face in a fast pan (IoU 0 between frames); nearest pairs link first, so
+        neighbouring faces in a crowd keep their own tracks.
+    max_gap: how many frames where detection ran (not None) a track may go undetected and still
+        be linked again; the missed frames are then filled by interpolation. Frames where
+        detection did not run do not count. 25 ≈ 1 s at 25 fps with detection on every frame.
+    extend: frames each track is covered before its first and after its last detection, with the
+        end box held and also moved on by the track's velocity (the union of both), so the frames
+        just before the detector first sees a face are covered. 8 ≈ 0.3 s at 25–30 fps.
+    motion_scale: each filled box grows on each side by the track's per-frame displacement times
+        this, so a face that does not move exactly along the interpolated path stays covered.
+    """
+
+    iou_match: float = 0.3
+    centre_match: float = 1.0
+    max_gap: int = 25
+    extend: int = 8
+    motion_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.iou_match <= 1:
+            raise ValueError("iou_match must be in (0, 1]")
+        if self.centre_match < 0 or self.motion_scale < 0:
+            raise ValueError("centre_match and motion_scale must not be negative")
+        if self.max_gap < 0 or self.extend < 0:
+            raise ValueError("max_gap and extend must not be negative")
+
+    @classmethod
+    def for_fps(cls, fps: float, detect_every: int = 1) -> TrackSettings:
+        """Defaults for video at `fps` with detection run on every `detect_every`-th frame.
+
+        `max_gap` counts detection runs, so it is ~1 s divided by the cadence; `extend` is ~0.3 s
+        and never less than `detect_every` (a face that appears between two detection runs is
+        covered back to its first frame); `motion_scale` grows with the cadence, since the
+        longer the stretch between detections, the further a face may stray from a straight path.
+        """
+        if not math.isfinite(fps) or fps <= 0:
+            raise ValueError("fps must be a positive number")
+        if detect_every < 1:
+            raise ValueError("detect_every must be at least 1")
+        return cls(
+            max_gap=max(1, round(fps * GAP_SECONDS / detect_every)),
+            extend=max(round(fps * EXTEND_SECONDS), detect_every),
+            motion_scale=max(1.0, detect_every / 2),
+        )
+
+
+@dataclass
+class _Track:
+    """One face's detections so far: frame numbers, boxes (float64) and scores, in frame order."""
+
+    id: int
+    times: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    misses: int = 0  # detection runs since the last detection of this track
+
+    def add(self, t: int, box: np.ndarray, score: float) -> None:
+        self.times.append(t)
+        self.boxes.append(box)
+        self.scores.append(score)
+        self.misses = 0
+
+    def predict(self, t: int) -> np.ndarray:
+        """The box expected on frame `t`, moving on at the velocity of the last two detections."""
+        if len(self.times) < 2:
+            return self.boxes[-1]
+        velocity = (self.boxes[-1] - self.boxes[-2]) / (self.times[-1] - self.times[-2])
+        return self.boxes[-1] + velocity * (t - self.times[-1])
+
+
+def track(frames: Sequence[Detections | None],
+          settings: TrackSettings = TrackSettings()) -> list[Detections]:
+    """Per-frame detections → per-frame boxes to cover, each with a track id.
+
+    `None` means detection did not run on that frame (detection runs every k-th frame for speed);
+    an empty Detections means it ran and found nothing. Each output frame holds that frame's
+    detections first, unchanged and in order, then one filled box for each other track that
+    covers the frame; `track_ids` says which track each box belongs to (-1 for a detection with
+    a non-finite box, which is passed through but not tracked). A filled box carries the score of
+    the track's nearest detection (the smaller of the two it lies between).
+    """
+    n = len(frames)
+    tracks, det_ids = _link(frames, settings)
+    runs = [t for t, dets in enumerate(frames) if dets is not None]
+    filled = [_fill(tr, n, runs[0], runs[-1], settings) for tr in tracks] if runs else []
+    return _assemble(frames, det_ids, filled)
+
+
+def _link(frames: Sequence[Detections | None],
+          settings: TrackSettings) -> tuple[list[_Track], list[np.ndarray]]:
+    """All tracks, and for each frame the track id of each of its detections."""
+    live: list[_Track] = []
+    done: list[_Track] = []
+    det_ids: list[np.ndarray] = []
+    for t, dets in enumerate(frames):
+        if dets is None:
+            det_ids.append(np.zeros(0, np.int64))
+            continue
+        boxes = dets.boxes.astype(np.float64)
+        ids = np.full(len(dets), -1, np.int64)
+        trackable = np.flatnonzero(np.isfinite(boxes).all(axis=1))
+        predicted = np.array([tr.predict(t) for tr in live]).reshape(-1, 4)
+        elapsed = np.array([t - tr.times[-1] for tr in live], np.float64)
+        matched = set()
+        for i, j in _match(predicted, elapsed, boxes[trackable], settings):
+            d = int(trackable[j])
+            live[i].add(t, boxes[d], float(dets.scores[d]))
+            ids[d] = live[i].id
+            matched.add(i)
+        for d in trackable:
+            if ids[d] < 0:
+                new = _Track(len(live) + len(done))
+                new.add(t, boxes[d], float(dets.scores[d]))
+                ids[d] = new.id
+                live.append(new)
+                matched.add(len(live) - 1)
+        still = []
+        for i, tr in enumerate(live):
+            if i not in matched:
+                tr.misses += 1
+            (done if tr.misses > settings.max_gap else still).append(tr)
+        live = still
+        det_ids.append(ids)
+    return sorted(done + live, key=lambda tr: tr.id), det_ids
+
+
+def _match(predicted: np.ndarray, elapsed: np.ndarray, boxes: np.ndarray,
+           settings: TrackSettings) -> list[tuple[int, int]]:
+    """One-to-one (track, detection) pairs that link, nearest centres first (greedy)."""
+    if not len(predicted) or not len(boxes):
+        return []
+    ious = iou_matrix(predicted, boxes)
+    offset = _centres(predicted)[:, None, :] - _centres(boxes)[None, :, :]
+    size = np.maximum((_sides(predicted)[:, None] + _sides(boxes)[None, :]) / 2, 1.0)
+    cost = np.hypot(offset[..., 0], offset[..., 1]) / size
+    links = (ious >= settings.iou_match) | (cost <= settings.centre_match * elapsed[:, None])
+    pairs = np.argwhere(links)
+    order = np.lexsort((-ious[links], cost[links]))
+    used_tracks: set[int] = set()
+    used_boxes: set[int] = set()
+    result = []
+    for i, j in pairs[order].tolist():
+        if i not in used_tracks and j not in used_boxes:
+            used_tracks.add(i)
+            used_boxes.add(j)
+            result.append((i, j))
+    return result
+
+
+def _centres(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, :2] + boxes[:, 2:]) / 2
+
+
+def _sides(boxes: np.ndarray) -> np.ndarray:
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def _fill(tr: _Track, n: int, first_run: int, last_run: int,
+          settings: TrackSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The frames one track covers without a detection of its own: (frames, boxes, scores, id).
+
+    Between detections: linear interpolation. Before the first and after the last: the end box
+    held and moved on by the end velocity (their union), for `extend` frames, and through the
+    frames at the start or end of the video where detection never ran if the track's cover
+    reaches the first or last frame where it did (the box then stays as it is after `extend`).
+    """
+    times = np.array(tr.times, np.int64)
+    boxes = np.array(tr.boxes, np.float64)
+    scores = np.array(tr.scores, np.float64)
+    start, end = times[0] - settings.extend, times[-1] + settings.extend
+    start = 0 if start <= first_run else start
+    end = n - 1 if end >= last_run else end
+    frames = np.arange(max(start, 0), min(end, n - 1) + 1)
+    frames = frames[~np.isin(frames, times)]
+    out_boxes = np.zeros((len(frames), 4))
+    out_scores = np.zeros(len(frames))
+    steps = np.zeros((len(frames), 4))
+
+    inside = (frames > times[0]) & (frames < times[-1])
+    hi = np.searchsorted(times, frames[inside])
+    lo = hi - 1
+    span = (times[hi] - times[lo]).astype(np.float64)[:, None]
+    delta = boxes[hi] - boxes[lo]
+    out_boxes[inside] = boxes[lo] + delta * ((frames[inside] - times[lo])[:, None] / span)
+    out_scores[inside] = np.minimum(scores[lo], scores[hi])
+    steps[inside] = np.abs(delta) / span
+
+    for mask, end_i, next_i in ((frames < times[0], 0, 1), (frames > times[-1], -1, -2)):
+        held = boxes[end_i]
+        velocity = np.zeros(4)
+        if len(times) > 1:
+            velocity = (boxes[end_i] - boxes[next_i]) / (times[end_i] - times[next_i])
+        away = np.minimum(np.abs(frames[mask] - times[end_i]), settings.extend)
+        moved = held + velocity * (np.sign(frames[mask] - times[end_i]) * away)[:, None]
+        out_boxes[mask] = np.concatenate([np.minimum(held[:2], moved[:, :2]),
+                                          np.maximum(held[2:], moved[:, 2:])], axis=1)
+        out_scores[mask] = scores[end_i]
+        steps[mask] = np.abs(velocity)
+    return frames, _grow(out_boxes, steps, settings.motion_scale), out_scores, tr.id
+
+
+def _grow(boxes: np.ndarray, steps: np.ndarray, scale: float) -> np.ndarray:
+    """Boxes grown on each side by `scale` × the per-frame motion along that axis."""
+    mx = scale * np.maximum(steps[:, 0], steps[:, 2])
+    my = scale * np.maximum(steps[:, 1], steps[:, 3])
+    return boxes + np.stack([-mx, -my, mx, my], axis=1)
+
+
+def _assemble(frames: Sequence[Detections | None], det_ids: list[np.ndarray],
+              filled: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> list[Detections]:
+    """Per frame: the frame's detections, then the filled boxes of the tracks that cover it."""
+    filled = filled or [(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), -1)]
+    at = np.concatenate([f[0] for f in filled])
+    boxes = np.concatenate([f[1] for f in filled])
+    scores = np.concatenate([f[2] for f in filled])
+    ids = np.concatenate([np.full(len(f[0]), f[3], np.int64) for f in filled])
+    order = np.argsort(at, kind="stable")
+    at, boxes, scores, ids = at[order], boxes[order], scores[order], ids[order]
+    bounds = np.searchsorted(at, np.arange(len(frames) + 1))
+    out = []
+    for t, dets in enumerate(frames):
+        dets = dets if dets is not None else Detections.empty()
+        a, b = bounds[t], bounds[t + 1]
+        out.append(Detections(np.concatenate([dets.boxes, boxes[a:b].astype(np.float32)]),
+                              np.concatenate([dets.scores, scores[a:b].astype(np.float32)]),
+                              np.concatenate([det_ids[t], ids[a:b]])))
+    return out

@@ -1,0 +1,277 @@
+"""Tracking covers every frame of a face the detector saw around it, and never drops a detection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blindspot.detections import Detections
+from blindspot.track import TrackSettings, track
+
+
+def dets(*boxes: tuple[float, float, float, float], score: float = 0.9) -> Detections:
+    return Detections(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), score))
+
+
+def covered(box: np.ndarray, boxes: np.ndarray, tol: float = 1.0) -> bool:
+    """Whether `box`, shrunk by `tol` on each side, lies inside the union of `boxes`."""
+    x1, y1, x2, y2 = box[0] + tol, box[1] + tol, box[2] - tol, box[3] - tol
+    if x2 <= x1 or y2 <= y1:
+        return True
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    xs = np.unique(np.clip(np.concatenate([[x1, x2], boxes[:, 0], boxes[:, 2]]), x1, x2))
+    ys = np.unique(np.clip(np.concatenate([[y1, y2], boxes[:, 1], boxes[:, 3]]), y1, y2))
+    cx, cy = np.meshgrid((xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2)
+    cx, cy = cx.ravel()[:, None], cy.ravel()[:, None]
+    inside = ((boxes[None, :, 0] <= cx) & (cx <= boxes[None, :, 2])
+              & (boxes[None, :, 1] <= cy) & (cy <= boxes[None, :, 3]))
+    return bool(inside.any(axis=1).all())
+
+
+def linear_path(n: int, start: tuple[float, float], velocity: tuple[float, float],
+                size: tuple[float, float]) -> np.ndarray:
+    """The true box of a face moving in a straight line on each of `n` frames."""
+    t = np.arange(n, dtype=np.float64)[:, None]
+    x1 = start[0] + velocity[0] * t
+    y1 = start[1] + velocity[1] * t
+    return np.concatenate([x1, y1, x1 + size[0], y1 + size[1]], axis=1)
+
+
+def sample(truth: np.ndarray, detect_every: int, phase: int = 0,
+           missed: frozenset[int] = frozenset()) -> list[Detections | None]:
+    """What a detector run every `detect_every`-th frame sees, missing the frames in `missed`."""
+    frames: list[Detections | None] = []
+    for t, box in enumerate(truth):
+        if t % detect_every != phase:
+            frames.append(None)
+        else:
+            frames.append(dets() if t in missed else dets(tuple(box)))
+    return frames
+
+
+def assert_never_dropped(frames: list[Detections | None], out: list[Detections]) -> None:
+    assert len(out) == len(frames)
+    for dets_in, dets_out in zip(frames, out, strict=True):
+        assert dets_out.track_ids is not None and len(dets_out.track_ids) == len(dets_out)
+        if dets_in is None:
+            continue
+        remaining = [tuple(row) for row in dets_out.boxes.tolist()]
+        for row in dets_in.boxes.tolist():
+            assert tuple(row) in remaining, "a detection was dropped"
+            remaining.remove(tuple(row))
+
+
+def test_a_missed_frame_is_interpolated():
+    truth = linear_path(21, (100, 50), (2, 1), (40, 50))
+    frames = [dets(tuple(box)) for box in truth]
+    frames[10] = dets()
+    out = track(frames)
+    assert_never_dropped(frames, out)
+    assert len(out[10]) == 1
+    assert out[10].track_ids[0] == out[9].track_ids[0] == out[11].track_ids[0]
+    middle = (truth[9] + truth[11]) / 2
+    assert covered(truth[10], out[10].boxes, tol=0)
+    # grown by one frame of motion (2 px across, 1 px down) on each side, no more
+    np.testing.assert_allclose(out[10].boxes[0], middle + [-2, -1, 2, 1], atol=1e-3)
+
+
+def test_a_moving_face_detected_every_4th_frame_is_covered_on_every_frame():
+    truth = linear_path(41, (20, 30), (3, 0), (30, 36))
+    frames = sample(truth, 4)
+    out = track(frames, TrackSettings.for_fps(25, 4))
+    assert_never_dropped(frames, out)
+    for t, box in enumerate(truth):
+        assert covered(box, out[t].boxes), f"frame {t} uncovered"
+    assert len({int(i) for d in out for i in d.track_ids}) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    width=st.floats(8, 150),
+    aspect=st.floats(1.0, 1.5),
+    speed=st.floats(0, 0.3),
+    angle=st.floats(0, 2 * math.pi),
+    start=st.tuples(st.floats(-200, 800), st.floats(-200, 800)),
+    detect_every=st.integers(1, 5),
+    data=st.data(),
+)
+def test_linear_paths_are_covered_despite_cadence_and_single_misses(
+        width, aspect, speed, angle, start, detect_every, data):
+    phase = data.draw(st.integers(0, detect_every - 1), label="phase")
+    runs = data.draw(st.integers(6, 14), label="runs")
+    n = phase + detect_every * (runs - 1) + 1 + data.draw(st.integers(0, detect_every - 1))
+    run_frames = list(range(phase, n, detect_every))
+    miss_flags = data.draw(st.lists(st.booleans(), min_size=len(run_frames),
+                                    max_size=len(run_frames)), label="misses")
+    missed = set()
+    for i, t in enumerate(run_frames):  # single misses: never two detection runs in a row
+        if miss_flags[i] and (i == 0 or run_frames[i - 1] not in missed):
+            missed.add(t)
+    fps = data.draw(st.sampled_from([24.0, 25.0, 30.0, 60.0]), label="fps")
+    velocity = (speed * width * math.cos(angle), speed * width * math.sin(angle))
+    truth = linear_path(n, start, velocity, (width, width * aspect))
+    frames = sample(truth, detect_every, phase, frozenset(missed))
+    out = track(frames, TrackSettings.for_fps(fps, detect_every))
+    assert_never_dropped(frames, out)
+    seen = [t for t in run_frames if t not in missed]
+    first = max(seen[0] - (detect_every - 1), 0)
+    last = min(seen[-1] + (detect_every - 1), n - 1)
+    for t in range(first, last + 1):
+        assert covered(truth[t], out[t].boxes), f"frame {t} uncovered"
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_crossing_faces_keep_their_tracks(detect_every):
+    left = linear_path(60, (0, 100), (4, 0), (40, 40))
+    right = linear_path(60, (236, 125), (-4, 0), (40, 40))
+    frames: list[Detections | None] = [
+        dets(tuple(a), tuple(b)) if t % detect_every == 0 else None
+        for t, (a, b) in enumerate(zip(left, right, strict=True))]
+    out = track(frames, TrackSettings.for_fps(30, detect_every))
+    assert_never_dropped(frames, out)
+    left_ids = {int(d.track_ids[0]) for d, f in zip(out, frames, strict=True) if f is not None}
+    right_ids = {int(d.track_ids[1]) for d, f in zip(out, frames, strict=True) if f is not None}
+    assert len(left_ids) == 1 and len(right_ids) == 1 and left_ids != right_ids
+    for t in range(60 - detect_every + 1):
+        assert covered(left[t], out[t].boxes) and covered(right[t], out[t].boxes), t
+
+
+boxes_strategy = st.tuples(st.floats(-50, 600), st.floats(-50, 600), st.floats(0, 120),
+                           st.floats(0, 120), st.floats(0, 1)).map(
+    lambda v: ((v[0], v[1], v[0] + v[2], v[1] + v[3]), v[4]))
+frame_strategy = st.one_of(st.none(), st.lists(boxes_strategy, max_size=5))
+settings_strategy = st.builds(TrackSettings, iou_match=st.floats(0.05, 1.0),
+                              centre_match=st.floats(0, 3), max_gap=st.integers(0, 10),
+                              extend=st.integers(0, 10), motion_scale=st.floats(0, 4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=st.lists(frame_strategy, max_size=30), track_settings=settings_strategy)
+def test_no_detection_is_ever_dropped(raw, track_settings):
+    frames = [None if f is None else
+              Detections(np.array([b for b, _ in f], np.float32).reshape(-1, 4),
+                         np.array([s for _, s in f], np.float32)) for f in raw]
+    out = track(frames, track_settings)
+    assert_never_dropped(frames, out)
+    for d in out:
+        assert np.isfinite(d.boxes).all() and np.isfinite(d.scores).all()
+        assert (d.boxes[:, 2:] >= d.boxes[:, :2]).all()
+
+
+def test_a_face_is_covered_from_extend_frames_before_its_first_detection():
+    truth = linear_path(30, (200, 200), (2, -1), (30, 30))
+    frames = [dets() if t < 10 else dets(tuple(box)) for t, box in enumerate(truth)]
+    out = track(frames, TrackSettings(extend=5))
+    assert [len(d) for d in out[:5]] == [0] * 5
+    for t in range(5, 30):
+        assert covered(truth[t], out[t].boxes, tol=0), t
+
+
+def test_a_face_is_covered_for_extend_frames_after_its_last_detection():
+    truth = linear_path(30, (200, 200), (-2, 1), (30, 30))
+    frames = [dets(tuple(box)) if t < 20 else dets() for t, box in enumerate(truth)]
+    out = track(frames, TrackSettings(extend=4))
+    for t in range(24):
+        assert covered(truth[t], out[t].boxes, tol=0), t
+    assert [len(d) for d in out[24:]] == [0] * 6
+
+
+def test_frames_without_detection_at_the_ends_take_the_nearest_boxes():
+    box = (10.0, 20.0, 50.0, 60.0)
+    frames: list[Detections | None] = [None] * 3 + [dets(box)] * 4 + [None] * 5
+    out = track(frames, TrackSettings(extend=0))
+    for d in out:
+        assert covered(np.array(box), d.boxes, tol=0)
+        assert len(set(d.track_ids.tolist())) == 1
+
+
+def test_a_track_outlives_max_gap_misses_but_not_more():
+    box = (100.0, 100.0, 140.0, 150.0)
+    gap = [dets()] * 3
+    out = track([dets(box)] * 3 + gap + [dets(box)] * 3, TrackSettings(max_gap=3, extend=0))
+    assert all(len(d) == 1 for d in out) and len({int(d.track_ids[0]) for d in out}) == 1
+    out = track([dets(box)] * 3 + gap + [dets()] + [dets(box)] * 3,
+                TrackSettings(max_gap=3, extend=0))
+    assert [len(d) for d in out[3:7]] == [0] * 4
+    assert out[0].track_ids[0] != out[-1].track_ids[0]
+
+
+def test_frames_where_detection_did_not_run_do_not_count_as_misses():
+    box = (100.0, 100.0, 140.0, 150.0)
+    frames = [dets(box)] + [None] * 20 + [dets(box)]
+    out = track(frames, TrackSettings(max_gap=0, extend=0))
+    assert all(len(d) == 1 for d in out) and len({int(d.track_ids[0]) for d in out}) == 1
+
+
+def test_small_fast_faces_link_without_overlap():
+    truth = linear_path(10, (0, 0), (9, 0), (10, 10))  # IoU 0 between frames
+    out = track([dets(tuple(box)) for box in truth])
+    assert len({int(d.track_ids[0]) for d in out}) == 1
+
+
+def test_a_filled_box_keeps_the_lower_neighbouring_score():
+    box = (0.0, 0.0, 20.0, 20.0)
+    out = track([dets(box, score=0.9), dets(), dets(box, score=0.6)])
+    assert out[1].scores.tolist() == pytest.approx([0.6])
+
+
+def test_empty_all_none_and_single_frames():
+    assert track([]) == []
+    out = track([None] * 4)
+    assert [len(d) for d in out] == [0] * 4
+    assert all(d.track_ids is not None for d in out)
+    single = track([dets((1, 2, 3, 4))])
+    assert len(single) == 1 and single[0].boxes.tolist() == [[1, 2, 3, 4]]
+    assert single[0].track_ids.tolist() == [0]
+    assert [len(d) for d in track([dets()])] == [0]
+    assert [len(d) for d in track([None])] == [0]
+
+
+def test_for_fps_scales_with_frame_rate_and_cadence():
+    assert TrackSettings.for_fps(25) == TrackSettings(max_gap=25, extend=8)
+    s = TrackSettings.for_fps(30, 5)
+    assert s.extend == 9 and s.max_gap == 6 and s.motion_scale == 2.5
+    for fps in (10, 24, 60):
+        for every in range(1, 12):
+            assert TrackSettings.for_fps(fps, every).extend >= every
+    with pytest.raises(ValueError):
+        TrackSettings.for_fps(0)
+    with pytest.raises(ValueError):
+        TrackSettings.for_fps(25, 0)
+    with pytest.raises(ValueError):
+        TrackSettings(iou_match=0)
+
+
+def test_untrackable_boxes_pass_through():
+    frames = [Detections(np.array([[np.nan, 0, 10, 10], [0, 0, 10, 10]], np.float32),
+                         np.array([0.9, 0.9], np.float32)), dets()]
+    out = track(frames)
+    assert out[0].track_ids.tolist() == [-1, 0]
+    assert np.isfinite(out[1].boxes).all() and len(out[1]) == 1
+
+
+def test_a_still_crowd_keeps_one_track_per_face_through_misses():
+    rng = np.random.default_rng(7)
+    faces = [(x * 45.0, y * 50.0, x * 45.0 + 30, y * 50.0 + 36) for x in range(4) for y in range(3)]
+    frames = []
+    for _ in range(40):
+        keep = rng.random(len(faces)) > 0.2
+        jitter = rng.normal(0, 0.5, (len(faces), 4))
+        frames.append(dets(*[tuple(np.add(f, j)) for f, j, k in zip(faces, jitter, keep,
+                                                                    strict=True) if k]))
+    out = track(frames)
+    assert_never_dropped(frames, out)
+    ids_of = {i: set() for i in range(len(faces))}
+    for d_in, d_out in zip(frames, out, strict=True):
+        for row, tid in zip(d_in.boxes, d_out.track_ids[:len(d_in)], strict=True):
+            nearest = int(np.argmin([np.abs(np.subtract(row, f)).sum() for f in faces]))
+            ids_of[nearest].add(int(tid))
+    assert all(len(ids) == 1 for ids in ids_of.values())
+    assert len(set().union(*ids_of.values())) == len(faces)
+    for d in out[1:-1]:
+        for f in faces:
+            assert covered(np.array(f), d.boxes, tol=3), "a missed face in the crowd is uncovered"

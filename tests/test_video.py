@@ -1,0 +1,129 @@
+"""The video path end to end: every frame's face covered, sound kept, report written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import ASTRONAUT_FACE
+
+import blindspot
+from blindspot.residue import exiftool_tags, identifying_tags
+
+FPS = 25
+FRAMES = 40
+STEP = 4  # px the face moves per frame
+
+
+def _scene(index: int, astronaut: np.ndarray) -> np.ndarray:
+    """A 320×240 frame: the astronaut's head moving right, with a plain background."""
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    head = astronaut[20:220, 150:300][::2, ::2]  # 100×75
+    x = 20 + STEP * index
+    frame[60:160, x:x + 75] = head
+    return frame
+
+
+def _face_box(index: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = ASTRONAUT_FACE  # in the full picture; the head crop starts at (150, 20)
+    dx = 20 + STEP * index
+    return (dx + (x1 - 150) // 2, 60 + (y1 - 20) // 2, dx + (x2 - 150) // 2, 60 + (y2 - 20) // 2)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, astronaut):
+    """An MP4 with a moving face, a sine tone, and identifying container tags."""
+    path = tmp_path_factory.mktemp("video") / "walk.mp4"
+    with av.open(str(path), "w") as out:
+        out.metadata.update({"title": "Jane at the march", "artist": "Jane Example",
+                             "location": "+52.5200+013.4050/", "make": "ExampleCam",
+                             "model": "X100 Pro", "creation_time": "2026-05-01T14:03:22Z"})
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        audio = out.add_stream("aac", rate=16000)
+        audio.layout = "mono"
+        for index in range(FRAMES):
+            for packet in video.encode(av.VideoFrame.from_ndarray(_scene(index, astronaut),
+                                                                  "rgb24")):
+                out.mux(packet)
+        samples = 16000 * FRAMES // FPS
+        tone = (0.3 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 16000)).astype(np.float32)
+        for start in range(0, samples, 1024):
+            chunk = tone[None, start:start + 1024]
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 16000, start, Fraction(1, 16000)
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    return path
+
+
+def _frames(path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def test_every_frame_of_a_moving_face_is_covered(tmp_path, clip):
+    out = tmp_path / "walk.anon.mp4"
+    result = blindspot.anonymize_file(clip, out)
+    frames = _frames(out)
+    assert len(frames) == FRAMES == result.frames
+    for index, frame in enumerate(frames):
+        x1, y1, x2, y2 = _face_box(index)
+        centre = frame[y1 + 10:y2 - 10, x1 + 8:x2 - 8].astype(int)
+        assert centre.mean() < 30, f"face visible in frame {index}"
+    background = frames[0][200:235, 250:315].astype(int)
+    assert abs(background.mean() - 90) < 8
+
+
+def test_no_frame_leaks_when_detection_runs_rarely(tmp_path, clip):
+    """With detection on every 5th frame only, tracking must still cover every frame."""
+    out = tmp_path / "walk.anon.mp4"
+    blindspot.anonymize_file(clip, out, blindspot.Options(detect_every=5))
+    for index, frame in enumerate(_frames(out)):
+        x1, y1, x2, y2 = _face_box(index)
+        assert frame[y1 + 10:y2 - 10, x1 + 8:x2 - 8].mean() < 30, f"frame {index} leaks"
+
+
+def test_sound_kept_and_metadata_gone(tmp_path, clip):
+    assert identifying_tags(exiftool_tags(clip)), "the fixture must carry metadata"
+    out = tmp_path / "walk.anon.mp4"
+    blindspot.anonymize_file(clip, out)
+    with av.open(str(out)) as container:
+        assert sorted(s.type for s in container.streams) == ["audio", "video"]
+        assert not {"title", "artist", "location", "make", "model", "creation_time"} & set(
+            container.metadata)
+    assert identifying_tags(exiftool_tags(out)) == []
+    silent = tmp_path / "walk.silent.mp4"
+    blindspot.anonymize_file(clip, silent, blindspot.Options(keep_audio=False))
+    with av.open(str(silent)) as container:
+        assert [s.type for s in container.streams] == ["video"]
+
+
+def test_cli_report_names_outputs_only(tmp_path, clip):
+    report = tmp_path / "report.json"
+    out = tmp_path / "published.mp4"
+    run = subprocess.run([sys.executable, "-m", "blindspot", str(clip), "-o", str(out),
+                          "--report", str(report), "--detect-every", "3"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    text = report.read_text()
+    data = json.loads(text)
+    entry = data["files"][0]
+    assert entry["output"] == "published.mp4" and entry["frames"] == FRAMES
+    assert len(entry["frames_boxes"]) == FRAMES and all(entry["frames_boxes"])
+    assert data["settings"]["detect_every"] == 3 and data["model"]["name"] == "centerface"
+    assert "walk" not in text and "sha256" not in json.dumps(entry)
+    run = subprocess.run([sys.executable, "-m", "blindspot", str(clip), "-o", str(out),
+                          "--force", "--report", str(report), "--report-hashes"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    entry = json.loads(report.read_text())["files"][0]
+    assert entry["input"] == str(clip) and len(entry["input_sha256"]) == 64
