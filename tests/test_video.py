@@ -127,3 +127,31 @@ def test_cli_report_names_outputs_only(tmp_path, clip):
     assert run.returncode == 0, run.stderr
     entry = json.loads(report.read_text())["files"][0]
     assert entry["input"] == str(clip) and len(entry["input_sha256"]) == 64
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.9])
+def test_truncated_video_gives_one_line_and_no_output(tmp_path, clip, cut):
+    data = clip.read_bytes()
+    src = tmp_path / "cut.mp4"
+    src.write_bytes(data[: int(len(data) * cut)])
+    before = src.read_bytes()
+    run = subprocess.run([sys.executable, "-m", "blindspot", str(src)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"blindspot: error: {src}: ")
+    assert "Traceback" not in run.stderr + run.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
+    assert src.read_bytes() == before
+
+
+def test_folder_walk_takes_videos_and_names_avi_output_mp4(tmp_path, clip):
+    from blindspot.outputs import plan_outputs
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.avi").write_bytes(b"")
+    (tmp_path / "in" / "b.mov").write_bytes(b"")
+    jobs, problems = plan_outputs([str(tmp_path / "in")], tmp_path / "out", "anon")
+    assert not problems
+    assert sorted(out.name for _, out in jobs) == ["a.mp4", "b.mov"]
+    jobs, _ = plan_outputs([str(tmp_path / "in" / "a.avi")], None, "anon")
+    assert jobs[0][1].name == "a.anon.mp4"
