@@ -7,6 +7,7 @@
 
 __version__ = "0.1.0"
 
+from .audit import AuditResult, AuditSettings, audit_file  # noqa: E402
 from .detections import Detections  # noqa: E402
 from .errors import BlindspotError  # noqa: E402
 from .options import MODES, Options  # noqa: E402
@@ -22,4 +23,5 @@ from .pipeline import (  # noqa: E402
 __all__ = [
     "MODES", "BlindspotError", "Detections", "FileResult", "Options", "anonymize_file",
     "anonymize_image", "clean_file", "detect_file", "detect_image",
+    "AuditResult", "AuditSettings", "audit_file",
 ]

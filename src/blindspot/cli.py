@@ -4,6 +4,7 @@
     blindspot detect FILE… --json       print the face boxes
     blindspot clean FILE… [-o OUT]      strip metadata only, pixels untouched
     blindspot demo                      anonymize a bundled example
+    blindspot audit OUTPUT… [--original ORIGINAL…]   attack outputs: leaks, re-id, metadata
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .pipeline import FileResult, anonymize_file, clean_file, detect_file, is_vi
 from .report import write_report
 from .sink import PHOTO_EXTENSIONS
 
-COMMANDS = ("detect", "clean", "demo")
+COMMANDS = ("detect", "clean", "demo", "audit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +54,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     anonymize = _Parser(
         prog="blindspot",
         description="Cover every face and remove identifying metadata from photos. "
-                    "Other commands: blindspot {detect,clean,demo} --help",
+                    "Other commands: blindspot {detect,clean,demo,audit} --help",
     )
     anonymize.add_argument("--version", action="version", version=f"blindspot {__version__}")
     _outputs(anonymize, "anon")
@@ -98,7 +99,27 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     demo = _Parser(prog="blindspot demo", description="Anonymize a bundled example photo.")
     demo.add_argument("-o", "--output", type=Path, metavar="DIR",
                       help="folder for the example and its result (default: a new temp folder)")
-    return {"anonymize": anonymize, "detect": detect, "clean": clean, "demo": demo}
+    return {"anonymize": anonymize, "detect": detect, "clean": clean, "demo": demo,
+            "audit": _audit_parser()}
+
+
+def _audit_parser() -> argparse.ArgumentParser:
+    from .audit import AuditSettings
+    audit = _Parser(prog="blindspot audit", description="Attack anonymized outputs: look for "
+                    "faces with three detectors, try to re-identify the originals' faces with "
+                    "dlib's recognizer, read the metadata left. Exit 0: all PASS, 1: a file "
+                    "FAILs, 2: a file could not be audited. Needs pip install 'blindspot[audit]'.")
+    audit.add_argument("outputs", nargs="+", metavar="OUTPUT")
+    audit.add_argument("--original", nargs="+", metavar="ORIGINAL", default=[],
+                       help="the originals, one per OUTPUT in the same order: adds the "
+                            "re-identification attack (never written anywhere)")
+    audit.add_argument("--every", type=int, default=AuditSettings.every, metavar="N",
+                       help=f"check every N-th frame of a video (default "
+                            f"{AuditSettings.every}: every frame)")
+    audit.add_argument("--json", action="store_true", help="print the findings as JSON")
+    audit.add_argument("--html", type=Path, metavar="REPORT.html",
+                       help="write a self-contained HTML report (shows the outputs only)")
+    return audit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("ignore", UserWarning)
     try:
         return {"anonymize": _anonymize, "detect": _detect, "clean": _clean,
-                "demo": _demo}[command](args)
+                "demo": _demo, "audit": _audit}[command](args)
     except BlindspotError as e:
         _error(e)
         return 1
@@ -221,6 +242,45 @@ def _detect(args: argparse.Namespace) -> int:
             found[name] = [row for dets in frames for row in dets.to_xywh()]
     print(json.dumps(found))
     return 1 if failed else 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """Exit 0: every file PASSes; 1: a file FAILs; 2: an error (bad option, unreadable file)."""
+    from .audit import AuditSettings, audit_file, require_dlib
+    from .audit_report import json_report, terminal_table, write_html
+    if args.original and len(args.original) != len(args.outputs):
+        raise ValueError(f"give one --original per OUTPUT, in the same order "
+                         f"({len(args.outputs)} outputs, {len(args.original)} originals)")
+    settings = AuditSettings(every=args.every)
+    if args.html is not None and args.html.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"{args.html}: the HTML report's name must end in .html")
+    try:
+        require_dlib()
+    except BlindspotError as e:
+        _error(e)
+        return 2
+    results, errors = [], []
+    for output, original in zip(args.outputs, args.original or [None] * len(args.outputs),
+                                strict=True):
+        try:
+            results.append(audit_file(output, original, settings))
+        except BlindspotError as e:
+            _error(e)
+            errors.append(str(e))
+        except Exception as e:  # noqa: BLE001 - one file's bug must not stop the batch
+            _internal(e, Path(output))
+            errors.append(f"{output}: internal error")
+    print(json_report(results, settings, errors) if args.json
+          else terminal_table(results, settings))
+    if args.html is not None:
+        try:
+            write_html(args.html, results, settings, errors)
+        except OSError as e:
+            _error(f"{args.html}: cannot write: {e.strerror or e}")
+            return 2
+    if errors:
+        return 2
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _demo(args: argparse.Namespace) -> int:

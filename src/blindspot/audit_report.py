@@ -1,0 +1,212 @@
+"""The audit's findings for people: a terminal table, JSON, and a self-contained HTML page.
+
+The HTML page loads nothing: inline CSS, the output's thumbnails as data: URIs (PNG), and a
+Content-Security-Policy that forbids everything else. It shows the OUTPUT only, never a pixel
+of the original, and names files by their output only.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from .audit import AuditResult, AuditSettings, Leak, Reid
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_DETECTORS = {"blindspot": "blindspot's detector", "dlib-hog": "dlib HOG",
+              "dlib-cnn": "dlib CNN"}
+_DETAILS = 10  # findings listed per file in the terminal
+
+
+def describe_settings(s: AuditSettings) -> str:
+    frames = "every frame" if s.every == 1 else f"every {s.every}th frame"
+    return (f"leak check: blindspot's detector ≥ {s.threshold}, dlib HOG ≥ {s.hog_threshold}, "
+            f"dlib CNN ≥ {s.cnn_threshold} (on the image shrunk to ≤ "
+            f"{s.cnn_max_pixels / 1e6:.1f} MP); {frames} of videos; re-identification: dlib "
+            f"ResNet, a match is a distance < {s.match_distance}")
+
+
+def plain_verdict(r: AuditResult) -> str:
+    """One or a few sentences a non-specialist can act on."""
+    if r.passed:
+        reid = (f" The re-identification attack found no match for the {r.faces_in_original} "
+                f"face(s) of the original (closest distance {r.min_distance:.2f}, a match is "
+                "under 0.6)." if r.reid else "")
+        if r.faces_too_small:
+            reid += (f" {r.faces_too_small} face(s) of the original were too small for the "
+                     "recognizer (under 40 px) and were left to the leak check.")
+        return ("PASS: no face was found in the output and it carries no identifying "
+                f"metadata.{reid} dlib's recognizer is not the strongest there is: this is a "
+                "lower bound on the risk, not a proof of safety.")
+    parts = []
+    if r.leaks:
+        frames = sorted({leak.frame for leak in r.leaks})
+        where = f" (frame{'s' if len(frames) > 1 else ''} {_frame_list(frames)})" \
+            if r.frames > 1 else ""
+        parts.append(f"a face can still be found in the output{where}")
+    if r.matches:
+        parts.append(f"{len(r.matches)} face(s) of the original are still recognized "
+                     f"(closest distance {r.min_distance:.2f}, a match is under 0.6)")
+    if r.metadata:
+        parts.append(f"identifying metadata is left: {', '.join(r.metadata[:8])}"
+                     + (" …" if len(r.metadata) > 8 else ""))
+    return "FAIL: " + "; ".join(parts) + ". Do not publish this file as it is."
+
+
+def _frame_list(frames: list[int]) -> str:
+    shown = ", ".join(map(str, frames[:12]))
+    return shown + (f" and {len(frames) - 12} more" if len(frames) > 12 else "")
+
+
+def _leak_text(leak: Leak, video: bool) -> str:
+    x, y, w, h = leak.box
+    frame = f"frame {leak.frame}: " if video else ""
+    return (f"{frame}face found by {_DETECTORS[leak.detector]} (score {leak.score:.2f}) at "
+            f"x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}")
+
+
+def _reid_text(r: Reid, video: bool) -> str:
+    x, y, w, h = r.box
+    frame = f"frame {r.frame}: " if video else ""
+    said = "MATCH, still identifies the person" if r.match else "no match"
+    return (f"{frame}original's face at x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}: "
+            f"distance {r.distance:.3f} ({said})")
+
+
+# ---------------------------------------------------------------------------- terminal
+
+
+def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
+    rows = [("FILE", "LEAKS", "RE-ID MATCHES (MIN DIST)", "METADATA", "VERDICT")]
+    for r in results:
+        reid = "-" if r.original is None else (
+            f"{len(r.matches)} of {len(r.reid)}"
+            + (f" ({r.min_distance:.3f})" if r.min_distance is not None else ""))
+        meta = ", ".join(r.metadata[:3]) + (" …" if len(r.metadata) > 3 else "") \
+            if r.metadata else "none"
+        rows.append((str(r.output), str(len(r.leaks)), reid, meta, r.verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [describe_settings(settings)]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    for r in results:
+        video = r.frames > 1
+        found = [_leak_text(leak, video) for leak in r.leaks]
+        found += [_reid_text(m, video) for m in r.matches]
+        for text in found[:_DETAILS]:
+            lines.append(f"  {r.output}: {text}")
+        if len(found) > _DETAILS:
+            lines.append(f"  {r.output}: … and {len(found) - _DETAILS} more (--json for all)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- JSON
+
+
+def json_report(results: list[AuditResult], settings: AuditSettings,
+                errors: list[str] | None = None) -> str:
+    data = {"settings": {k: v for k, v in vars(settings).items()
+                         if k not in ("thumbnails", "thumbnail_side")},
+            "files": [r.to_dict() for r in results], "errors": errors or []}
+    return json.dumps(data, indent=1, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------- HTML
+
+_STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin:0 0 .4em}
+section{border:2px solid #bbb;border-radius:6px;padding:1em;margin:1.2em 0}
+section.FAIL{border-color:#c00}section.PASS{border-color:#080}
+.verdict{font-weight:700;padding:.1em .5em;border-radius:4px;color:#fff}
+.FAIL .verdict{background:#c00}.PASS .verdict{background:#080}
+.plain{font-size:1.05em}
+figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}
+.frame{position:relative;display:inline-block;line-height:0}
+.frame img{display:block;max-width:100%}
+.box{position:absolute;border:2px solid #f0f;box-sizing:border-box}
+.box.match{border-color:#f00}.box.nomatch{border:2px dashed #0a0}
+figcaption{font-size:.85em;color:#555}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;
+text-align:left;font-size:.9em}
+.note{color:#555;font-size:.9em}.error{color:#c00}
+"""
+
+
+def html_report(results: list[AuditResult], settings: AuditSettings,
+                errors: list[str] | None = None) -> str:
+    failed = sum(not r.passed for r in results)
+    head = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<meta name="viewport" content="width=device-width">'
+            f"<title>blindspot audit</title><style>{_STYLE}</style></head><body>")
+    body = ["<h1>blindspot audit</h1>",
+            f"<p><b>{len(results)} file(s) audited: {len(results) - failed} PASS, {failed} "
+            f"FAIL</b>{_errors_summary(errors)}.</p>",
+            f'<p class="note">{html.escape(describe_settings(settings))}. Pictures show the '
+            "audited output only (boxes: magenta = face found, red = re-identified, dashed "
+            "green = original's face, attacked, no match). Stronger recognizers than dlib's "
+            "exist: a PASS is a lower bound on the risk.</p>"]
+    body += [_section(r) for r in results]
+    body += [f'<p class="error">Not audited: {html.escape(e)}</p>' for e in errors or []]
+    return head + "\n".join(body) + "</body></html>\n"
+
+
+def _errors_summary(errors: list[str] | None) -> str:
+    return f", {len(errors)} could not be audited" if errors else ""
+
+
+def _section(r: AuditResult) -> str:
+    video = r.frames > 1
+    parts = [f'<section class="{r.verdict}"><h2>{html.escape(str(r.output))} '
+             f'<span class="verdict">{r.verdict}</span></h2>',
+             f'<p class="plain">{html.escape(plain_verdict(r))}</p>']
+    for view in r.views:
+        parts.append(_figure(r, view, video))
+    rows = [("leak", _leak_text(leak, video)) for leak in r.leaks]
+    rows += [("re-identification", _reid_text(x, video)) for x in r.reid]
+    rows += [("metadata", f"{tag} ({r.metadata_source})") for tag in r.metadata]
+    if rows:
+        parts.append("<table><tr><th>check</th><th>finding</th></tr>" + "".join(
+            f"<tr><td>{kind}</td><td>{html.escape(text)}</td></tr>" for kind, text in rows)
+            + "</table>")
+    checked = (f"{r.frames_checked} of {r.frames} frames checked" if video
+               else "1 picture checked")
+    parts.append(f'<p class="note">{checked}; metadata read with {r.metadata_source}.</p>')
+    return "\n".join(parts) + "</section>"
+
+
+def _figure(r: AuditResult, view, video: bool) -> str:
+    h, w = view.rgb.shape[:2]
+    boxes = [(leak.box, "box", f"{_DETECTORS[leak.detector]} {leak.score:.2f}")
+             for leak in r.leaks if leak.frame == view.frame]
+    boxes += [(x.box, "box match" if x.match else "box nomatch", f"distance {x.distance:.2f}")
+              for x in r.reid if x.frame == view.frame]
+    divs = []
+    for (x, y, bw, bh), cls, title in boxes:
+        k = view.scale
+        style = (f"left:{100 * x * k / w:.2f}%;top:{100 * y * k / h:.2f}%;"
+                 f"width:{100 * bw * k / w:.2f}%;height:{100 * bh * k / h:.2f}%")
+        divs.append(f'<div class="{cls}" style="{style}" title="{html.escape(title)}"></div>')
+    caption = f"frame {view.frame}" if video else "output"
+    return (f'<figure><div class="frame"><img alt="{caption} of the output" width="{w}" '
+            f'height="{h}" src="{_data_uri(view.rgb)}">{"".join(divs)}</div>'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _data_uri(rgb) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def write_html(path: Path, results: list[AuditResult], settings: AuditSettings,
+               errors: list[str] | None = None) -> None:
+    from .atomic import atomic_output
+    with atomic_output(path, overwrite=True) as f:
+        f.write(html_report(results, settings, errors).encode("utf-8"))
