@@ -19,6 +19,7 @@ from .atomic import atomic_output
 from .detect import DetectorSettings, FaceDetector
 from .detections import Detections
 from .errors import BlindspotError
+from .metadata import describe
 from .options import Options
 from .photo import Photo
 from .redact import redact
@@ -164,7 +165,6 @@ def _verify_decodes(data: bytes, path: Path, options: Options) -> list[str]:
     """Check that the cleaned bytes still decode; return what the original carried."""
     original = open_image(path, options.max_pixels)
     try:
-        from .metadata import describe
         removed = describe(original)
     finally:
         original.close()
