@@ -133,6 +133,7 @@ def clean_file(path: str | os.PathLike, out: str | os.PathLike,
         image = open_image(path, options.max_pixels)
         fmt = "JPEG" if image.format == "MPO" else image.format
         orientation = exif_orientation(image)
+        removed = describe(image)
         image.close()
         writer = writer_for(out, fmt)
         same_container = fmt in strip.SUPPORTED and writer.format == fmt
@@ -144,7 +145,7 @@ def clean_file(path: str | os.PathLike, out: str | os.PathLike,
                 raise BlindspotError(f"cannot clean: {e}") from None
             if fmt == "JPEG" and orientation != 1:
                 cleaned = _with_orientation(cleaned, orientation)
-            removed = _verify_decodes(cleaned, path, options)
+            _verify_decodes(cleaned)
             with atomic_output(out, options.overwrite) as f:
                 f.write(cleaned)
             return FileResult(path, out, metadata_removed=removed)
@@ -161,19 +162,13 @@ def _read_bytes(path: Path) -> bytes:
         raise BlindspotError(f"cannot read: {e.strerror or e}") from None
 
 
-def _verify_decodes(data: bytes, path: Path, options: Options) -> list[str]:
-    """Check that the cleaned bytes still decode; return what the original carried."""
-    original = open_image(path, options.max_pixels)
-    try:
-        removed = describe(original)
-    finally:
-        original.close()
+def _verify_decodes(data: bytes) -> None:
+    """Refuse cleaned bytes that no longer decode."""
     try:
         with Image.open(io.BytesIO(data)) as cleaned:
             cleaned.load()
     except (OSError, SyntaxError, ValueError) as e:
         raise BlindspotError(f"cannot clean: the stripped file does not decode ({e})") from None
-    return removed
 
 
 def _with_orientation(jpeg: bytes, orientation: int) -> bytes:
