@@ -25,8 +25,8 @@ from .photo import Photo
 from .redact import redact
 from .sink import PhotoWriter, write_photo, writer_for
 from .source import exif_orientation, open_image, read_photo
-from .video import anonymize_video, detect_video
-from .video_io import VIDEO_EXTENSIONS
+from .video import anonymize_video, detect_video, render_video
+from .video_io import VIDEO_EXTENSIONS, probe_video
 
 
 @dataclass
@@ -72,30 +72,46 @@ def anonymize_image(rgb: np.ndarray, options: Options | None = None
 
 
 def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
-                   options: Options | None = None) -> FileResult:
-    """Write `out`: the photo or video at `path` with every face covered and no metadata."""
+                   options: Options | None = None,
+                   detections: list[Detections] | None = None) -> FileResult:
+    """Write `out`: the photo or video at `path` with every face covered and no metadata.
+
+    `detections`, one per frame in displayed pixels (as `detect_file` returns them, edited
+    by a reviewer, say), replaces detection: exactly those boxes are covered."""
     options = options or Options()
     path, out = Path(path), Path(out)
     with _errors_name(path):
         _refuse_input_as_output(path, out)
         if is_video(path):
-            return _anonymize_video(path, out, options)
+            return _anonymize_video(path, out, options, detections)
         photo = read_photo(path, options.max_pixels, options.max_frames)
         writer = writer_for(out, photo.format)
+        _check_frame_count(detections, len(photo.frames))
         result = FileResult(path, out, frames=len(photo.frames),
                             metadata_removed=photo.metadata)
         for index, frame in enumerate(photo.frames):
-            covered, detections = anonymize_image(frame, options)
+            if detections is None:
+                covered, found = anonymize_image(frame, options)
+            else:
+                found = detections[index]
+                covered = redact(np.array(frame, copy=True), found, options.mode,
+                                 options.mask_scale)
             photo.frames[index] = covered
-            result.detections.append(detections)
+            result.detections.append(found)
         result.faces = sum(len(d) for d in result.detections)
         _write(photo, out, writer, options.overwrite)
         return result
 
 
-def _anonymize_video(path: Path, out: Path, options: Options) -> FileResult:
-    detector = _detector(options.video_detector_settings())
-    info, boxes = anonymize_video(path, out, options, detector)
+def _anonymize_video(path: Path, out: Path, options: Options,
+                     detections: list[Detections] | None) -> FileResult:
+    if detections is None:
+        detector = _detector(options.video_detector_settings())
+        info, boxes = anonymize_video(path, out, options, detector)
+    else:
+        info = probe_video(path, options.max_pixels, options.max_duration)
+        boxes = list(detections)
+        render_video(path, out, options, boxes)  # refuses a frame count other than len(boxes)
     ids = {int(i) for d in boxes if d.track_ids is not None for i in d.track_ids}
     return FileResult(path, out, faces=len(ids), frames=len(boxes), detections=boxes,
                       metadata_removed=info.metadata + info.dropped_streams)
@@ -190,6 +206,11 @@ def _write(photo: Photo, out: Path, writer: PhotoWriter, overwrite: bool) -> Non
 def _refuse_input_as_output(path: Path, out: Path) -> None:
     if out.exists() and path.exists() and os.path.samefile(path, out):
         raise BlindspotError("output would overwrite the input; choose another output")
+
+
+def _check_frame_count(detections: list[Detections] | None, frames: int) -> None:
+    if detections is not None and len(detections) != frames:
+        raise BlindspotError(f"{len(detections)} frames of boxes given for {frames} frames")
 
 
 def _check_array(rgb: np.ndarray) -> np.ndarray:

@@ -118,6 +118,13 @@ def anonymize_video(path: Path, out: Path, options: Options, detector: FaceDetec
                     ) -> tuple[VideoInfo, list[Detections]]:
     """Write `out`: the video at `path` with every tracked face covered in every frame."""
     info, boxes = detect_video(path, options, detector)
+    render_video(path, out, options, boxes)
+    return info, boxes
+
+
+def render_video(path: Path, out: Path, options: Options, boxes: list[Detections]) -> None:
+    """Pass 2: write `out`, the video at `path` with `boxes[i]` covered in frame i (every
+    frame must have its entry, even an empty one: a frame count that differs is an error)."""
 
     def cover(frame: VideoFrame) -> np.ndarray:
         if frame.index % COLLECT_EVERY == 0:
@@ -135,7 +142,6 @@ def anonymize_video(path: Path, out: Path, options: Options, detector: FaceDetec
         if written != len(boxes):
             raise BlindspotError(f"the render pass saw {written} frames, the detection pass "
                                  f"{len(boxes)}: the video changed while it was read")
-    return info, boxes
 
 
 def frame_boxes(boxes: list[Detections]) -> Iterator[list[list[float]]]:
