@@ -5,6 +5,8 @@
     blindspot clean FILE… [-o OUT]      strip metadata only, pixels untouched
     blindspot demo                      anonymize a bundled example
     blindspot audit OUTPUT… [--original ORIGINAL…]   attack outputs: leaks, re-id, metadata
+    blindspot cluster FILE_OR_DIR… --address ADDR   anonymize on a Ray cluster
+    blindspot review FILE_OR_DIR…       check and fix every face in the browser, then export
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .batch import Progress, Task, available_cores, run_local, split_done
+from .detect import DEVICES, providers
 from .errors import BlindspotError
 from .options import MODES, Options
 from .outputs import MEDIA_EXTENSIONS, plan_outputs
-from .pipeline import FileResult, anonymize_file, clean_file, detect_file, is_video
+from .pipeline import FileResult, detect_file, is_video
 from .report import write_report
 from .sink import PHOTO_EXTENSIONS
 
-COMMANDS = ("detect", "clean", "demo", "audit")
+COMMANDS = ("detect", "clean", "demo", "audit", "cluster", "review")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,8 +42,16 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=Options.threshold,
                         help=f"detection threshold, lower finds more (default {Options.threshold})")
+    _limits(parser)
+
+
+def _limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, default=Options.max_pixels,
-                        help="refuse images larger than this many pixels")
+                        help=f"refuse images and video frames larger than this many pixels "
+                             f"(default {Options.max_pixels:,})")
+    parser.add_argument("--max-frames", type=int, default=Options.max_frames,
+                        help=f"refuse animated images with more frames (default "
+                             f"{Options.max_frames})")
 
 
 def _outputs(parser: argparse.ArgumentParser, suffix: str) -> None:
@@ -48,13 +60,40 @@ def _outputs(parser: argparse.ArgumentParser, suffix: str) -> None:
                         help=f"output file, or folder for several inputs (default: "
                              f"NAME.{suffix}.EXT beside each input)")
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip inputs whose output exists (complete: outputs are written "
+                             "atomically); to finish an interrupted run, give its arguments "
+                             "again with --resume")
+    parser.add_argument("--workers", type=_positive, metavar="N",
+                        help=f"files processed at once, in as many processes (default: one per "
+                             f"core, {available_cores()} here)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
+    return value
+
+
+def _speed(parser: argparse.ArgumentParser) -> None:
+    speed = parser.add_argument_group("speed")
+    speed.add_argument("--device", choices=DEVICES, default=Options.device,
+                       help="where the model runs; auto: cuda when ONNX Runtime's CUDA provider "
+                            "is installed ('blindspot[gpu]'), else cpu (default cpu)")
+    speed.add_argument("--threads", type=_positive, metavar="N",
+                       help="ONNX Runtime threads per worker (default: the cores shared out "
+                            "among the workers)")
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     anonymize = _Parser(
         prog="blindspot",
         description="Cover every face and remove identifying metadata from photos. "
-                    "Other commands: blindspot {detect,clean,demo,audit} --help",
+                    "Other commands: blindspot {detect,clean,demo,audit,cluster} --help",
     )
     anonymize.add_argument("--version", action="version", version=f"blindspot {__version__}")
     _outputs(anonymize, "anon")
@@ -64,6 +103,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                            help=f"mask size relative to the face box (default "
                                 f"{Options.mask_scale})")
     _common(anonymize)
+    _speed(anonymize)
     video = anonymize.add_argument_group("video")
     video.add_argument("--crf", type=int, default=Options.crf,
                        help=f"video quality, 0–51, lower is better (default {Options.crf})")
@@ -88,19 +128,33 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     detect.add_argument("inputs", nargs="+", metavar="FILE")
     detect.add_argument("--json", action="store_true", help="print JSON (the only format)")
     _common(detect)
+    detect.add_argument("--max-duration", type=float, default=Options.max_duration,
+                        metavar="SECONDS", help="refuse longer videos")
 
     clean = _Parser(prog="blindspot clean", description="Remove metadata, keep the picture "
                     "as it is (no re-encoding for JPEG, PNG, WebP and GIF). For photos "
                     "without people.")
     _outputs(clean, "clean")
-    clean.add_argument("--max-pixels", type=int, default=Options.max_pixels,
-                       help="refuse images larger than this many pixels")
+    _limits(clean)
 
     demo = _Parser(prog="blindspot demo", description="Anonymize a bundled example photo.")
     demo.add_argument("-o", "--output", type=Path, metavar="DIR",
                       help="folder for the example and its result (default: a new temp folder)")
     return {"anonymize": anonymize, "detect": detect, "clean": clean, "demo": demo,
-            "audit": _audit_parser()}
+            "audit": _audit_parser(), "cluster": _cluster_parser(anonymize),
+            "review": _review_parser()}
+
+
+def _cluster_parser(anonymize: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    cluster = _Parser(prog="blindspot cluster", parents=[anonymize], add_help=False,
+                      description="Anonymize on a Ray cluster: each file is one Ray task, "
+                      "inputs and outputs on a path every node sees the same. Takes every "
+                      "option of `blindspot`. Needs pip install 'blindspot[ray]'.")
+    cluster.add_argument("--address", default="auto", metavar="ADDR",
+                         help="the cluster: ray://HOST:10001, auto (the one `ray start` "
+                              "started here, or RAY_ADDRESS), or local (a new one on this "
+                              "machine, --workers CPUs) (default auto)")
+    return cluster
 
 
 def _audit_parser() -> argparse.ArgumentParser:
@@ -122,6 +176,36 @@ def _audit_parser() -> argparse.ArgumentParser:
     return audit
 
 
+def _review_parser() -> argparse.ArgumentParser:
+    review = _Parser(prog="blindspot review", description="Check every face in a local web "
+                     "page (127.0.0.1 only, nothing loaded from elsewhere): drop false "
+                     "detections, cover missed faces, pick modes, then export.")
+    review.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    review.add_argument("-o", "--output", type=Path, metavar="OUT",
+                        help="output file, or folder for several inputs (default: "
+                             "NAME.anon.EXT beside each input)")
+    review.add_argument("--force", action="store_true",
+                        help="replace existing outputs on export (the page can change it)")
+    review.add_argument("--port", type=int, default=0,
+                        help="port on 127.0.0.1 (default: a free one)")
+    review.add_argument("--no-browser", action="store_true",
+                        help="print the address only, do not open a browser")
+    review.add_argument("--mode", choices=MODES, default=Options.mode,
+                        help=f"mode of each face until changed (default {Options.mode})")
+    review.add_argument("--mask-scale", type=float, default=Options.mask_scale,
+                        help=f"mask size relative to the face box (default {Options.mask_scale})")
+    _common(review)
+    review.add_argument("--crf", type=int, default=Options.crf, help="video quality, 0–51")
+    review.add_argument("--no-audio", action="store_true", help="drop the sound of videos")
+    review.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",
+                        help="video: detect on every N-th frame")
+    review.add_argument("--report", type=Path, metavar="FILE.json",
+                        help="write what each export covered (names outputs only)")
+    review.add_argument("--report-hashes", action="store_true",
+                        help="also put input names and SHA-256 hashes in the report")
+    return review
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parsers = build_parsers()
@@ -132,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("ignore", UserWarning)
     try:
         return {"anonymize": _anonymize, "detect": _detect, "clean": _clean,
-                "demo": _demo, "audit": _audit}[command](args)
+                "demo": _demo, "audit": _audit,
+                "cluster": _anonymize, "review": _review}[command](args)
     except BlindspotError as e:
         _error(e)
         return 1
@@ -163,70 +248,61 @@ def _anonymize(args: argparse.Namespace) -> int:
     options = Options(mode=args.mode, threshold=args.threshold, mask_scale=args.mask_scale,
                       overwrite=args.force, max_pixels=args.max_pixels, crf=args.crf,
                       keep_audio=not args.no_audio, detect_every=args.detect_every,
-                      max_duration=args.max_duration)
-    results: list[FileResult] = []
-
-    def work(src: Path, out: Path) -> FileResult:
-        result = anonymize_file(src, out, options)
-        results.append(result)
-        return result
-
-    status = _run_batch(args, "anon", work)
+                      max_duration=args.max_duration, max_frames=args.max_frames,
+                      device=args.device, threads=args.threads or 0)
+    providers(options.device)  # --device cuda without CUDA: one line before any work
+    status, results = _run_batch(args, "anon", Task("anonymize", options))
     if args.report is not None:
         write_report(args.report, results, options, args.report_hashes)
     return status
 
 
 def _clean(args: argparse.Namespace) -> int:
-    options = Options(overwrite=args.force, max_pixels=args.max_pixels)
-    return _run_batch(args, "clean", lambda src, out: clean_file(src, out, options),
-                      PHOTO_EXTENSIONS)
+    options = Options(overwrite=args.force, max_pixels=args.max_pixels,
+                      max_frames=args.max_frames)
+    return _run_batch(args, "clean", Task("clean", options), PHOTO_EXTENSIONS)[0]
 
 
-def _run_batch(args: argparse.Namespace, suffix: str,
-               work: Callable[[Path, Path], FileResult],
-               extensions: frozenset[str] = MEDIA_EXTENSIONS) -> int:
+def _run_batch(args: argparse.Namespace, suffix: str, task: Task,
+               extensions: frozenset[str] = MEDIA_EXTENSIONS) -> tuple[int, list[FileResult]]:
+    """Run `task` on every input, locally or on the Ray cluster; each file's line as it ends,
+    then the exit status and the results in the inputs' order."""
+    if args.resume and args.force:
+        raise ValueError("--resume keeps existing outputs and --force replaces them: "
+                         "give one of them")
     jobs, problems = plan_outputs(args.inputs, args.output, suffix, extensions)
     for problem in problems:
         _error(problem)
-    failed = len(problems)
-    progress = _progress(len(jobs))
-    for src, out in jobs:
-        try:
-            result = work(src, out)
-            _say(result.summary(), progress)
-        except BlindspotError as e:
-            _error(e)
-            failed += 1
-        except Exception as e:  # noqa: BLE001 - one file's bug must not stop the batch
-            _internal(e, src)
-            failed += 1
-        if progress is not None:
-            progress.update(1)
-    if progress is not None:
-        progress.close()
-    if len(jobs) + len(problems) > 1:  # one file: its own line (or error) says it all
-        print(f"{len(jobs) - (failed - len(problems))} of {len(jobs) + len(problems)} files "
-              f"done, {failed} failed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _progress(total: int):
-    if total < 2:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, unit="file", file=sys.stderr, disable=None, leave=False)
-
-
-def _say(line: str, progress) -> None:
-    if progress is not None:
-        progress.write(line, file=sys.stdout)
+    todo, skipped = split_done(jobs) if args.resume else (jobs, [])
+    for src, out in skipped:
+        print(f"{src} -> {out}: skipped, output exists (--resume)")
+    if getattr(args, "address", None) is not None:  # blindspot cluster
+        from .cluster import run_ray
+        outcomes = run_ray(task, todo, args.address, args.workers)
     else:
-        print(line)
+        outcomes = run_local(task, todo, args.workers)
+    results: dict[Path, FileResult] = {}
+    failed = len(problems)
+    with Progress(todo) as progress:
+        for outcome in outcomes:
+            if outcome.result is not None:
+                results[outcome.source] = outcome.result
+                progress.say(outcome.result.summary())
+            else:
+                _error(outcome.error)
+                failed += 1
+            progress.finished(outcome)
+    total = len(jobs) + len(problems)
+    if total > 1:  # one file: its own line (or error) says it all
+        resumed = f" ({len(skipped)} of them before, skipped)" if skipped else ""
+        print(f"{total - failed} of {total} files done{resumed}, {failed} failed",
+              file=sys.stderr)
+    return (1 if failed else 0), [results[src] for src, _ in todo if src in results]
 
 
 def _detect(args: argparse.Namespace) -> int:
-    options = Options(threshold=args.threshold, max_pixels=args.max_pixels)
+    options = Options(threshold=args.threshold, max_pixels=args.max_pixels,
+                      max_frames=args.max_frames, max_duration=args.max_duration)
     found: dict[str, list] = {}
     failed = 0
     for name in args.inputs:
@@ -281,6 +357,26 @@ def _audit(args: argparse.Namespace) -> int:
     if errors:
         return 2
     return 0 if all(r.passed for r in results) else 1
+
+
+def _review(args: argparse.Namespace) -> int:
+    from .review import Session, serve
+    options = Options(mode=args.mode, threshold=args.threshold, mask_scale=args.mask_scale,
+                      overwrite=args.force, max_pixels=args.max_pixels,
+                      max_frames=args.max_frames, crf=args.crf, keep_audio=not args.no_audio,
+                      detect_every=args.detect_every)
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"port must lie between 0 and 65535, not {args.port}")
+    session = Session(args.inputs, args.output, options, args.report, args.report_hashes)
+    for problem in session.problems:
+        _error(problem)
+    if not session.entries:  # each input has had its line
+        return 1
+    try:
+        serve(session, args.port, not args.no_browser, lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ MODEL_FILE = "centerface.onnx"
 MODEL_SHA256 = "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1"
 # An explicit provider list: ONNX Runtime's default order picks a slower provider on CPUs.
 PROVIDERS = ["CPUExecutionProvider"]
+DEVICES = ("cpu", "cuda", "auto")
+CUDA_PROVIDER = "CUDAExecutionProvider"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,24 @@ class DetectorSettings:
     # processed as if downscaled to fit, which keeps a 12 MP photo within about 2 s.
     max_pixels: int = 6_500_000
     nms_iou: float = 0.4
+    # Where the model runs ("cpu", "cuda", or "auto": cuda when ONNX Runtime has its CUDA
+    # provider) and ONNX Runtime's intra-op threads (0: its default, one per core). Neither
+    # changes what is found.
+    device: str = "cpu"
+    threads: int = 0
+
+
+def providers(device: str) -> list[str]:
+    """ONNX Runtime's execution providers for `device`; BlindspotError when it can't be had."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    has_cuda = CUDA_PROVIDER in ort.get_available_providers()
+    if device == "cuda" and not has_cuda:
+        raise BlindspotError("--device cuda: ONNX Runtime has no CUDA provider here (install "
+                             "'blindspot[gpu]' on a machine with an NVIDIA GPU and CUDA)")
+    if device == "cpu" or not has_cuda:
+        return list(PROVIDERS)
+    return [CUDA_PROVIDER, *PROVIDERS]
 
 
 def _load_model_bytes() -> bytes:
@@ -69,11 +89,15 @@ def _load_model_bytes() -> bytes:
 class CenterFace:
     """One ONNX Runtime session of the CenterFace model; `run` detects in one RGB array."""
 
-    def __init__(self, intra_op_threads: int = 0) -> None:
+    def __init__(self, intra_op_threads: int = 0, device: str = "cpu") -> None:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = intra_op_threads
-        self.session = ort.InferenceSession(_load_model_bytes(), options, providers=PROVIDERS)
+        if intra_op_threads == 1:  # one thread means one: no inter-op pool, no spinning
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(_load_model_bytes(), options,
+                                            providers=providers(device))
         self._lock = threading.Lock()
 
     def run(self, rgb: np.ndarray, threshold: float) -> Detections:
@@ -116,7 +140,7 @@ class FaceDetector:
     def __init__(self, settings: DetectorSettings | None = None,
                  model: CenterFace | None = None) -> None:
         self.settings = settings or DetectorSettings()
-        self.model = model or CenterFace()
+        self.model = model or CenterFace(self.settings.threads, self.settings.device)
 
     def detect(self, rgb: np.ndarray) -> Detections:
         s = self.settings

@@ -37,7 +37,7 @@ def describe(image: Image.Image) -> list[str]:
         found.append("ICC profile")
     if "comment" in info:
         found.append("comment")
-    if "mp" in info or getattr(image, "is_animated", False) and image.format == "MPO":
+    if "mp" in info or image.format == "MPO" and getattr(image, "is_animated", False):
         found.append("MPF images")
     app_markers = {m for m, _ in getattr(image, "applist", [])}
     if "APP11" in app_markers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .detect import DetectorSettings
+from .detect import DEVICES, DetectorSettings
 
 MODES = ("solid", "mosaic", "blur")
 
@@ -31,6 +31,10 @@ class Options:
     crf: int = 20
     keep_audio: bool = True
     max_duration: float = 6 * 3600.0
+    # Where the model runs (cpu, cuda, auto) and ONNX Runtime's threads per process (0: its
+    # default). They change the speed, never what is found.
+    device: str = "cpu"
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -45,10 +49,23 @@ class Options:
             raise ValueError(f"full-every must lie between 0 and 300, not {self.full_every}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must lie between 0 and 51, not {self.crf}")
+        if not 1 <= self.max_pixels:
+            raise ValueError(f"max-pixels must be at least 1, not {self.max_pixels}")
+        if not 1 <= self.max_frames:
+            raise ValueError(f"max-frames must be at least 1, not {self.max_frames}")
+        if not 0 < self.max_duration < float("inf"):  # NaN fails too: no limit is no limit
+            raise ValueError(f"max-duration must be a positive number of seconds, not "
+                             f"{self.max_duration}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if not 0 <= self.threads <= 1024:
+            raise ValueError(f"threads must lie between 0 and 1024, not {self.threads}")
 
     def detector_settings(self) -> DetectorSettings:
-        return DetectorSettings(threshold=self.threshold)
+        return DetectorSettings(threshold=self.threshold, device=self.device,
+                                threads=self.threads)
 
     def video_detector_settings(self) -> DetectorSettings:
         """Video frames get a lighter detector (tracking fills in what one frame misses)."""
-        return DetectorSettings(threshold=self.threshold, coarse_scale=0.0, tile_scale=0.0)
+        return DetectorSettings(threshold=self.threshold, coarse_scale=0.0, tile_scale=0.0,
+                                device=self.device, threads=self.threads)

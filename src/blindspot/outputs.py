@@ -7,7 +7,9 @@ An output is never an input.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from .sink import PHOTO_EXTENSIONS
@@ -30,11 +32,18 @@ def default_output(path: Path, suffix: str) -> Path:
     return path.with_name(f"{path.stem}.{suffix}{output_suffix(path)}")
 
 
-def walk_media(folder: Path, extensions: frozenset[str] = MEDIA_EXTENSIONS) -> list[Path]:
+def walk_media(folder: Path, extensions: frozenset[str] = MEDIA_EXTENSIONS,
+               problems: list[str] | None = None) -> list[Path]:
     """Every photo and video below `folder`, sorted, skipping blindspot outputs and temporary
-    files."""
+    files. A folder that cannot be read adds a line to `problems` (its files are missed)."""
     found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
+
+    def unreadable(error: OSError) -> None:
+        if problems is not None:
+            problems.append(f"{error.filename}: cannot read this folder "
+                            f"({error.strerror or error}); the files in it were not processed")
+
+    for root, dirs, files in os.walk(folder, followlinks=False, onerror=unreadable):
         dirs.sort()
         for name in sorted(files):
             path = Path(root) / name
@@ -56,18 +65,30 @@ def plan_outputs(inputs: list[str], output: Path | None, suffix: str,
     single = len(inputs) == 1
     for name in inputs:
         path = Path(name)
-        if path.is_dir():
-            photos = walk_media(path, extensions)
-            if not photos:
+        try:
+            kind = _kind(path)
+        except OSError as e:  # a name too long for the file system, say
+            problems.append(f"{name}: cannot read: {e.strerror or e}")
+            continue
+        if kind == "folder":
+            before = len(problems)
+            photos = walk_media(path, extensions, problems)
+            if not photos and len(problems) == before:
                 problems.append(f"{name}: no photos or videos found in this folder")
             for photo in photos:
+                problem = _not_a_file(photo)
+                if problem:
+                    problems.append(f"{photo}: {problem}")
+                    continue
                 rel = photo.relative_to(path)
                 if output is None:
                     jobs.append((photo, default_output(photo, suffix)))
                 else:
                     root = output if single else output / _folder_name(path)
                     jobs.append((photo, (root / rel).with_suffix(output_suffix(rel))))
-        elif path.exists():
+        elif kind == "other":
+            problems.append(f"{name}: {_NOT_A_FILE}")
+        elif kind == "file":
             if output is None:
                 jobs.append((path, default_output(path, suffix)))
             elif single and not output.is_dir() and not str(output).endswith(os.sep):
@@ -77,6 +98,41 @@ def plan_outputs(inputs: list[str], output: Path | None, suffix: str,
         else:
             problems.append(f"{name}: no such file or folder")
     return _drop_collisions(jobs, problems)
+
+
+_NOT_A_FILE = "not a regular file (a pipe, device or socket): not read"
+
+
+def _kind(path: Path) -> str:
+    """"folder", "file", "other" (a pipe, a device: reading one could block forever) or
+    "missing" (a broken or looping link too); symbolic links are followed."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return "missing"
+        raise
+    return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why a file found in a folder cannot be read as one (None: it can)."""
+    try:
+        kind = _kind(path)
+    except OSError as e:
+        return f"cannot read: {e.strerror or e}"
+    if kind == "missing":
+        return "no such file (a broken or looping link)"
+    return _NOT_A_FILE if kind != "file" else None
+
+
+def _too_long(out: Path) -> bool:
+    """Whether the file system refuses `out`'s name (or path) as too long."""
+    try:
+        os.stat(out)
+    except OSError as e:
+        return e.errno == errno.ENAMETOOLONG
+    return False
 
 
 def _folder_name(path: Path) -> str:
@@ -90,7 +146,10 @@ def _drop_collisions(jobs: list[tuple[Path, Path]], problems: list[str]
     kept = []
     for src, out in jobs:
         key = os.path.realpath(out)
-        if key in sources:
+        if _too_long(out):
+            problems.append(f"{src}: the output's name would be too long for the file system; "
+                            "give a shorter one with -o")
+        elif key in sources:
             problems.append(f"{src}: output {out} would overwrite an input; choose another "
                             "output")
         elif key in seen:

@@ -73,16 +73,23 @@ def anonymize_image(rgb: np.ndarray, options: Options | None = None
 
 def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
                    options: Options | None = None,
-                   detections: list[Detections] | None = None) -> FileResult:
+                   detections: list[Detections] | None = None,
+                   modes: list[list[str]] | None = None) -> FileResult:
     """Write `out`: the photo or video at `path` with every face covered and no metadata.
 
     `detections`, one per frame in displayed pixels (as `detect_file` returns them, edited
-    by a reviewer, say), replaces detection: exactly those boxes are covered."""
+    by a reviewer, say), replaces detection: exactly those boxes are covered. For a photo,
+    `modes` (one list per frame, one mode per box of `detections`) picks each face's mode
+    instead of `options.mode`; a video's faces all take `options.mode`."""
     options = options or Options()
     path, out = Path(path), Path(out)
+    if modes is not None and (detections is None or len(modes) != len(detections)):
+        raise ValueError("modes need detections, one list of modes per frame")
     with _errors_name(path):
         _refuse_input_as_output(path, out)
         if is_video(path):
+            if modes is not None and any(m != options.mode for frame in modes for m in frame):
+                raise ValueError("a video's faces all take options.mode")
             return _anonymize_video(path, out, options, detections)
         photo = read_photo(path, options.max_pixels, options.max_frames)
         writer = writer_for(out, photo.format)
@@ -95,7 +102,8 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
             else:
                 found = detections[index]
                 covered = redact(np.array(frame, copy=True), found, options.mode,
-                                 options.mask_scale)
+                                 options.mask_scale,
+                                 modes=None if modes is None else modes[index])
             photo.frames[index] = covered
             result.detections.append(found)
         result.faces = sum(len(d) for d in result.detections)

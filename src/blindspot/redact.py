@@ -8,6 +8,7 @@ to the image, so the box is always covered whole and hairline, ears and chin too
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -29,7 +30,9 @@ def mask_region(box: np.ndarray, mask_scale: float, width: int, height: int
     y0 = max(0, math.floor(min(cy - ry, y1)))
     xe = min(width, math.ceil(max(cx + rx, x2)))
     ye = min(height, math.ceil(max(cy + ry, y2)))
-    return x0, y0, xe, ye
+    # A box wholly left of or above the picture (a track extrapolated off-frame) has an empty
+    # region, not a negative end that would slice from the other side.
+    return x0, y0, max(x0, xe), max(y0, ye)
 
 
 def face_mask(box: np.ndarray, mask_scale: float, width: int, height: int
@@ -88,12 +91,18 @@ REDACTORS = {"solid": _solid, "mosaic": _mosaic, "blur": _blur}
 
 
 def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
-           mask_scale: float = 1.6, seed: int | None = None) -> np.ndarray:
-    """Cover every face of `detections` in `image` (H×W×C uint8, changed in place)."""
-    redactor = REDACTORS[mode]
+           mask_scale: float = 1.6, seed: int | None = None,
+           modes: Sequence[str] | None = None) -> np.ndarray:
+    """Cover every face of `detections` in `image` (H×W×C uint8, changed in place).
+
+    `modes`, one per box, overrides `mode` face by face (the review page's choice)."""
+    if modes is not None and len(modes) != len(detections):
+        raise ValueError(f"{len(modes)} modes given for {len(detections)} boxes")
+    redactors = [REDACTORS[mode]] * len(detections) if modes is None else [
+        REDACTORS[m] for m in modes]
     height, width = image.shape[:2]
     rng = np.random.default_rng(seed)
-    for box in detections.boxes:
+    for box, redactor in zip(detections.boxes, redactors, strict=True):
         (x0, y0, xe, ye), mask = face_mask(box, mask_scale, width, height)
         if not mask.any():
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -29,10 +30,15 @@ pillow_heif.register_heif_opener()
 # naming it here made `Image.open` fail with a KeyError for every non-JPEG file.)
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# What Pillow's decoders raise on a damaged or hostile file, besides OSError (fuzz/fuzz.py
+# found IndexError and struct.error in its GIF and TIFF readers): a one-line error, not a bug.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
+                  ZeroDivisionError, struct.error, MemoryError)
 
 
 def open_image(path: Path, max_pixels: int) -> Image.Image:
     """Open `path` with one of `PHOTO_FORMATS`, refusing images over `max_pixels`."""
+    _refuse_special(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -48,7 +54,7 @@ def open_image(path: Path, max_pixels: int) -> Image.Image:
                              "HEIC/HEIF)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BlindspotError("image too large (decompression bomb guard)") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except _DECODE_ERRORS as e:
         raise BlindspotError(f"cannot read image: {_reason(e)}") from None
     w, h = image.size
     if w < 1 or h < 1:
@@ -63,6 +69,16 @@ def open_image(path: Path, max_pixels: int) -> Image.Image:
             image.close()
             raise
     return image
+
+
+def _refuse_special(path: Path) -> None:
+    """Refuse a pipe, device or socket: reading one could block forever or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # Image.open says why, in its own words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise BlindspotError("not a regular file (a pipe, device or socket): not read")
 
 
 def _check_png(path: Path, width: int, height: int) -> None:
@@ -118,7 +134,9 @@ def read_photo(path: Path, max_pixels: int = 150_000_000, max_frames: int = 2_00
         return _decode(image, max_frames)
     except BlindspotError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+    except Image.DecompressionBombError:  # a later frame larger than the first
+        raise BlindspotError("image too large (decompression bomb guard)") from None
+    except _DECODE_ERRORS as e:
         raise BlindspotError(f"cannot decode image: {_reason(e)}") from None
     finally:
         image.close()

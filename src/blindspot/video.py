@@ -12,7 +12,6 @@ the file: no output.
 
 from __future__ import annotations
 
-import gc
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -33,11 +32,6 @@ from .video_io import VideoFrame, VideoInfo, probe_video, read_frames, transcode
 T = TypeVar("T")
 # Decoded frames waiting for the detector: enough to keep both busy, few enough for memory.
 PREFETCH = 4
-# PyAV 18: reading `frame.side_data` (video_io does, for the display matrix) ties the frame and
-# its side data in a reference cycle, so decoded frames are freed only by the cyclic garbage
-# collector, which runs too rarely here: memory then grows with the length of the video. A full
-# collection every this many frames keeps it flat (one takes 10–30 ms: ~1 % of detection time).
-COLLECT_EVERY = 16
 
 
 def detect_video(path: Path, options: Options, detector: FaceDetector
@@ -50,8 +44,6 @@ def detect_video(path: Path, options: Options, detector: FaceDetector
     found: list[Detections | None] = []
     last: VideoFrame | None = None
     for frame in prefetched(read_frames(path), PREFETCH):
-        if frame.index % COLLECT_EVERY == 0:
-            gc.collect()
         if frame.index != len(found):
             raise BlindspotError(f"frame {frame.index} arrived out of order")
         if full is not None and frame.index % full_every == 0:
@@ -127,13 +119,10 @@ def render_video(path: Path, out: Path, options: Options, boxes: list[Detections
     frame must have its entry, even an empty one: a frame count that differs is an error)."""
 
     def cover(frame: VideoFrame) -> np.ndarray:
-        if frame.index % COLLECT_EVERY == 0:
-            gc.collect()
         if frame.index >= len(boxes):
             raise BlindspotError("the video changed while it was read (more frames than "
                                  "in the detection pass)")
-        rgb = np.array(frame.rgb, copy=True)
-        return redact(rgb, boxes[frame.index], options.mode, options.mask_scale,
+        return redact(frame.rgb, boxes[frame.index], options.mode, options.mask_scale,
                       seed=frame.index)
 
     with atomic_output(out, options.overwrite) as f:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fractions
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -101,14 +102,46 @@ class VideoInfo:
     metadata: list[str]  # human names of the identifying tags found
 
 
-@dataclass
 class VideoFrame:
-    """One decoded frame, upright, in presentation order."""
+    """One decoded frame, upright, in presentation order.
 
-    index: int  # 0-based decode order of video frames = presentation order
-    pts: int | None  # strictly increasing; synthesized where the file has none (AVI)
-    time_base: fractions.Fraction
-    rgb: np.ndarray  # H×W×3 uint8, upright
+    `rgb` (H×W×3 uint8, upright) is converted from the decoded picture on first use only: the
+    detection pass skips most frames, and their conversion would cost more than their decoding.
+    """
+
+    __slots__ = ("index", "pts", "time_base", "_picture", "_matrix", "_rgb")
+
+    def __init__(self, index: int, pts: int | None, time_base: fractions.Fraction,
+                 picture: av.VideoFrame | np.ndarray, matrix: np.ndarray | None = None) -> None:
+        self.index = index  # 0-based decode order of video frames = presentation order
+        self.pts = pts  # strictly increasing; synthesized where the file has none (AVI)
+        self.time_base = time_base
+        self._picture: av.VideoFrame | None = None
+        self._matrix = matrix
+        self._rgb: np.ndarray | None = None
+        if isinstance(picture, np.ndarray):
+            self._rgb = picture
+        else:
+            self._picture = picture
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            assert self._picture is not None
+            self._rgb = _upright(_rgb(self._picture), self._matrix)
+            self._picture = None
+        return self._rgb
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape `rgb` has (upright), without converting the picture."""
+        if self._rgb is not None:
+            return self._rgb.shape  # type: ignore[return-value]
+        assert self._picture is not None
+        h, w = self._picture.height, self._picture.width
+        if self._matrix is not None and _clockwise(self._matrix) in (90, 270):
+            h, w = w, h
+        return h, w, 3
 
 
 # ---------------------------------------------------------------------------- reading
@@ -126,10 +159,15 @@ def _opened(path: Path) -> Iterator[av.container.InputContainer]:
         raise BlindspotError(f"cannot read: {e.strerror or e}") from None
     if path.is_dir():
         raise BlindspotError("is a folder")
+    if not path.is_file():  # reading a pipe or a device could block forever
+        raise BlindspotError("not a regular file (a pipe, device or socket): not read")
     if size == 0:
         raise BlindspotError("empty file")
     try:
-        container = av.open(str(path), "r")
+        # An absolute path and FFmpeg's file protocol only: a name such as `http:x.mp4` or
+        # `rtmp:host.mov` would otherwise be a URL, and FFmpeg would go on the network.
+        container = av.open(os.path.abspath(path), "r",
+                            container_options={"protocol_whitelist": "file"})
     except PermissionError:
         raise BlindspotError("permission denied") from None
     except av.FFmpegError as e:
@@ -179,6 +217,10 @@ class _Decoder:
         self.frames = 0
         self.last_pts: int | None = None
         self.step = _frame_step(stream)
+        # The display matrix, read from the first frame only: it holds for the whole stream,
+        # and in PyAV 18 reading a frame's `side_data` ties the frame into a reference cycle
+        # (freed only by the cyclic garbage collector: memory would grow with the video).
+        self.matrix: np.ndarray | None = None
 
     def feed(self, packet: av.Packet | None) -> Iterator[VideoFrame]:
         """The frames `packet` completes; None flushes the decoder."""
@@ -220,9 +262,11 @@ class _Decoder:
             raise BlindspotError(f"file ends early: at {self.end:.2f} s of {declared:.2f} s")
 
     def _frame(self, frame: av.VideoFrame) -> VideoFrame:
-        rgb = _upright(_rgb(frame), _display_matrix(frame))
+        if self.frames == 0:
+            self.matrix = _display_matrix(frame)
         pts = self._pts(frame.pts)
-        out = VideoFrame(self.frames, pts, fractions.Fraction(self.stream.time_base or 0), rgb)
+        out = VideoFrame(self.frames, pts, fractions.Fraction(self.stream.time_base or 0), frame,
+                         self.matrix)
         self.frames += 1
         return out
 
@@ -407,7 +451,9 @@ def _dropped_streams(container: av.container.InputContainer,
         if stream is video or stream.type == "audio":
             continue
         context = getattr(stream, "codec_context", None)
-        name = (context.name if context is not None else None) or stream.codec_tag or "?"
+        # (PyAV 18's data streams have neither a codec context nor a codec_tag)
+        name = ((context.name if context is not None else None)
+                or getattr(stream, "codec_tag", None) or "?")
         dropped.append(f"{stream.type} ({name})")
     return dropped
 
@@ -487,8 +533,8 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
 
 def _checked(rgb: np.ndarray, frame: VideoFrame) -> np.ndarray:
     rgb = np.asarray(rgb)
-    if rgb.shape != frame.rgb.shape or rgb.dtype != np.uint8:
-        raise ValueError(f"process() must return a {frame.rgb.shape} uint8 array, "
+    if rgb.shape != frame.shape or rgb.dtype != np.uint8:
+        raise ValueError(f"process() must return a {frame.shape} uint8 array, "
                          f"got {rgb.dtype} {rgb.shape}")
     return rgb
 

@@ -42,6 +42,8 @@ def _image(data: bytes, pos: int) -> tuple[bytes, int]:
 def _loop_extension(blocks: list[bytes]) -> bytes:
     """Rebuild a NETSCAPE2.0/ANIMEXTS1.0 block with only its loop-count sub-block."""
     kept = [b for b in blocks[1:] if len(b) == 3 and b[0] == 1]
+    if not kept:  # no loop count: nothing to keep (and Pillow refuses the empty extension)
+        return b""
     body = b"".join(bytes((len(b),)) + b for b in [blocks[0], *kept[:1]])
     return b"\x21\xff" + body + b"\x00"
 

@@ -1,0 +1,13 @@
+"""`blindspot review`: a local page to check every face before publishing, fix what detection
+got wrong, and export through the same pipeline as the command line.
+
+`session` holds the files, their reviews and pictures; `state` the review of one file and its
+small JSON file; `server` the web server and its guards; `static/` the page (no remote assets).
+"""
+
+from __future__ import annotations
+
+from .server import build_app, serve
+from .session import Session
+
+__all__ = ["Session", "build_app", "serve"]

@@ -1,0 +1,468 @@
+"""A review session: the files given on the command line, their reviews, pictures and export.
+
+Files are known by a key, `ROOT/RELATIVE/PATH` (ROOT: the number of the command-line input
+they came from), fixed when the session starts; nothing else on disk can be named. Pictures are
+decoded lazily, one file at a time in a worker thread, and kept in memory only (small caches):
+face pixels are never written to disk, only the review's numbers are. A video is decoded once
+into downscaled JPEG frames for the player, then faces are found with `detect_file`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import BlindspotError
+from ..options import Options
+from ..outputs import plan_outputs
+from ..pipeline import FileResult, anonymize_file, detect_file, detect_image, is_video
+from ..redact import redact
+from ..report import write_report
+from ..source import open_image, read_photo
+from ..video_io import probe_video, read_frames
+from . import state
+from .state import Review
+
+PAGE_SIZE = 48  # files per page of the file list
+THUMB_SIDE = 160  # px, the file list's thumbnails
+FACE_THUMB_SIDE = 72  # px, the face cards' thumbnails
+FACE_SAMPLES = 5  # thumbnails per face card, spread over its frames
+DISPLAY_SIDE = 1600  # px, the longest side of a photo as the page shows it
+VIDEO_SIDE = 640  # px, the longest side of a video frame in the player
+MAX_VIDEO_FRAMES = 3_000  # player frames kept per video; longer videos keep every n-th frame
+JPEG_QUALITY = 85
+
+
+class NotFound(LookupError):
+    """A key that names no file of this session."""
+
+
+class NotLoaded(RuntimeError):
+    """Pictures asked for before the file was opened (and loaded)."""
+
+
+@dataclass
+class Entry:
+    key: str
+    source: Path
+    output: Path
+    kind: str  # "photo" or "video"
+    review: Review | None = None
+    status: str = "new"  # new → loading → ready | error
+    progress: str = ""
+    error: str | None = None
+    exported: bool = False
+    saved: bool = False  # a saved review exists (read lazily)
+
+
+@dataclass
+class VideoFrames:
+    """The player's frames of one video: JPEGs of every `step`-th frame, downscaled by `scale`."""
+
+    scale: float
+    step: int
+    jpegs: list[bytes]
+    times: list[float]  # seconds, of every frame (not only the kept ones)
+    fps: float
+
+
+@dataclass
+class ExportJob:
+    keys: list[str]
+    done: int = 0
+    current: str = ""
+    running: bool = True
+    errors: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+
+
+class _Cache:
+    """A small least-recently-used dict, safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return default
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+class Session:
+    """Every file of one `blindspot review`, with what the page needs from each."""
+
+    def __init__(self, inputs: list[str], output: Path | None, options: Options,
+                 report: Path | None = None, report_hashes: bool = False) -> None:
+        self.options = options
+        self.report = report
+        self.report_hashes = report_hashes
+        self.roots: list[Path] = []
+        self.entries: dict[str, Entry] = {}
+        self.problems: list[str] = []
+        self._lock = threading.RLock()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="blindspot-review")
+        self._photos: _Cache = _Cache(3)  # key → list of frames (H×W×3)
+        self._videos: _Cache = _Cache(2)  # key → VideoFrames
+        self._thumbs: _Cache = _Cache(2_000)  # key → JPEG bytes
+        self._decoding = threading.Semaphore(2)
+        self.export: ExportJob | None = None
+        self._plan(inputs, output)
+
+    # ------------------------------------------------------------------ the files
+
+    def _plan(self, inputs: list[str], output: Path | None) -> None:
+        jobs, self.problems = plan_outputs(inputs, output, "anon")
+        # Which command-line input each job came from: its folder is the root of its key.
+        allowed = []
+        for name in inputs:
+            path = Path(name)
+            real = Path(os.path.realpath(path))
+            allowed.append((real, path.is_dir()))
+            self.roots.append(real if path.is_dir() else real.parent)
+        for src, out in jobs:
+            real = Path(os.path.realpath(src))
+            for number, (root, is_dir) in enumerate(allowed):
+                inside = real.is_relative_to(root) if is_dir else real == root
+                if inside:
+                    rel = real.relative_to(self.roots[number]).as_posix()
+                    key = f"{number}/{rel}"
+                    kind = "video" if is_video(src) else "photo"
+                    self.entries.setdefault(key, Entry(key, src, out, kind))
+                    break
+            else:  # a symbolic link out of the folders given: never served
+                self.problems.append(f"{src}: links outside the folders given; skipped")
+
+    def entry(self, key: str) -> Entry:
+        """The file with `key`; only keys made at start exist (no path is ever resolved)."""
+        entry = self.entries.get(key)
+        if entry is None:
+            raise NotFound(key)
+        return entry
+
+    def page(self, number: int) -> dict:
+        keys = list(self.entries)
+        pages = max(1, -(-len(keys) // PAGE_SIZE))
+        number = min(max(0, number), pages - 1)
+        rows = []
+        for key in keys[number * PAGE_SIZE:(number + 1) * PAGE_SIZE]:
+            entry = self.entries[key]
+            if entry.review is None and not entry.saved:
+                entry.saved = state.state_path(entry.output).exists()
+            rows.append(self.summary(entry))
+        return {"page": number, "pages": pages, "total": len(keys), "files": rows,
+                "problems": self.problems, "overwrite": self.options.overwrite}
+
+    def summary(self, entry: Entry) -> dict:
+        reviewed = entry.review.reviewed if entry.review is not None else entry.saved
+        return {"key": entry.key, "name": entry.source.name, "kind": entry.kind,
+                "status": entry.status, "reviewed": reviewed, "exported": entry.exported,
+                "output": entry.output.name}
+
+    # ------------------------------------------------------------------ loading
+
+    def open(self, key: str) -> dict:
+        """The file's review for the page; starts loading it (once) when it is not loaded."""
+        entry = self.entry(key)
+        with self._lock:
+            media_gone = entry.status == "ready" and not self._has_media(entry)
+            if entry.status in ("new",) or media_gone:
+                entry.status, entry.progress, entry.error = "loading", "queued", None
+                self._worker.submit(self._load, entry)
+        return self.describe(entry)
+
+    def describe(self, entry: Entry) -> dict:
+        data = self.summary(entry) | {"progress": entry.progress, "error": entry.error,
+                                      "mask_scale": self.options.mask_scale,
+                                      "default_mode": self.options.mode}
+        if entry.status == "ready" and entry.review is not None:
+            data["review"] = entry.review.to_json()
+            if entry.kind == "video":
+                video = self._videos.get(entry.key)
+                if video is not None:
+                    data["times"] = [round(t, 3) for t in video.times]
+                    data["fps"] = video.fps
+        return data
+
+    def _has_media(self, entry: Entry) -> bool:
+        cache = self._videos if entry.kind == "video" else self._photos
+        return entry.key in cache
+
+    def _load(self, entry: Entry) -> None:
+        try:
+            if entry.kind == "video":
+                self._load_video(entry)
+            else:
+                self._load_photo(entry)
+            entry.status, entry.progress = "ready", ""
+        except BlindspotError as e:
+            entry.status, entry.error = "error", str(e.args[0] if e.args else e)
+        except Exception as e:  # noqa: BLE001 - shown on the page; the session goes on
+            entry.status, entry.error = "error", f"internal error ({type(e).__name__}: {e})"
+
+    def _load_photo(self, entry: Entry) -> list[np.ndarray]:
+        entry.progress = "decoding"
+        photo = read_photo(entry.source, self.options.max_pixels, self.options.max_frames)
+        self._photos.put(entry.key, photo.frames)
+        if entry.review is None:
+            height, width = photo.frames[0].shape[:2]
+            entry.review = self._saved(entry, width, height, len(photo.frames))
+            if entry.review is None:
+                entry.progress = "finding faces"
+                found = [detect_image(frame, self.options) for frame in photo.frames]
+                entry.review = state.from_detections(entry.source.name, width, height, found,
+                                                     self.options.mode)
+        return photo.frames
+
+    def _load_video(self, entry: Entry) -> VideoFrames:
+        info = probe_video(entry.source, self.options.max_pixels, self.options.max_duration)
+        expected = info.frames or int(info.duration * (info.fps or 25)) or 1
+        step = max(1, -(-expected // MAX_VIDEO_FRAMES))
+        scale = min(1.0, VIDEO_SIDE / max(info.width, info.height))
+        jpegs: list[bytes] = []
+        times: list[float] = []
+        for frame in read_frames(entry.source):
+            if frame.index % step == 0:
+                jpegs.append(_jpeg(frame.rgb, scale))
+            times.append(float((frame.pts or 0) * frame.time_base))
+            if frame.index % 25 == 0:
+                entry.progress = f"decoding frame {frame.index + 1}"
+        if not times:
+            raise BlindspotError("the video has no frames")
+        origin = times[0]
+        video = VideoFrames(scale, step, jpegs, [t - origin for t in times], info.fps or 25.0)
+        if entry.review is None:
+            entry.review = self._saved(entry, info.width, info.height, len(times))
+            if entry.review is None:
+                entry.progress = "finding and tracking faces"
+                found = detect_file(entry.source, self.options)
+                if len(found) != len(times):
+                    raise BlindspotError("the video changed while it was read")
+                entry.review = state.from_detections(entry.source.name, info.width,
+                                                     info.height, found, self.options.mode)
+        self._videos.put(entry.key, video)
+        return video
+
+    def _saved(self, entry: Entry, width: int, height: int, frames: int) -> Review | None:
+        """The saved review of `entry`, if there is one and it fits the file as it is."""
+        saved = state.load(entry.output)
+        if saved is None or (saved.width, saved.height, saved.frames) != (width, height, frames):
+            return None
+        return saved
+
+    # ------------------------------------------------------------------ editing
+
+    def update(self, key: str, data: object) -> dict:
+        """Replace the file's review with the page's (checked), and save it."""
+        entry = self.entry(key)
+        if entry.review is None:
+            raise state.StateError("the file is not loaded yet")
+        review = Review.from_json(data)
+        old = entry.review
+        if (review.width, review.height, review.frames) != (old.width, old.height, old.frames):
+            raise state.StateError("the review is for a picture of another size")
+        review.name = entry.source.name
+        with self._lock:
+            entry.review = review
+            state.save(review, entry.output)
+            entry.saved = True
+        return self.summary(entry)
+
+    # ------------------------------------------------------------------ pictures
+
+    def thumbnail(self, key: str) -> bytes:
+        """A small JPEG of the file's first frame, made on first request and kept in memory."""
+        entry = self.entry(key)
+        cached = self._thumbs.get(key)
+        if cached is not None:
+            return cached
+        with self._decoding:  # a page asks for dozens at once: decode two at a time
+            if entry.kind == "video":
+                first = self._first_video_frame(entry)
+            else:
+                first = self._small_photo(entry)
+            data = _jpeg(first, THUMB_SIDE / max(first.shape[:2]), quality=75)
+        self._thumbs.put(key, data)
+        return data
+
+    def _first_video_frame(self, entry: Entry) -> np.ndarray:
+        video = self._videos.get(entry.key)
+        if video is not None:
+            return _decode_jpeg(video.jpegs[0])
+        probe_video(entry.source, self.options.max_pixels, self.options.max_duration)
+        frames = read_frames(entry.source)
+        try:
+            return next(iter(frames)).rgb
+        except StopIteration:
+            raise BlindspotError("the video has no frames") from None
+        finally:
+            frames.close()
+
+    def _small_photo(self, entry: Entry) -> np.ndarray:
+        frames = self._photos.get(entry.key)
+        if frames is not None:
+            return frames[0]
+        image = open_image(entry.source, self.options.max_pixels)
+        try:
+            image.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode at 1/2…1/8
+            return np.array(ImageOps.exif_transpose(image).convert("RGB"))
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise BlindspotError(f"cannot decode image: {e}") from None
+        finally:
+            image.close()
+
+    def frame(self, key: str, index: int, anonymized: bool) -> bytes:
+        """Frame `index` as the page shows it; `anonymized`: covered as the export will be."""
+        entry = self.entry(key)
+        review = entry.review
+        if entry.status != "ready" or review is None:
+            raise NotLoaded(key)
+        index = min(max(0, index), review.frames - 1)
+        if entry.kind == "video":
+            video = self._media(entry)
+            stored = min(index // video.step, len(video.jpegs) - 1)
+            if not anonymized:
+                return video.jpegs[stored]
+            rgb = _decode_jpeg(video.jpegs[stored])
+            found = review.detections_at(index)[0].scaled(video.scale, video.scale)
+            redact(rgb, found, review.mode, self.options.mask_scale, seed=index)
+            return _jpeg(rgb, 1.0)
+        frames = self._media(entry)
+        rgb = frames[min(index, len(frames) - 1)]
+        if anonymized:
+            found, modes = review.detections_at(index)
+            rgb = redact(np.array(rgb, copy=True), found, review.mode, self.options.mask_scale,
+                         modes=modes)
+        return _jpeg(rgb, min(1.0, DISPLAY_SIDE / max(rgb.shape[:2])), quality=90)
+
+    def face_thumbnail(self, key: str, face_id: str, sample: int) -> bytes:
+        """A crop of face `face_id` (with some of its surroundings) at sample `sample` of
+        `FACE_SAMPLES`, spread evenly over the frames it is covered in."""
+        entry = self.entry(key)
+        review = entry.review
+        if entry.status != "ready" or review is None:
+            raise NotLoaded(key)
+        face = next((f for f in review.faces if f.id == face_id), None)
+        if face is None:
+            raise NotFound(face_id)
+        sample = min(max(0, sample), FACE_SAMPLES - 1)
+        index = face.start + round((face.end - face.start) * sample / (FACE_SAMPLES - 1))
+        box = face.box_at(index)
+        if entry.kind == "video":
+            video = self._media(entry)
+            rgb = _decode_jpeg(video.jpegs[min(index // video.step, len(video.jpegs) - 1)])
+            box = box * video.scale
+        else:
+            rgb = self._media(entry)[index]
+        x1, y1, x2, y2 = box
+        pad = 0.3 * max(x2 - x1, y2 - y1)
+        height, width = rgb.shape[:2]
+        crop = rgb[max(0, int(y1 - pad)):min(height, int(y2 + pad) + 1),
+                   max(0, int(x1 - pad)):min(width, int(x2 + pad) + 1)]
+        if crop.size == 0:
+            crop = np.zeros((8, 8, 3), np.uint8)
+        return _jpeg(crop, FACE_THUMB_SIDE / max(crop.shape[:2]), quality=80)
+
+    def _media(self, entry: Entry):
+        """The decoded pictures of a loaded file (decoded again if the cache let them go)."""
+        cache = self._videos if entry.kind == "video" else self._photos
+        media = cache.get(entry.key)
+        if media is None:
+            media = self._load_video(entry) if entry.kind == "video" else self._load_photo(entry)
+        return media
+
+    # ------------------------------------------------------------------ export
+
+    def start_export(self, keys: list[str] | None, overwrite: bool) -> ExportJob:
+        """Write the outputs of `keys` (default: every file) in a worker thread."""
+        keys = list(self.entries) if keys is None else keys
+        for key in keys:
+            self.entry(key)
+        with self._lock:
+            if self.export is not None and self.export.running:
+                raise RuntimeError("an export is already running")
+            self.export = ExportJob(keys)
+        threading.Thread(target=self._export, args=(self.export, overwrite),
+                         name="blindspot-export", daemon=True).start()
+        return self.export
+
+    def _export(self, job: ExportJob, overwrite: bool) -> None:
+        results: list[FileResult] = []
+        options = replace(self.options, overwrite=overwrite)
+        for key in job.keys:
+            entry = self.entries[key]
+            job.current = entry.source.name
+            try:
+                results.append(self.export_file(entry, options))
+                entry.exported = True
+                job.written.append(entry.output.name)
+            except BlindspotError as e:
+                job.errors.append(str(e))
+            except Exception as e:  # noqa: BLE001 - one file's bug must not stop the export
+                job.errors.append(f"{entry.source}: internal error ({type(e).__name__}: {e})")
+            job.done += 1
+        if self.report is not None and results:
+            try:
+                write_report(self.report, results, self.options, self.report_hashes)
+            except (OSError, BlindspotError) as e:
+                job.errors.append(f"{self.report}: cannot write the report: {e}")
+        job.current = ""
+        job.running = False
+
+    def export_file(self, entry: Entry, options: Options) -> FileResult:
+        """Anonymize one file with its reviewed faces (or, never opened and never saved, with
+        the faces found now, as `blindspot FILE` would)."""
+        review = entry.review or state.load(entry.output)
+        if review is None:
+            return anonymize_file(entry.source, entry.output, options)
+        dets, modes = review.detections()
+        if entry.kind == "video":
+            return anonymize_file(entry.source, entry.output, replace(options, mode=review.mode),
+                                  dets)
+        return anonymize_file(entry.source, entry.output, options, dets, modes)
+
+    def export_status(self) -> dict:
+        job = self.export
+        if job is None:
+            return {"running": False, "done": 0, "total": 0}
+        return {"running": job.running, "done": job.done, "total": len(job.keys),
+                "current": job.current, "errors": job.errors, "written": job.written}
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _jpeg(rgb: np.ndarray, scale: float, quality: int = JPEG_QUALITY) -> bytes:
+    image = Image.fromarray(rgb)
+    if scale < 1.0:
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.array(image.convert("RGB"))

@@ -1,0 +1,246 @@
+"""The review of one file: which faces are covered, where, and how; saved as a small JSON file.
+
+A face is one person through time: its boxes at key frames (a detected track has one at every
+frame it was found in, a photo face exactly one), covered from frame `start` to frame `end` and
+linearly interpolated between its keys (held before the first and after the last). The file
+holds numbers only: boxes, frame indices, modes, never pixels or face crops.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_output
+from ..detections import Detections
+from ..options import MODES
+
+STATE_VERSION = 1
+STATE_SUFFIX = ".review.json"
+MAX_FACES = 5_000  # per file: more than any real picture, few enough to refuse a runaway page
+
+
+class StateError(ValueError):
+    """A review state that is not well formed (from the page or from a saved file)."""
+
+
+@dataclass
+class Face:
+    id: str
+    source: str  # "detected" or "drawn"
+    keep: bool
+    mode: str
+    start: int
+    end: int
+    keys: list[list[float]]  # [[frame, x1, y1, x2, y2], …], sorted by frame
+    score: float = 1.0
+
+    def box_at(self, frame: int) -> np.ndarray | None:
+        """The box at `frame`, or None outside `start`…`end`."""
+        if not self.keys or frame < self.start or frame > self.end:
+            return None
+        frames = [k[0] for k in self.keys]
+        coords = np.array([k[1:] for k in self.keys], np.float64)
+        if frame <= frames[0]:
+            return coords[0]
+        if frame >= frames[-1]:
+            return coords[-1]
+        return np.array([np.interp(frame, frames, coords[:, i]) for i in range(4)])
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "source": self.source, "keep": self.keep, "mode": self.mode,
+                "start": self.start, "end": self.end, "score": round(self.score, 3),
+                "keys": [[int(k[0])] + [round(float(v), 1) for v in k[1:]] for k in self.keys]}
+
+
+@dataclass
+class Review:
+    """Every face of one file, the mode for a video, and whether a person has looked at it."""
+
+    name: str  # the input's file name (not its folder)
+    width: int
+    height: int
+    frames: int
+    mode: str
+    faces: list[Face] = field(default_factory=list)
+    reviewed: bool = False
+
+    def detections(self) -> tuple[list[Detections], list[list[str]]]:
+        """The boxes to cover in each frame (kept faces only) and each box's mode."""
+        per_frame: list[list[np.ndarray]] = [[] for _ in range(self.frames)]
+        modes: list[list[str]] = [[] for _ in range(self.frames)]
+        ids: list[list[int]] = [[] for _ in range(self.frames)]
+        for number, face in enumerate(self.faces):
+            if not face.keep:
+                continue
+            for frame in range(max(0, face.start), min(self.frames - 1, face.end) + 1):
+                box = face.box_at(frame)
+                if box is not None:
+                    per_frame[frame].append(box)
+                    modes[frame].append(face.mode)
+                    ids[frame].append(number)
+        dets = [Detections(np.array(boxes, np.float32).reshape(-1, 4),
+                           np.ones(len(boxes), np.float32), np.array(track, np.int64))
+                for boxes, track in zip(per_frame, ids, strict=True)]
+        return dets, modes
+
+    def detections_at(self, frame: int) -> tuple[Detections, list[str]]:
+        """The boxes to cover in `frame` and their modes (what `detections` gives for it)."""
+        boxes, modes = [], []
+        for face in self.faces:
+            box = face.box_at(frame) if face.keep else None
+            if box is not None:
+                boxes.append(box)
+                modes.append(face.mode)
+        return Detections(np.array(boxes, np.float32).reshape(-1, 4),
+                          np.ones(len(boxes), np.float32)), modes
+
+    def to_json(self) -> dict:
+        return {"blindspot_review": STATE_VERSION, "name": self.name, "width": self.width,
+                "height": self.height, "frames": self.frames, "mode": self.mode,
+                "reviewed": self.reviewed, "faces": [f.to_json() for f in self.faces]}
+
+    @classmethod
+    def from_json(cls, data: object) -> Review:
+        """A Review from untrusted JSON (the page, a saved file): every field checked."""
+        if not isinstance(data, dict):
+            raise StateError("the review must be a JSON object")
+        width, height, frames = (_int(data.get(k), k, 1, 1 << 20)
+                                 for k in ("width", "height", "frames"))
+        faces_data = data.get("faces")
+        if not isinstance(faces_data, list) or len(faces_data) > MAX_FACES:
+            raise StateError(f"faces must be a list of at most {MAX_FACES}")
+        faces = [_face(f, width, height, frames) for f in faces_data]
+        if len({f.id for f in faces}) != len(faces):
+            raise StateError("face ids must differ")
+        return cls(name=str(data.get("name", "")), width=width, height=height, frames=frames,
+                   mode=_mode(data.get("mode")), faces=faces,
+                   reviewed=bool(data.get("reviewed", False)))
+
+
+def from_detections(name: str, width: int, height: int, found: list[Detections],
+                    mode: str) -> Review:
+    """The review before anyone looked: every detected face (or track) kept, in `mode`."""
+    faces: list[Face] = []
+    tracks: dict[int, list[list[float]]] = {}
+    scores: dict[int, float] = {}
+    for frame, dets in enumerate(found):
+        for index, (box, score) in enumerate(zip(dets.boxes.tolist(), dets.scores.tolist(),
+                                                 strict=True)):
+            if dets.track_ids is None:  # a photo: each box its own face
+                faces.append(Face(f"f{len(faces) + 1}", "detected", True, mode, frame, frame,
+                                  [[frame, *box]], score))
+                continue
+            tid = int(dets.track_ids[index])
+            tracks.setdefault(tid, []).append([frame, *box])
+            scores[tid] = max(scores.get(tid, 0.0), score)
+    for number, tid in enumerate(sorted(tracks, key=lambda t: tracks[t][0][0])):
+        keys = tracks[tid]
+        faces.append(Face(f"t{number + 1}", "detected", True, mode, int(keys[0][0]),
+                          int(keys[-1][0]), simplify(keys), scores[tid]))
+    return Review(name, width, height, len(found), mode, faces)
+
+
+def simplify(keys: list[list[float]], tolerance: float = 0.5) -> list[list[float]]:
+    """The fewest keys whose interpolation stays within `tolerance` px of every key given
+    (greedy: a key is dropped while the line between its neighbours kept stays close)."""
+    if len(keys) <= 2:
+        return keys
+    kept = [keys[0]]
+    anchor = 0
+    for i in range(2, len(keys)):
+        a, b = keys[anchor], keys[i]
+        span = b[0] - a[0]
+        for j in range(anchor + 1, i):
+            t = (keys[j][0] - a[0]) / span if span else 0.0
+            if any(abs(a[c] + t * (b[c] - a[c]) - keys[j][c]) > tolerance for c in range(1, 5)):
+                kept.append(keys[i - 1])
+                anchor = i - 1
+                break
+    kept.append(keys[-1])
+    return kept
+
+
+def state_path(output: Path) -> Path:
+    """Where the review of the file written to `output` is saved: `output` + .review.json."""
+    return output.with_name(output.name + STATE_SUFFIX)
+
+
+def save(review: Review, output: Path) -> Path:
+    """Write the review beside `output`, atomically; return its path."""
+    path = state_path(output)
+    data = json.dumps(review.to_json(), separators=(",", ":")).encode()
+    with atomic_output(path, overwrite=True) as f:
+        f.write(data)
+    return path
+
+
+def load(output: Path) -> Review | None:
+    """The saved review of `output`, or None when there is none or it cannot be read."""
+    path = state_path(output)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        return Review.from_json(data)
+    except StateError:
+        return None
+
+
+def _face(data: object, width: int, height: int, frames: int) -> Face:
+    if not isinstance(data, dict):
+        raise StateError("each face must be a JSON object")
+    face_id = data.get("id")
+    if not isinstance(face_id, str) or not 0 < len(face_id) <= 32:
+        raise StateError("a face needs an id of 1 to 32 characters")
+    source = data.get("source")
+    if source not in ("detected", "drawn"):
+        raise StateError("a face's source is 'detected' or 'drawn'")
+    start = _int(data.get("start"), "start", 0, frames - 1)
+    end = _int(data.get("end"), "end", start, frames - 1)
+    keys_data = data.get("keys")
+    if not isinstance(keys_data, list) or not 0 < len(keys_data) <= frames:
+        raise StateError("a face needs 1 key per frame at most, and at least one")
+    keys: list[list[float]] = []
+    for key in keys_data:
+        if not isinstance(key, list) or len(key) != 5:
+            raise StateError("a key is [frame, x1, y1, x2, y2]")
+        frame = _int(key[0], "key frame", 0, frames - 1)
+        x1, y1, x2, y2 = (_coord(v, limit) for v, limit in zip(
+            key[1:], (width, height, width, height), strict=True))
+        if not (x2 > x1 and y2 > y1):
+            raise StateError("a box needs x2 > x1 and y2 > y1")
+        keys.append([frame, x1, y1, x2, y2])
+    keys.sort(key=lambda k: k[0])
+    if len({k[0] for k in keys}) != len(keys):
+        raise StateError("a face has at most one key per frame")
+    score = data.get("score", 1.0)
+    score = float(score) if isinstance(score, int | float) and math.isfinite(score) else 1.0
+    return Face(face_id, source, bool(data.get("keep", True)), _mode(data.get("mode")), start,
+                end, keys, score)
+
+
+def _int(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise StateError(f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def _coord(value: object, limit: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise StateError("box coordinates must be numbers")
+    # A box may reach past the picture (a face cut by the edge); the mask is clipped anyway.
+    if not -limit <= value <= 2 * limit:
+        raise StateError("a box lies too far outside the picture")
+    return float(value)
+
+
+def _mode(value: object) -> str:
+    if value not in MODES:
+        raise StateError(f"mode must be one of {', '.join(MODES)}")
+    return str(value)

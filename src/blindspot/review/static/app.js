@@ -1,0 +1,660 @@
+// blindspot review: the page. Plain JavaScript, no library, nothing fetched from elsewhere.
+// The server keeps the files; this page shows one file at a time, edits its review (faces:
+// boxes at key frames, start/end frames, keep or drop, mode) and sends it back after each change.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
+const SVG = "http://www.w3.org/2000/svg";  // a namespace name, never fetched
+const MODES = ["solid", "mosaic", "blur"];
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  page: 0, pages: 1, files: [], total: 0,
+  key: null, file: null, review: null,  // the open file and its review
+  frame: 0, selected: null, preview: false, version: 0,
+  playing: false, drag: null, saving: Promise.resolve(), saveTimer: null,
+  savedIds: new Set(), savedVersion: 0,  // the faces the server knows (it makes their thumbnails)
+};
+
+// ------------------------------------------------------------------ server
+
+async function api(method, url, body) {
+  const options = { method, headers: { "X-Blindspot-Token": TOKEN } };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, options);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+const enc = (key) => key.split("/").map(encodeURIComponent).join("/");
+
+// ------------------------------------------------------------------ file list
+
+async function loadPage(number) {
+  const data = await api("GET", `/api/files?page=${number}`);
+  Object.assign(ui, { page: data.page, pages: data.pages, files: data.files, total: data.total });
+  $("pageInfo").textContent = `${data.page + 1} / ${data.pages} · ${data.total} files`;
+  $("problems").textContent = data.problems.join("\n");
+  renderFileList();
+  return data;
+}
+
+function renderFileList() {
+  const list = $("fileList");
+  list.replaceChildren();
+  for (const f of ui.files) {
+    const li = document.createElement("li");
+    li.dataset.key = f.key;
+    li.className = f.key === ui.key ? "current" : "";
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.alt = "";
+    img.src = `/api/thumb/${enc(f.key)}`;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = f.name;
+    const badges = document.createElement("span");
+    badges.className = "badges";
+    badges.textContent = (f.kind === "video" ? "▶ " : "") + (f.reviewed ? "✓ reviewed " : "")
+      + (f.exported ? "⬆ exported" : "");
+    li.append(img, name, badges);
+    li.addEventListener("click", () => openFile(f.key));
+    list.append(li);
+  }
+  const reviewed = ui.files.filter((f) => f.reviewed).length;
+  $("reviewCount").textContent = `${reviewed} of ${ui.files.length} reviewed on this page`;
+}
+
+async function step(delta) {
+  const index = ui.files.findIndex((f) => f.key === ui.key);
+  let next = index + delta;
+  if (next >= ui.files.length && ui.page + 1 < ui.pages) {
+    await loadPage(ui.page + 1);
+    next = 0;
+  } else if (next < 0 && ui.page > 0) {
+    await loadPage(ui.page - 1);
+    next = ui.files.length - 1;
+  }
+  if (next >= 0 && next < ui.files.length) await openFile(ui.files[next].key);
+}
+
+// ------------------------------------------------------------------ one file
+
+async function openFile(key) {
+  await flushSave();
+  stopPlaying();
+  Object.assign(ui, { key, file: null, review: null, selected: null, frame: 0 });
+  renderFileList();
+  $("picture").removeAttribute("src");
+  $("overlay").replaceChildren();
+  $("faceList").replaceChildren();
+  for (;;) {
+    const data = await api("GET", `/api/file/${enc(key)}`);
+    if (ui.key !== key) return;  // another file was chosen meanwhile
+    $("fileTitle").textContent = `${data.name} → ${data.output}`;
+    if (data.status === "error") return message(`Cannot open ${data.name}: ${data.error}`);
+    if (data.status === "ready") {
+      ui.file = data;
+      ui.review = data.review;
+      ui.savedIds = new Set(data.review.faces.map((f) => f.id));
+      break;
+    }
+    message(`${data.name}: ${data.progress || "loading"}…`, true);
+    await sleep(400);
+  }
+  message("");
+  const video = ui.file.kind === "video";
+  $("player").hidden = ui.review.frames < 2;
+  $("playBtn").hidden = !video;
+  $("videoModeLabel").hidden = !video;
+  $("videoMode").value = ui.review.mode;
+  $("timeline").max = String(ui.review.frames - 1);
+  $("overlay").setAttribute("viewBox", `0 0 ${ui.review.width} ${ui.review.height}`);
+  $("canvas").dataset.ready = "1";
+  fitPicture();
+  showFrame(0);
+  renderFaces();
+}
+
+// The picture as large as the stage allows (small videos are enlarged up to 3×).
+function fitPicture() {
+  if (!ui.review) return;
+  const stage = $("stage").getBoundingClientRect();
+  const scale = Math.min(3, (stage.width - 16) / ui.review.width, (stage.height - 16) / ui.review.height);
+  $("picture").style.width = `${Math.max(1, Math.floor(ui.review.width * scale))}px`;
+  $("picture").style.height = `${Math.max(1, Math.floor(ui.review.height * scale))}px`;
+  drawOverlay();
+}
+
+function message(text, busy = false) {
+  $("message").textContent = text;
+  $("message").className = busy ? "busy" : "";
+  $("canvas").hidden = Boolean(text);
+}
+
+function showFrame(frame) {
+  if (!ui.review) return;
+  ui.frame = Math.max(0, Math.min(ui.review.frames - 1, frame));
+  const anon = ui.preview ? "&anon=1" : "";
+  $("picture").src = `/api/frame/${enc(ui.key)}?n=${ui.frame}${anon}&v=${ui.version}`;
+  $("timeline").value = String(ui.frame);
+  if (ui.file.kind === "video") {
+    const t = ui.file.times[ui.frame] || 0;
+    $("timeText").textContent = `${fmtTime(t)} · frame ${ui.frame + 1} / ${ui.review.frames}`;
+  } else {
+    $("timeText").textContent = `frame ${ui.frame + 1} / ${ui.review.frames}`;
+    if (ui.review.frames > 1) renderFaces();  // an animation's cards are per frame
+  }
+  drawOverlay();
+}
+
+const fmtTime = (t) => `${Math.floor(t / 60)}:${(t % 60).toFixed(2).padStart(5, "0")}`;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ------------------------------------------------------------------ faces: geometry
+
+function boxAt(face, frame) {
+  if (frame < face.start || frame > face.end || !face.keys.length) return null;
+  const keys = face.keys;
+  if (frame <= keys[0][0]) return keys[0].slice(1);
+  const last = keys[keys.length - 1];
+  if (frame >= last[0]) return last.slice(1);
+  let i = 1;
+  while (keys[i][0] < frame) i++;
+  const [a, b] = [keys[i - 1], keys[i]];
+  const t = (frame - a[0]) / (b[0] - a[0]);
+  return [1, 2, 3, 4].map((c) => a[c] + t * (b[c] - a[c]));
+}
+
+function setKey(face, frame, box) {
+  const key = [frame, ...box.map((v) => Math.round(v * 10) / 10)];
+  const at = face.keys.findIndex((k) => k[0] === frame);
+  if (at >= 0) face.keys[at] = key;
+  else {
+    face.keys.push(key);
+    face.keys.sort((a, b) => a[0] - b[0]);
+  }
+  face.start = Math.min(face.start, frame);
+  face.end = Math.max(face.end, frame);
+}
+
+const faceLabel = (face) => face.id.replace(/^[a-z]/, (c) => ({ f: "Face ", t: "Face ", d: "Added " })[c] || c);
+
+function visibleFaces() {
+  return ui.review.faces.map((face) => [face, boxAt(face, ui.frame)]).filter(([, box]) => box);
+}
+
+// ------------------------------------------------------------------ faces: drawing
+
+function drawOverlay() {
+  const svg = $("overlay");
+  svg.replaceChildren();
+  if (!ui.review) return;
+  const scale = ui.file.mask_scale;
+  const unit = ui.review.width / Math.max(1, $("picture").clientWidth || ui.review.width);
+  for (const [face, box] of visibleFaces()) {
+    const [x1, y1, x2, y2] = box;
+    const g = document.createElementNS(SVG, "g");
+    g.classList.add("face", face.keep ? "kept" : "dropped");
+    if (face.id === ui.selected) g.classList.add("selected");
+    g.dataset.id = face.id;
+    const ellipse = document.createElementNS(SVG, "ellipse");
+    attrs(ellipse, { cx: (x1 + x2) / 2, cy: (y1 + y2) / 2, rx: Math.max((x2 - x1) * scale / 2, 0.5),
+      ry: Math.max((y2 - y1) * scale / 2, 0.5), "stroke-width": 2 * unit });
+    const rect = document.createElementNS(SVG, "rect");
+    attrs(rect, { x: x1, y: y1, width: x2 - x1, height: y2 - y1, "stroke-width": 1.5 * unit });
+    const text = document.createElementNS(SVG, "text");
+    attrs(text, { x: x1, y: y1 - 4 * unit, "font-size": 13 * unit });
+    text.textContent = faceLabel(face) + (face.keep ? "" : " (dropped)");
+    g.append(ellipse, rect, text);
+    if (face.id === ui.selected) {
+      for (const [cx, cy] of [[x1, y1], [x2, y1], [x1, y2], [x2, y2]]) {
+        const h = document.createElementNS(SVG, "rect");
+        attrs(h, { x: cx - 4 * unit, y: cy - 4 * unit, width: 8 * unit, height: 8 * unit,
+          class: "handle" });
+        g.append(h);
+      }
+    }
+    svg.append(g);
+  }
+  if (ui.drag && ui.drag.kind === "draw") {
+    const [x1, y1, x2, y2] = ui.drag.box;
+    const rect = document.createElementNS(SVG, "rect");
+    attrs(rect, { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: "drawing",
+      "stroke-width": 2 * unit });
+    svg.append(rect);
+  }
+}
+
+function attrs(element, values) {
+  for (const [k, v] of Object.entries(values)) element.setAttribute(k, String(v));
+}
+
+// Picture coordinates of a pointer event.
+function toPicture(event) {
+  const r = $("overlay").getBoundingClientRect();
+  return [(event.clientX - r.left) * ui.review.width / r.width,
+    (event.clientY - r.top) * ui.review.height / r.height];
+}
+
+function onPointerDown(event) {
+  if (!ui.review || event.button !== 0) return;
+  event.preventDefault();
+  stopPlaying();
+  const [x, y] = toPicture(event);
+  const r = $("overlay").getBoundingClientRect();
+  const near = 10 * ui.review.width / r.width;  // 10 screen px
+  const visible = visibleFaces();
+  const selected = visible.find(([face]) => face.id === ui.selected);
+  if (selected) {
+    const [, [x1, y1, x2, y2]] = selected;
+    const corners = [[x1, y1, 0, 1], [x2, y1, 2, 1], [x1, y2, 0, 3], [x2, y2, 2, 3]];
+    const corner = corners.find(([cx, cy]) => Math.abs(cx - x) < near && Math.abs(cy - y) < near);
+    if (corner) {
+      ui.drag = { kind: "resize", face: selected[0], box: [x1, y1, x2, y2], cx: corner[2], cy: corner[3] };
+      $("overlay").setPointerCapture(event.pointerId);
+      return;
+    }
+  }
+  // The smallest face under the pointer (a small one inside a big one stays reachable).
+  const hits = visible.filter(([, b]) => x >= b[0] && x <= b[2] && y >= b[1] && y <= b[3])
+    .sort((a, b) => (a[1][2] - a[1][0]) * (a[1][3] - a[1][1]) - (b[1][2] - b[1][0]) * (b[1][3] - b[1][1]));
+  if (hits.length) {
+    const [face, box] = hits.find(([f]) => f.id === ui.selected) || hits[0];
+    select(face.id);
+    ui.drag = { kind: "move", face, box: box.slice(), start: [x, y], from: box.slice(), moved: false };
+  } else {
+    select(null);
+    ui.drag = { kind: "draw", start: [x, y], box: [x, y, x, y] };
+  }
+  $("overlay").setPointerCapture(event.pointerId);
+}
+
+function onPointerMove(event) {
+  const drag = ui.drag;
+  if (!drag) return;
+  const [x, y] = toPicture(event);
+  if (drag.kind === "draw") {
+    const [sx, sy] = drag.start;
+    drag.box = [Math.min(sx, x), Math.min(sy, y), Math.max(sx, x), Math.max(sy, y)];
+    drawOverlay();
+    return;
+  }
+  if (drag.kind === "move") {
+    const [dx, dy] = [x - drag.start[0], y - drag.start[1]];
+    if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
+    drag.box = [drag.from[0] + dx, drag.from[1] + dy, drag.from[2] + dx, drag.from[3] + dy];
+  } else {
+    drag.box[drag.cx] = x;
+    drag.box[drag.cy] = y;
+  }
+  previewDrag(drag);
+}
+
+// While dragging, draw the face at its new place without changing the review yet.
+function previewDrag(drag) {
+  const saved = drag.face.keys;
+  const [start, end] = [drag.face.start, drag.face.end];
+  drag.face.keys = saved.map((k) => k.slice());
+  setKey(drag.face, ui.frame, normal(drag.box));
+  drawOverlay();
+  drag.face.keys = saved;
+  [drag.face.start, drag.face.end] = [start, end];
+}
+
+function normal([a, b, c, d]) {
+  return [Math.min(a, c), Math.min(b, d), Math.max(a, c), Math.max(b, d)];
+}
+
+function onPointerUp() {
+  const drag = ui.drag;
+  ui.drag = null;
+  if (!drag) return;
+  if (drag.kind === "draw") {
+    const [x1, y1, x2, y2] = drag.box;
+    if (x2 - x1 >= 4 && y2 - y1 >= 4) addFace(drag.box);
+    else drawOverlay();
+    return;
+  }
+  if (drag.kind === "move" && !drag.moved) return drawOverlay();
+  const box = normal(drag.box);
+  if (box[2] - box[0] < 2 || box[3] - box[1] < 2) return drawOverlay();
+  setKey(drag.face, ui.frame, box);
+  changed();
+}
+
+function addFace(box) {
+  const taken = new Set(ui.review.faces.map((f) => f.id));
+  let n = 1;
+  while (taken.has(`d${n}`)) n++;
+  const video = ui.file.kind === "video";
+  const face = { id: `d${n}`, source: "drawn", keep: true, mode: video ? ui.review.mode : defaultMode(),
+    start: ui.frame, end: video ? ui.review.frames - 1 : ui.frame, score: 1, keys: [] };
+  setKey(face, ui.frame, box);
+  ui.review.faces.push(face);
+  select(face.id);
+  changed();
+}
+
+function defaultMode() {
+  return ui.file.default_mode || "solid";
+}
+
+// ------------------------------------------------------------------ faces: the cards
+
+function renderFaces() {
+  const list = $("faceList");
+  list.replaceChildren();
+  const video = ui.file.kind === "video";
+  const faces = ui.review.faces.filter((f) => video || (f.start <= ui.frame && ui.frame <= f.end));
+  $("faceCount").textContent = `${faces.filter((f) => f.keep).length} covered · ${faces.filter((f) => !f.keep).length} dropped`;
+  for (const face of faces) {
+    const card = document.createElement("div");
+    card.className = `card ${face.keep ? "kept" : "dropped"}${face.id === ui.selected ? " selected" : ""}`;
+    card.dataset.id = face.id;
+    const strip = document.createElement("div");
+    strip.className = "strip";
+    const samples = video ? 5 : 1;
+    for (let i = 0; i < samples; i++) {
+      const img = document.createElement("img");
+      strip.append(img);
+      if (!ui.savedIds.has(face.id)) continue;  // shown once saved
+      img.alt = "";
+      img.src = `/api/face/${enc(ui.key)}?id=${encodeURIComponent(face.id)}&i=${i}&v=${ui.savedVersion}`;
+      if (video) {
+        const frame = face.start + Math.round((face.end - face.start) * i / 4);
+        img.title = `frame ${frame + 1}`;
+        img.addEventListener("click", (e) => { e.stopPropagation(); select(face.id); showFrame(frame); });
+      }
+    }
+    const title = document.createElement("div");
+    title.className = "title";
+    const what = face.source === "drawn" ? "added by you" : `detected, score ${face.score.toFixed(2)}`;
+    title.textContent = `${faceLabel(face)} · ${what}`;
+    card.append(strip, title);
+    if (video) {
+      const span = document.createElement("div");
+      span.className = "muted";
+      const t = (f) => fmtTime(ui.file.times[f] || 0);
+      span.textContent = `${t(face.start)} – ${t(face.end)} (frames ${face.start + 1}–${face.end + 1}, ${face.keys.length} keys)`;
+      card.append(span);
+    }
+    const row = document.createElement("div");
+    row.className = "row";
+    const keep = button(face.keep ? "Covered — drop (D)" : "Dropped — cover again (D)", () => toggleKeep(face));
+    keep.className = face.keep ? "keep" : "drop";
+    row.append(keep);
+    if (!video) {
+      const mode = document.createElement("select");
+      mode.title = "How this face is covered (1 / 2 / 3)";
+      for (const m of MODES) mode.append(new Option(m, m, false, m === face.mode));
+      mode.addEventListener("change", () => { face.mode = mode.value; changed(); });
+      mode.addEventListener("click", (e) => e.stopPropagation());
+      row.append(mode);
+    }
+    if (video) {
+      row.append(button("Starts here [", () => setRange(face, "start")),
+        button("Ends here ]", () => setRange(face, "end")));
+    }
+    if (face.source === "drawn") row.append(button("Remove", () => removeFace(face)));
+    card.append(row);
+    card.addEventListener("click", () => {
+      select(face.id);
+      if (video && (ui.frame < face.start || ui.frame > face.end)) showFrame(face.start);
+    });
+    list.append(card);
+  }
+  renderTrackBars();
+}
+
+function button(text, action) {
+  const b = document.createElement("button");
+  b.textContent = text;
+  b.addEventListener("click", (e) => { e.stopPropagation(); action(); });
+  return b;
+}
+
+function renderTrackBars() {
+  const bars = $("trackBars");
+  bars.replaceChildren();
+  if (!ui.review || ui.file.kind !== "video") return;
+  const n = Math.max(1, ui.review.frames - 1);
+  const rows = Math.min(8, ui.review.faces.length);
+  bars.style.height = `${rows * 5}px`;
+  for (const [i, face] of ui.review.faces.entries()) {
+    const bar = document.createElement("div");
+    bar.className = `bar ${face.keep ? "kept" : "dropped"}${face.id === ui.selected ? " selected" : ""}`;
+    bar.style.left = `${100 * face.start / n}%`;
+    bar.style.width = `${Math.max(0.5, 100 * (face.end - face.start) / n)}%`;
+    bar.style.top = `${(i % 8) * 5}px`;
+    bar.title = faceLabel(face);
+    bars.append(bar);
+  }
+}
+
+function select(id) {
+  ui.selected = id;
+  for (const card of document.querySelectorAll(".card")) card.classList.toggle("selected", card.dataset.id === id);
+  drawOverlay();
+  renderTrackBars();
+  const card = document.querySelector(`.card[data-id="${CSS.escape(id || "")}"]`);
+  if (card) card.scrollIntoView({ block: "nearest" });
+}
+
+const selectedFace = () => ui.review && ui.review.faces.find((f) => f.id === ui.selected);
+
+function toggleKeep(face) {
+  face.keep = !face.keep;
+  changed();
+}
+
+function removeFace(face) {
+  ui.review.faces = ui.review.faces.filter((f) => f !== face);
+  if (ui.selected === face.id) ui.selected = null;
+  changed();
+}
+
+function setRange(face, end) {
+  if (end === "start") face.start = Math.min(ui.frame, face.end);
+  else face.end = Math.max(ui.frame, face.start);
+  changed();
+}
+
+function setMode(mode) {
+  if (ui.file.kind === "video") {
+    ui.review.mode = mode;
+    $("videoMode").value = mode;
+    for (const f of ui.review.faces) f.mode = mode;
+  } else {
+    const face = selectedFace();
+    if (!face) return;
+    face.mode = mode;
+  }
+  changed();
+}
+
+// ------------------------------------------------------------------ saving
+
+function changed() {
+  ui.version++;
+  renderFaces();
+  showFrame(ui.frame);
+  clearTimeout(ui.saveTimer);
+  ui.saveTimer = setTimeout(save, 250);
+}
+
+function save() {
+  ui.saveTimer = null;
+  const [key, review, version] = [ui.key, JSON.parse(JSON.stringify(ui.review)), ui.version];
+  ui.saving = ui.saving.then(() => api("PUT", `/api/file/${enc(key)}`, review))
+    .then((summary) => {
+      const f = ui.files.find((x) => x.key === key);
+      if (f) { Object.assign(f, summary); renderFileList(); }
+      if (key !== ui.key) return;
+      ui.savedIds = new Set(review.faces.map((x) => x.id));
+      ui.savedVersion = version;
+      renderFaces();
+      if (ui.preview) showFrame(ui.frame);
+    })
+    .catch((e) => alertLine(`Not saved: ${e.message}`));
+  return ui.saving;
+}
+
+async function flushSave() {
+  if (ui.saveTimer) { clearTimeout(ui.saveTimer); save(); }
+  await ui.saving;
+}
+
+function alertLine(text) {
+  $("exportStatus").hidden = false;
+  $("exportText").textContent = text;
+}
+
+async function markReviewed() {
+  if (!ui.review) return;
+  ui.review.reviewed = true;
+  clearTimeout(ui.saveTimer);
+  await save();
+  await step(1);
+}
+
+// ------------------------------------------------------------------ video player
+
+function togglePlay() {
+  if (!ui.review || ui.file.kind !== "video") return;
+  if (ui.playing) return stopPlaying();
+  ui.playing = true;
+  $("playBtn").textContent = "❚❚";
+  if (ui.frame >= ui.review.frames - 1) showFrame(0);
+  const t0 = performance.now() - 1000 * (ui.file.times[ui.frame] || 0);
+  const tick = () => {
+    if (!ui.playing) return;
+    const now = (performance.now() - t0) / 1000;
+    let f = ui.frame;
+    while (f + 1 < ui.review.frames && ui.file.times[f + 1] <= now) f++;
+    if (f >= ui.review.frames - 1) { showFrame(f); return stopPlaying(); }
+    if (f !== ui.frame) showFrame(f);
+    // The next picture is asked for once this one has arrived: slow machines skip frames.
+    $("picture").decode().catch(() => {}).then(() => setTimeout(tick, 10));
+  };
+  tick();
+}
+
+function stopPlaying() {
+  ui.playing = false;
+  $("playBtn").textContent = "▶";
+}
+
+// ------------------------------------------------------------------ export
+
+async function exportAll() {
+  await flushSave();
+  $("exportBtn").disabled = true;
+  $("exportStatus").hidden = false;
+  $("exportText").textContent = "starting…";
+  try {
+    await api("POST", "/api/export", { overwrite: $("overwrite").checked });
+    for (;;) {
+      const s = await api("GET", "/api/export");
+      $("exportProgress").max = Math.max(1, s.total);
+      $("exportProgress").value = s.done;
+      $("exportText").textContent = s.running
+        ? `exporting ${s.done + 1} of ${s.total}: ${s.current}`
+        : `exported ${s.written.length} of ${s.total}` + (s.errors.length ? ` · ${s.errors.length} failed: ${s.errors.join("; ")}` : " · done");
+      $("exportStatus").dataset.state = s.running ? "running" : (s.errors.length ? "failed" : "done");
+      if (!s.running) break;
+      await sleep(300);
+    }
+    await loadPage(ui.page);
+  } catch (e) {
+    $("exportText").textContent = `export failed: ${e.message}`;
+    $("exportStatus").dataset.state = "failed";
+  } finally {
+    $("exportBtn").disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------ keys and wiring
+
+function onKey(event) {
+  if (event.target.closest("input[type=number], input[type=text], select")) return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const k = event.key;
+  const face = selectedFace();
+  const handled = {
+    j: () => step(1), k: () => step(-1), r: markReviewed, e: exportAll,
+    p: () => { $("previewToggle").checked = !ui.preview; togglePreview(); },
+    d: () => face && toggleKeep(face),
+    Delete: () => face && (face.source === "drawn" ? removeFace(face) : face.keep && toggleKeep(face)),
+    Backspace: () => face && (face.source === "drawn" ? removeFace(face) : face.keep && toggleKeep(face)),
+    1: () => setMode("solid"), 2: () => setMode("mosaic"), 3: () => setMode("blur"),
+    " ": togglePlay,
+    ArrowRight: () => { stopPlaying(); showFrame(ui.frame + (event.shiftKey ? fps() : 1)); },
+    ArrowLeft: () => { stopPlaying(); showFrame(ui.frame - (event.shiftKey ? fps() : 1)); },
+    Home: () => { stopPlaying(); showFrame(0); },
+    End: () => { stopPlaying(); showFrame(ui.review.frames - 1); },
+    "[": () => face && ui.file.kind === "video" && setRange(face, "start"),
+    "]": () => face && ui.file.kind === "video" && setRange(face, "end"),
+    Tab: () => nextFace(event.shiftKey ? -1 : 1),
+    Escape: () => { $("help").hidden = true; select(null); },
+    "?": () => { $("help").hidden = !$("help").hidden; },
+  }[k.length === 1 ? k.toLowerCase() : k];
+  if (handled && (ui.review || ["j", "k", "?", "e", "Escape"].includes(k))) {
+    event.preventDefault();
+    handled();
+  }
+}
+
+const fps = () => Math.max(1, Math.round(ui.file ? ui.file.fps || 25 : 25));
+
+function nextFace(delta) {
+  const faces = ui.file.kind === "video" ? ui.review.faces : visibleFaces().map(([f]) => f);
+  if (!faces.length) return;
+  const i = faces.findIndex((f) => f.id === ui.selected);
+  const next = faces[(i + delta + faces.length) % faces.length];
+  select(next.id);
+  if (ui.file.kind === "video" && (ui.frame < next.start || ui.frame > next.end)) showFrame(next.start);
+}
+
+function togglePreview() {
+  ui.preview = $("previewToggle").checked;
+  $("canvas").classList.toggle("preview", ui.preview);
+  showFrame(ui.frame);
+}
+
+function wire() {
+  const overlay = $("overlay");
+  overlay.addEventListener("pointerdown", onPointerDown);
+  overlay.addEventListener("pointermove", onPointerMove);
+  overlay.addEventListener("pointerup", onPointerUp);
+  overlay.addEventListener("pointercancel", onPointerUp);
+  $("picture").addEventListener("load", drawOverlay);
+  window.addEventListener("resize", fitPicture);
+  document.addEventListener("keydown", onKey);
+  $("prevPage").addEventListener("click", () => loadPage(ui.page - 1));
+  $("nextPage").addEventListener("click", () => loadPage(ui.page + 1));
+  $("prevFile").addEventListener("click", () => step(-1));
+  $("nextFile").addEventListener("click", () => step(1));
+  $("previewToggle").addEventListener("change", togglePreview);
+  $("videoMode").addEventListener("change", () => setMode($("videoMode").value));
+  $("reviewedBtn").addEventListener("click", markReviewed);
+  $("exportBtn").addEventListener("click", exportAll);
+  $("playBtn").addEventListener("click", togglePlay);
+  $("timeline").addEventListener("input", () => { stopPlaying(); showFrame(Number($("timeline").value)); });
+  $("helpBtn").addEventListener("click", () => { $("help").hidden = false; });
+  $("helpClose").addEventListener("click", () => { $("help").hidden = true; });
+}
+
+async function start() {
+  wire();
+  const data = await loadPage(0);
+  $("overwrite").checked = data.overwrite;
+  if (data.files.length) await openFile(data.files[0].key);
+  else message("No photos or videos to review.");
+}
+
+start().catch((e) => message(`Error: ${e.message}`));

@@ -1,0 +1,369 @@
+"""`blindspot review` end to end: the real command, its page in headless Chromium, the export.
+
+A photo: drop the detected face, cover a face the detector missed, export, and the output has
+exactly that: the dropped face untouched, the missed one covered. The same for a video: drop a
+detected track, draw a box over a missed face on the first frame, move it on the last, export.
+Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import ASTRONAUT_FACE
+from PIL import Image
+from skimage import data
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+# The missed face: a cat's face (CenterFace finds human faces only), standing in for a face the
+# detector missed; its box in the photo.
+CAT = (560, 300, 740, 480)
+
+
+class ReviewServer:
+    """`blindspot review … --no-browser` in a subprocess; `url` is the address it printed."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "blindspot", "review", "--no-browser", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline and not line:
+            ready, _, _ = select.select([self.process.stdout], [], [], 1)
+            if ready:
+                line = self.process.stdout.readline()
+            if self.process.poll() is not None and not line:
+                raise RuntimeError(f"review exited: {self.process.stderr.read()}")
+        match = re.search(r"(http://127\.0\.0\.1:(\d+))/\?token=(\S+)", line)
+        assert match, line
+        self.url, self.base, self.port, self.token = (match.group(0), match.group(1),
+                                                      int(match.group(2)), match.group(3))
+        self.first_line = line
+        self.output = ""
+
+    def stop(self) -> str:
+        """Stop the server (Ctrl+C) and return everything it wrote."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.output = self.first_line + self.process.stdout.read() + self.process.stderr.read()
+        return self.output
+
+    def api(self, path: str, body: object = None, method: str | None = None):
+        request = urllib.request.Request(
+            self.base + path, method=method or ("GET" if body is None else "POST"),
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"X-Blindspot-Token": self.token, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def opened(self, key: str) -> dict:
+        """The file `key`, once loaded."""
+        for _ in range(600):
+            data = self.api(f"/api/file/{key}")
+            if data["status"] in ("ready", "error"):
+                return data
+            time.sleep(0.2)
+        raise TimeoutError(key)
+
+    def __enter__(self) -> ReviewServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+def _open_page(browser, server: ReviewServer):
+    """A page on the review, failing the test if it asks for anything from elsewhere."""
+    page = browser.new_page(viewport={"width": 1400, "height": 860})
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400
+            else None)
+    page.goto(server.url)
+    return page, requests, problems
+
+
+def _to_page(page, x: float, y: float, width: int, height: int) -> tuple[float, float]:
+    """Page coordinates of picture pixel (x, y)."""
+    r = page.locator("#overlay").bounding_box()
+    return r["x"] + x * r["width"] / width, r["y"] + y * r["height"] / height
+
+
+def _drag(page, start, end, size) -> None:
+    page.mouse.move(*_to_page(page, *start, *size))
+    page.mouse.down()
+    page.mouse.move(*_to_page(page, *end, *size), steps=6)
+    page.mouse.up()
+
+
+def _picture_loaded(page) -> None:
+    """Wait for the picture shown (the page's CSP forbids eval: no wait_for_function)."""
+    for _ in range(100):
+        if page.locator("#picture").evaluate("el => el.complete && el.naturalWidth > 0"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the picture never loaded")
+
+
+def _wait_saved(path: Path, test) -> dict:
+    for _ in range(100):
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if test(saved):
+                return saved
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never saved as expected")
+
+
+def _export(page) -> None:
+    page.click("#exportBtn")
+    page.wait_for_selector("#exportStatus[data-state=done]", timeout=120_000)
+
+
+@pytest.fixture
+def scene(tmp_path, astronaut) -> Path:
+    """A PNG (lossless: pixels compare exactly): the astronaut and, right, a cat's face."""
+    canvas = np.full((512, 760, 3), 120, np.uint8)
+    canvas[:, :512] = astronaut
+    x1, y1, x2, y2 = CAT
+    canvas[y1:y2, x1:x2] = cv2.resize(data.chelsea()[20:240, 100:320], (x2 - x1, y2 - y1))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(canvas).save(folder / "scene.png")
+    return folder / "scene.png"
+
+
+def test_photo_drop_a_detection_cover_a_missed_face_export(browser, scene):
+    original = np.array(Image.open(scene))
+    size = (760, 512)
+    with ReviewServer(str(scene.parent)) as server:
+        page, requests, problems = _open_page(browser, server)
+        page.wait_for_selector(".card[data-id=f1]", timeout=60_000)
+        assert page.locator(".card").count() == 1, "one face found: the astronaut"
+        box = server.opened("0/scene.png")["review"]["faces"][0]["keys"][0][1:]
+        assert box[0] < ASTRONAUT_FACE[2] and box[2] > ASTRONAUT_FACE[0]
+
+        page.click(".card[data-id=f1] button.keep")  # drop the detected face
+        _drag(page, CAT[:2], CAT[2:], size)  # cover the face that was missed
+        page.wait_for_selector(".card[data-id=d1]")
+        state = scene.with_name("scene.anon.png.review.json")
+        saved = _wait_saved(state, lambda s: len(s["faces"]) == 2)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "review-photo.png")
+        page.keyboard.press("p")  # the anonymized preview
+        _picture_loaded(page)
+        page.screenshot(path=ARTIFACTS / "review-photo-preview.png")
+        _export(page)
+        assert not problems, problems
+        assert all(url.startswith(server.base + "/") for url in requests), requests
+
+    out = np.array(Image.open(scene.with_name("scene.anon.png")))
+    x1, y1, x2, y2 = ASTRONAUT_FACE
+    assert np.array_equal(out[y1:y2, x1:x2], original[y1:y2, x1:x2]), "dropped face changed"
+    x1, y1, x2, y2 = CAT
+    assert out[y1 + 2:y2 - 2, x1 + 2:x2 - 2].max() == 0, "missed face not covered (solid)"
+    assert np.array_equal(out[400:500, 20:120], original[400:500, 20:120])
+
+    # The saved review: numbers only, and what the page did.
+    faces = {f["id"]: f for f in saved["faces"]}
+    assert faces["f1"]["keep"] is False and faces["d1"]["keep"] is True
+    assert faces["d1"]["source"] == "drawn" and faces["d1"]["mode"] == "solid"
+    drawn = faces["d1"]["keys"][0]
+    assert drawn[0] == 0 and np.allclose(drawn[1:], CAT, atol=3)
+    assert state.stat().st_size < 2_000
+    _assert_numbers_only(saved)
+
+
+def _assert_numbers_only(saved: dict) -> None:
+    """No pixels in a saved review: short strings, numbers and booleans only."""
+    def walk(value):
+        if isinstance(value, dict):
+            assert set(value) <= {"blindspot_review", "name", "width", "height", "frames",
+                                  "mode", "reviewed", "faces", "id", "source", "keep",
+                                  "start", "end", "score", "keys"}
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        else:
+            assert not isinstance(value, str) or len(value) < 64
+    walk(saved)
+
+
+def test_photo_review_resumes_from_its_saved_state(scene):
+    with ReviewServer(str(scene)) as server:
+        review = server.opened("0/scene.png")["review"]
+        faces = review["faces"]
+        faces[0]["keep"] = False
+        faces.append({"id": "d1", "source": "drawn", "keep": True, "mode": "blur", "start": 0,
+                      "end": 0, "keys": [[0, *CAT]]})
+        server.api("/api/file/0/scene.png", review | {"faces": faces, "reviewed": True}, "PUT")
+    report = scene.with_name("report.json")
+    with ReviewServer(str(scene), "--report", str(report)) as server:
+        listed = server.api("/api/files")["files"]
+        assert listed[0]["reviewed"] is True
+        again = server.opened("0/scene.png")["review"]
+        assert [(f["id"], f["keep"], f["mode"]) for f in again["faces"]] == [
+            ("f1", False, "solid"), ("d1", True, "blur")]
+        server.api("/api/export", {"overwrite": False})
+        while server.api("/api/export")["running"]:
+            time.sleep(0.2)
+        assert server.api("/api/export")["errors"] == []
+    entry = json.loads(report.read_text())["files"][0]  # the CLI's report, outputs named only
+    assert entry["output"] == "scene.anon.png" and entry["boxes_covered"] == 1
+    assert "input" not in entry
+    out = np.array(Image.open(scene.with_name("scene.anon.png")))
+    x1, y1, x2, y2 = CAT
+    cat = np.array(Image.open(scene))[y1:y2, x1:x2]
+    assert out[y1:y2, x1:x2].max() > 0 and not np.array_equal(out[y1:y2, x1:x2], cat)  # blur
+
+
+# ---------------------------------------------------------------------------- video
+
+FRAMES = 30
+FPS = 10
+
+
+def _cat_box(index: int) -> tuple[int, int, int, int]:
+    x = 240 - 2 * index
+    return (x, 172, x + 56, 228)
+
+
+def _video_frame(index: int, astronaut: np.ndarray, cat: np.ndarray) -> np.ndarray:
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    frame[40:140, 20 + 3 * index:95 + 3 * index] = astronaut[20:220, 150:300][::2, ::2]
+    x1, y1, x2, y2 = _cat_box(index)
+    frame[y1:y2, x1:x2] = cat
+    return frame
+
+
+def _astronaut_face(index: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = ASTRONAUT_FACE  # in the head crop, which starts at (150, 20), halved
+    dx = 20 + 3 * index
+    return (dx + (x1 - 150) // 2, 40 + (y1 - 20) // 2, dx + (x2 - 150) // 2, 40 + (y2 - 20) // 2)
+
+
+@pytest.fixture
+def clip(tmp_path, astronaut) -> Path:
+    """An MP4: the astronaut's head moving right (found), a cat's face moving left (missed)."""
+    cat = cv2.resize(data.chelsea()[20:240, 100:320], (56, 56))
+    path = tmp_path / "march.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = {"crf": "12"}
+        for index in range(FRAMES):
+            frame = av.VideoFrame.from_ndarray(_video_frame(index, astronaut, cat), "rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def test_video_drop_a_track_cover_a_missed_face_through_time(browser, clip):
+    size = (320, 240)
+    with ReviewServer(str(clip)) as server:
+        page, requests, problems = _open_page(browser, server)
+        page.wait_for_selector(".card[data-id=t1]", timeout=120_000)
+        assert page.locator(".card").count() == 1, "one track: the astronaut"
+        assert page.locator(".card[data-id=t1] .strip img").count() == 5
+
+        page.click(".card[data-id=t1] button.keep")  # drop the detected track
+        first = _cat_box(0)
+        _drag(page, (first[0] - 2, first[1] - 2), (first[2] + 2, first[3] + 2), size)
+        page.wait_for_selector(".card[data-id=d1]")
+        from playwright.sync_api import expect
+        page.keyboard.press("End")  # the last frame: the cat has moved; move the box after it
+        expect(page.locator("#timeline")).to_have_value(str(FRAMES - 1))
+        last = _cat_box(FRAMES - 1)
+        centre = ((first[0] + first[2]) / 2, (first[1] + first[3]) / 2)
+        _drag(page, centre, (centre[0] + last[0] - first[0], centre[1]), size)
+        state = clip.with_name("march.anon.mp4.review.json")
+        saved = _wait_saved(state, lambda s: any(
+            f["id"] == "d1" and len(f["keys"]) == 2 for f in s["faces"]))
+        page.keyboard.press("Home")
+        expect(page.locator("#timeline")).to_have_value("0")
+        _picture_loaded(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "review-video.png")
+        _export(page)
+        assert not problems, problems
+        assert all(url.startswith(server.base + "/") for url in requests), requests
+
+    faces = {f["id"]: f for f in saved["faces"]}
+    assert faces["t1"]["keep"] is False
+    assert (faces["d1"]["start"], faces["d1"]["end"]) == (0, FRAMES - 1)
+    _assert_numbers_only(saved)
+    source, output = _decoded(clip), _decoded(clip.with_name("march.anon.mp4"))
+    assert len(output) == FRAMES
+    for index, (before, after) in enumerate(zip(source, output, strict=True)):
+        x1, y1, x2, y2 = _cat_box(index)
+        assert after[y1 + 4:y2 - 4, x1 + 4:x2 - 4].mean() < 25, f"cat visible in frame {index}"
+        x1, y1, x2, y2 = _astronaut_face(index)
+        diff = np.abs(after[y1:y2, x1:x2].astype(int) - before[y1:y2, x1:x2].astype(int))
+        assert diff.mean() < 8, f"dropped face changed in frame {index}"
+
+
+def test_a_folder_of_many_photos_is_paged(tmp_path):
+    folder = tmp_path / "many"
+    for index in range(120):
+        sub = folder / f"day{index // 50}"
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (400, 300), (index, 90, 90)).save(sub / f"p{index:03}.jpg")
+    with ReviewServer(str(folder)) as server:
+        first = server.api("/api/files?page=0")
+        assert (first["total"], first["pages"], len(first["files"])) == (120, 3, 48)
+        last = server.api("/api/files?page=2")
+        assert len(last["files"]) == 24 and last["files"][-1]["key"] == "0/day2/p119.jpg"
+        assert all(f["status"] == "new" for f in first["files"])  # nothing decoded yet
+        thumb = urllib.request.Request(server.base + "/api/thumb/0/day1/p077.jpg",
+                                       headers={"X-Blindspot-Token": server.token})
+        with urllib.request.urlopen(thumb, timeout=30) as response:
+            assert response.headers["Content-Type"] == "image/jpeg"
+            assert Image.open(io.BytesIO(response.read())).size == (160, 120)

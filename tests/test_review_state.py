@@ -1,0 +1,133 @@
+"""The review state: faces through time, their boxes per frame, the checks on what the page
+sends, the saved file (numbers only), and per-face modes through redact and anonymize_file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import blindspot
+from blindspot.detections import Detections
+from blindspot.errors import BlindspotError
+from blindspot.redact import redact
+from blindspot.review import state
+from blindspot.review.state import Face, Review, StateError
+
+
+def _face(**changes) -> dict:
+    face = {"id": "d1", "source": "drawn", "keep": True, "mode": "solid", "start": 0,
+            "end": 9, "keys": [[0, 10, 10, 30, 30], [9, 100, 10, 120, 30]]}
+    return face | changes
+
+
+def _review(faces: list[dict]) -> dict:
+    return {"name": "a.mp4", "width": 200, "height": 100, "frames": 10, "mode": "solid",
+            "faces": faces}
+
+
+def test_a_face_is_interpolated_between_its_keys_and_held_within_its_range():
+    face = Face("d1", "drawn", True, "solid", 2, 8, [[4, 0, 0, 10, 10], [6, 20, 0, 30, 10]])
+    assert face.box_at(1) is None and face.box_at(9) is None
+    assert list(face.box_at(2)) == [0, 0, 10, 10]  # held before the first key
+    assert list(face.box_at(5)) == [10, 0, 20, 10]
+    assert list(face.box_at(8)) == [20, 0, 30, 10]  # held after the last
+
+
+def test_detections_hold_kept_faces_only_with_their_modes():
+    review = Review.from_json(_review([_face(), _face(id="f1", source="detected", keep=False,
+                                                      start=3, end=3, keys=[[3, 0, 0, 5, 5]]),
+                                       _face(id="d2", mode="blur", start=5, end=6,
+                                             keys=[[5, 50, 50, 60, 60]])]))
+    dets, modes = review.detections()
+    assert len(dets) == 10 and [len(d) for d in dets] == [1, 1, 1, 1, 1, 2, 2, 1, 1, 1]
+    assert dets[9].boxes.tolist() == [[100, 10, 120, 30]]
+    assert modes[5] == ["solid", "blur"]
+    for frame in range(10):
+        found, frame_modes = review.detections_at(frame)
+        assert found.boxes.tolist() == dets[frame].boxes.tolist()
+        assert frame_modes == modes[frame]
+
+
+def test_detected_tracks_become_faces_with_few_keys():
+    found = [Detections([[10 + 2 * i, 10, 40 + 2 * i, 40]], [0.9], np.array([7]))
+             for i in range(20)]
+    review = state.from_detections("a.mp4", 200, 100, found, "mosaic")
+    (face,) = review.faces
+    assert (face.id, face.start, face.end, face.mode) == ("t1", 0, 19, "mosaic")
+    assert len(face.keys) == 2  # linear motion: the ends are enough
+    dets, _ = review.detections()
+    for i, d in enumerate(dets):
+        assert np.allclose(d.boxes, found[i].boxes)
+
+
+def test_simplify_keeps_every_turn():
+    keys = [[i, float(abs(i - 5)), 0, 10, 10] for i in range(11)]
+    kept = state.simplify(keys)
+    assert [k[0] for k in kept] == [0, 5, 10]
+
+
+@pytest.mark.parametrize("bad", [
+    _face(mode="invisible"), _face(source="ai"), _face(id=""), _face(id="x" * 40),
+    _face(start=5, end=2), _face(end=10), _face(keys=[]), _face(keys=[[0, 10, 10, 5, 30]]),
+    _face(keys=[[0, float("nan"), 0, 5, 5]]), _face(keys=[[0, 1e9, 0, 2e9, 5]]),
+    _face(keys=[[12, 0, 0, 5, 5]]), _face(keys=[[0, 0, 0, 5, 5], [0, 1, 1, 6, 6]]),
+    _face(keys=[[0, "0", 0, 5, 5]]), _face(keys=[[0, 0, 0, 5]]), _face(start=True),
+    "a face",
+])
+def test_a_malformed_review_is_refused(bad):
+    with pytest.raises(StateError):
+        Review.from_json(_review([bad]))
+
+
+def test_duplicate_ids_and_too_many_faces_are_refused():
+    with pytest.raises(StateError):
+        Review.from_json(_review([_face(), _face()]))
+    with pytest.raises(StateError):
+        Review.from_json(_review([_face(id=f"d{i}") for i in range(state.MAX_FACES + 1)]))
+
+
+def test_saved_review_is_small_holds_numbers_only_and_loads_back(tmp_path):
+    output = tmp_path / "march.anon.mp4"
+    review = Review.from_json(_review([_face()]))
+    path = state.save(review, output)
+    assert path.name == "march.anon.mp4.review.json" and not output.exists()
+    data = json.loads(path.read_text())
+    assert data["faces"][0]["keys"] == [[0, 10.0, 10.0, 30.0, 30.0], [9, 100.0, 10.0, 120.0, 30.0]]
+    assert path.stat().st_size < 500
+    assert state.load(output).to_json() == review.to_json()
+    path.write_text("{not json")
+    assert state.load(output) is None
+
+
+def test_redact_takes_a_mode_per_box():
+    image = np.random.default_rng(0).integers(0, 256, (100, 200, 3), np.uint8)
+    dets = Detections([[10, 10, 50, 50], [120, 10, 160, 50]], [1, 1])
+    out = redact(image.copy(), dets, "solid", 1.0, modes=["solid", "mosaic"])
+    assert out[15:45, 15:45].max() == 0
+    mosaic = out[15:45, 125:155]
+    assert mosaic.max() > 0 and len(np.unique(mosaic.reshape(-1, 3), axis=0)) < 40
+    with pytest.raises(ValueError):
+        redact(image.copy(), dets, "solid", modes=["solid"])
+
+
+def test_anonymize_file_covers_each_face_in_its_mode(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (100, 200, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    dets = [Detections([[10, 10, 50, 50], [120, 10, 160, 50]], [1, 1])]
+    blindspot.anonymize_file(tmp_path / "in.png", tmp_path / "out.png", blindspot.Options(),
+                             dets, [["mosaic", "solid"]])
+    out = np.array(Image.open(tmp_path / "out.png"))
+    assert out[15:45, 15:45].max() > 0 and out[15:45, 125:155].max() == 0
+    assert np.array_equal(out[60:100, 60:110], pixels[60:100, 60:110])
+    with pytest.raises(ValueError):
+        blindspot.anonymize_file(tmp_path / "in.png", tmp_path / "x.png", None, None,
+                                 [["solid"]])
+
+
+def test_a_video_takes_one_mode_for_all_its_faces(tmp_path):
+    with pytest.raises((ValueError, BlindspotError)):
+        blindspot.anonymize_file(tmp_path / "in.mp4", tmp_path / "out.mp4", blindspot.Options(),
+                                 [Detections()], [["blur"]])
