@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import av
@@ -153,8 +153,12 @@ def reference_settings() -> DetectorSettings:
 def reference_cache(clip: Path) -> Path:
     """Where the reference boxes of `clip` are cached: keyed by the file and the settings."""
     stat = clip.stat()
+    settings = reference_settings()
+    # What is found depends on these settings, not on where or on how many threads it runs.
+    found_by = ", ".join(f"{f.name}={getattr(settings, f.name)!r}" for f in fields(settings)
+                         if f.name not in ("device", "threads"))
     key = hashlib.sha256(f"{clip.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
-                         f"{reference_settings()!r}|{MODEL_SHA256}".encode()).hexdigest()[:16]
+                         f"DetectorSettings({found_by})|{MODEL_SHA256}".encode()).hexdigest()[:16]
     return CACHE / f"{clip.stem}.ref-{key}.npz"
 
 

@@ -154,10 +154,25 @@ def report_seeds() -> dict[str, bytes]:
     return {"zeros": bytes(64), "ramp": bytes(range(256))}
 
 
+def review_seeds() -> dict[str, bytes]:
+    """Review states (`blindspot.review.state`), as the page saves them."""
+    import json
+    face = {"id": "f1", "source": "detected", "keep": True, "mode": "solid", "start": 0,
+            "end": 9, "keys": [[0, 10, 12, 40, 50], [9, 20.5, 12, 50, 52.25]], "score": 0.8}
+    drawn = {"id": "d", "source": "drawn", "keep": False, "mode": "blur", "start": 3, "end": 3,
+             "keys": [[3, -5, -5, 20, 20]]}
+    video = {"blindspot_review": 1, "name": "clip.mp4", "width": 64, "height": 48,
+             "frames": 10, "mode": "solid", "reviewed": True, "faces": [face, drawn]}
+    photo = {"blindspot_review": 1, "name": "p.jpg", "width": 640, "height": 480,
+             "frames": 1, "mode": "mosaic", "reviewed": False,
+             "faces": [{**face, "end": 0, "keys": [[0, 1, 2, 300, 400]]}]}
+    return {"video": json.dumps(video).encode(), "photo": json.dumps(photo).encode()}
+
+
 TARGETS = {
     "jpeg": jpeg_seeds, "png": png_seeds, "webp": webp_seeds, "gif": gif_seeds,
     "icc": icc_seeds, "source": source_seeds, "options": options_seeds,
-    "report": report_seeds,
+    "report": report_seeds, "review": review_seeds,
 }
 
 

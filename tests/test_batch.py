@@ -231,3 +231,27 @@ def test_cuda_without_a_cuda_provider_is_one_line(inputs: Path, tmp_path: Path) 
 def test_bad_workers_option(inputs: Path, tmp_path: Path) -> None:
     result = run_cli(inputs, "--workers", "0", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.startswith("blindspot: error: ")
+
+
+def test_one_long_video_split_over_workers_covers_what_one_run_covers(tmp_path: Path) -> None:
+    head = skdata.astronaut()[20:220, 150:300][::2, ::2]
+    clip = tmp_path / "long.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 240, 160, "yuv420p"
+        for index in range(150):  # the head swings left and right, across both ranges' seam
+            x = 10 + round(70 * (1 + np.sin(index / 9)))
+            frame = np.full((160, 240, 3), 90, np.uint8)
+            frame[30:130, x:x + 75] = head
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
+        out.mux(stream.encode(None))
+    task = Task("anonymize", Options(threads=1))
+    [one] = run_local(task, [(clip, tmp_path / "one.mp4")], workers=1)
+    [two] = run_local(task, [(clip, tmp_path / "two.mp4")], workers=2)
+    assert one.error is None and two.error is None, (one.error, two.error)
+    assert len(one.result.detections) == len(two.result.detections) == 150
+    for a, b in zip(one.result.detections, two.result.detections, strict=True):
+        assert len(a) == len(b) >= 1
+        assert np.abs(a.boxes - b.boxes).max() <= 1.0
+    with av.open(str(tmp_path / "two.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 150

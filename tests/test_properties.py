@@ -215,3 +215,12 @@ def test_the_default_mask_of_a_mean_merge_covers_the_middle_of_each_box(dets: De
     for x1, y1, x2, y2 in dets.boxes.tolist():
         qx, qy = (x2 - x1) / 4, (y2 - y1) / 4
         assert covered[touched([x1 + qx, y1 + qy, x2 - qx, y2 - qy], size, size)].all()
+
+
+def test_a_box_wholly_outside_the_picture_covers_nothing() -> None:
+    """hypothesis found it: a box left of or above the picture (a track extrapolated
+    off-frame) gave a negative region end, which sliced from the far side and made
+    `coverage_mask` raise."""
+    dets = Detections([[-2.0, 0.0, -1.0, 1.0], [0.0, -9.0, 5.0, -4.0]], [0.9, 0.9])
+    assert not coverage_mask(dets, 1.0, 2, 1).any()
+    assert not coverage_mask(dets, 1.6, 30, 20).any()

@@ -275,3 +275,23 @@ def test_a_still_crowd_keeps_one_track_per_face_through_misses():
     for d in out[1:-1]:
         for f in faces:
             assert covered(np.array(f), d.boxes, tol=3), "a missed face in the crowd is uncovered"
+
+
+def test_a_face_only_the_thorough_pass_sees_stays_covered_between_its_runs():
+    # Light detection every 4th frame never sees the small face; the thorough pass (every 24th)
+    # does, at frames 0, 24 and 48. Every frame from 0 to 48 and 24 more after must be covered.
+    for seen in ((0, 24, 48),):
+        frames: list[Detections | None] = []
+        for t in range(100):
+            if t % 24 == 0:
+                frames.append(dets((100 + t, 50, 112 + t, 62)) if t in seen else dets())
+            elif t % 4 == 0:
+                frames.append(dets())
+            else:
+                frames.append(None)
+        out = track(frames, TrackSettings.for_fps(25, 4, 24))
+        for t in range(0, 48 + 24):
+            box = np.array([100 + t, 50, 112 + t, 62], np.float32)
+            assert covered(box, out[t].boxes, tol=2.0), (seen, t)
+    s = TrackSettings.for_fps(25, 4, 24)
+    assert s.extend >= 24 and s.max_gap >= 7

@@ -153,7 +153,11 @@ def estimate(src: Path) -> tuple[int, int]:
 def run_local(task: Task, jobs: list[Job], workers: int | None = None) -> Iterator[Outcome]:
     """Each job's outcome, in the order they finish, from `workers` processes (default: one per
     core; one, or a single job, runs in this process)."""
-    workers = max(1, min(workers or available_cores(), len(jobs)))
+    workers = max(1, workers or available_cores())
+    if len(jobs) == 1 and workers > 1 and task.verb == "anonymize" and is_video(jobs[0][0]):
+        yield split_video(task, jobs[0], workers)
+        return
+    workers = min(workers, len(jobs))
     if workers == 1:
         if task.options.threads:
             limit_threads(task.options.threads)
@@ -163,6 +167,57 @@ def run_local(task: Task, jobs: list[Job], workers: int | None = None) -> Iterat
     task = task.with_threads(threads_per_worker(workers))
     order = sorted(jobs, key=lambda job: -estimate(job[0])[1])
     yield from _pooled(task, order, workers)
+
+
+# A video shorter than this many frames per worker is not worth splitting.
+MIN_FRAMES_PER_RANGE = 64
+
+
+def split_video(task: Task, job: Job, workers: int) -> Outcome:
+    """One video with its detection pass split into `workers` frame ranges, each run in its
+    own process; then tracking over the whole video (tracks run across the seams as if the
+    pass had been one) and the render pass here. The boxes are those of a single run."""
+    src, out = job
+    frames, _ = estimate(src)
+    workers = min(workers, frames // MIN_FRAMES_PER_RANGE)
+    if workers < 2:
+        return run_one(task, src, out)
+    bounds: list[int | None] = [round(i * frames / workers) for i in range(workers)] + [None]
+    ranged = task.with_threads(threads_per_worker(workers))
+    pool = _pool(ranged, workers)
+    try:
+        futures = [pool.submit(_detect_range, ranged, src, bounds[i], bounds[i + 1])
+                   for i in range(workers)]
+        found = [boxes for future in futures for boxes in future.result()]
+    except (BlindspotError, BrokenProcessPool):
+        # Fewer frames than the header said, a damaged file, a worker that died: one run
+        # over the whole file does it right or says what is wrong.
+        return run_one(task, src, out)
+    finally:
+        _stop(pool)
+    return run_one(_Tracked(task, found), src, out)
+
+
+def _detect_range(task: Task, src: Path, start: int, stop: int | None) -> list:
+    from .pipeline import _detector
+    from .video import detect_frames
+    options = task.options
+    return detect_frames(src, options, _detector(options.video_detector_settings()), start, stop)
+
+
+@dataclass(frozen=True)
+class _Tracked:
+    """`task` on one video whose detection pass has run already: track, then render."""
+
+    task: Task
+    found: list
+
+    def run(self, src: Path, out: Path) -> FileResult:
+        from .video import track_found
+        from .video_io import probe_video
+        options = self.task.options
+        info = probe_video(src, options.max_pixels, options.max_duration)
+        return anonymize_file(src, out, options, track_found(info, self.found, options))
 
 
 def limit_threads(threads: int) -> None:

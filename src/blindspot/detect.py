@@ -44,7 +44,7 @@ class DetectorSettings:
     threshold: float = 0.06
     # Passes, as scale factors of the image: the whole image downscaled by `coarse_scale` (large
     # faces; 0 = none), the whole image as is, and overlapping tiles upscaled by `tile_scale`
-    # (small faces). `tile_scale` 0 means a single pass over the image as is, nothing else.
+    # (small faces; 0 = none). Both 0: a single pass over the image as is, nothing else.
     coarse_scale: float = 0.5
     tile_scale: float = 2.0
     # The score a box found by one pass only needs, per pass.
@@ -145,11 +145,12 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> Detections:
         s = self.settings
         h, w = rgb.shape[:2]
-        if s.tile_scale <= 0:
+        if s.tile_scale <= 0 and s.coarse_scale <= 0:
             return self.model.run(rgb, s.threshold)
         k = self.budget_factor(w, h)
-        passes = [(self._whole(rgb, k), s.whole_alone),
-                  (self._tiled(rgb, s.tile_scale * k), s.tile_alone)]
+        passes = [(self._whole(rgb, k), s.whole_alone)]
+        if s.tile_scale > 0:
+            passes.append((self._tiled(rgb, s.tile_scale * k), s.tile_alone))
         if s.coarse_scale > 0:
             passes.append((self._whole(rgb, s.coarse_scale * k), s.coarse_alone))
         dets = Detections.concat([d for d, _ in passes])

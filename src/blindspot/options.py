@@ -27,7 +27,7 @@ class Options:
     detect_every: int = 4
     # Video: every this many frames (from the first), detect with the photo detector's passes
     # (small faces in tiles, large ones downscaled) instead of the video detector; 0 = never.
-    full_every: int = 8
+    full_every: int = 24
     crf: int = 20
     keep_audio: bool = True
     max_duration: float = 6 * 3600.0

@@ -80,7 +80,7 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
     `detections`, one per frame in displayed pixels (as `detect_file` returns them, edited
     by a reviewer, say), replaces detection: exactly those boxes are covered. For a photo,
     `modes` (one list per frame, one mode per box of `detections`) picks each face's mode
-    instead of `options.mode`; a video's faces all take `options.mode`."""
+    instead of `options.mode`."""
     options = options or Options()
     path, out = Path(path), Path(out)
     if modes is not None and (detections is None or len(modes) != len(detections)):
@@ -88,9 +88,7 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
     with _errors_name(path):
         _refuse_input_as_output(path, out)
         if is_video(path):
-            if modes is not None and any(m != options.mode for frame in modes for m in frame):
-                raise ValueError("a video's faces all take options.mode")
-            return _anonymize_video(path, out, options, detections)
+            return _anonymize_video(path, out, options, detections, modes)
         photo = read_photo(path, options.max_pixels, options.max_frames)
         writer = writer_for(out, photo.format)
         _check_frame_count(detections, len(photo.frames))
@@ -112,14 +110,16 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
 
 
 def _anonymize_video(path: Path, out: Path, options: Options,
-                     detections: list[Detections] | None) -> FileResult:
+                     detections: list[Detections] | None,
+                     modes: list[list[str]] | None = None) -> FileResult:
     if detections is None:
         detector = _detector(options.video_detector_settings())
         info, boxes = anonymize_video(path, out, options, detector)
     else:
         info = probe_video(path, options.max_pixels, options.max_duration)
         boxes = list(detections)
-        render_video(path, out, options, boxes)  # refuses a frame count other than len(boxes)
+        # render_video refuses a frame count other than len(boxes)
+        render_video(path, out, options, boxes, modes)
     ids = {int(i) for d in boxes if d.track_ids is not None for i in d.track_ids}
     return FileResult(path, out, faces=len(ids), frames=len(boxes), detections=boxes,
                       metadata_removed=info.metadata + info.dropped_streams)

@@ -57,21 +57,26 @@ class TrackSettings:
             raise ValueError("max_gap and extend must not be negative")
 
     @classmethod
-    def for_fps(cls, fps: float, detect_every: int = 1) -> TrackSettings:
-        """Defaults for video at `fps` with detection run on every `detect_every`-th frame.
+    def for_fps(cls, fps: float, detect_every: int = 1, full_every: int = 0) -> TrackSettings:
+        """Defaults for video at `fps` with detection run on every `detect_every`-th frame, and
+        the thorough detector (small faces too) on every `full_every`-th (0: never).
 
-        `max_gap` counts detection runs, so it is ~1 s divided by the cadence; `extend` is ~0.3 s
-        and never less than `detect_every` (a face that appears between two detection runs is
-        covered back to its first frame); `motion_scale` grows with the cadence, since the
-        longer the stretch between detections, the further a face may stray from a straight path.
+        `max_gap` counts detection runs, so it is ~1 s divided by the cadence, and never less
+        than the runs between two thorough ones (a small face only they see links across);
+        `extend` is ~0.3 s and never less than `detect_every` (a face that appears between two
+        detection runs is covered back to its first frame) nor `full_every` (nor one that only
+        the thorough detector sees, between two of its runs); `motion_scale` grows with the
+        cadence, since the longer the stretch between detections, the further a face may stray
+        from a straight path.
         """
         if not math.isfinite(fps) or fps <= 0:
             raise ValueError("fps must be a positive number")
-        if detect_every < 1:
-            raise ValueError("detect_every must be at least 1")
+        if detect_every < 1 or full_every < 0:
+            raise ValueError("detect_every must be at least 1, full_every not negative")
         return cls(
-            max_gap=max(1, round(fps * GAP_SECONDS / detect_every)),
-            extend=max(round(fps * EXTEND_SECONDS), detect_every),
+            max_gap=max(1, round(fps * GAP_SECONDS / detect_every),
+                        full_every // detect_every + 1 if full_every else 0),
+            extend=max(round(fps * EXTEND_SECONDS), detect_every, full_every),
             motion_scale=max(1.0, detect_every / 2),
         )
 

@@ -38,27 +38,57 @@ def detect_video(path: Path, options: Options, detector: FaceDetector
                  ) -> tuple[VideoInfo, list[Detections]]:
     """Pass 1 and tracking: the boxes to cover in every frame of the video at `path`."""
     info = probe_video(path, options.max_pixels, options.max_duration)
+    return info, track_found(info, detect_frames(path, options, detector), options)
+
+
+def detect_frames(path: Path, options: Options, detector: FaceDetector, start: int = 0,
+                  stop: int | None = None) -> list[Detections | None]:
+    """Pass 1 over frames `start`…`stop - 1` (`stop` None: to the end): the boxes of each frame
+    the cadence picks, None for the others. The cadence counts from the first frame of the
+    video, so ranges run apart (in several processes) and joined give what one run gives.
+
+    Frames before `start` are decoded but never converted to RGB (cheap). Only a range that
+    reaches the end of the video checks the file's integrity there and detects on the last
+    frame (a track is then never cut short at the end)."""
     every = max(1, options.detect_every)
     full_every = options.full_every
     full = FaceDetector(options.detector_settings(), detector.model) if full_every else None
     found: list[Detections | None] = []
     last: VideoFrame | None = None
-    for frame in prefetched(read_frames(path), PREFETCH):
-        if frame.index != len(found):
-            raise BlindspotError(f"frame {frame.index} arrived out of order")
-        if full is not None and frame.index % full_every == 0:
-            found.append(full.detect(frame.rgb))
-        elif frame.index % every == 0:
-            found.append(detector.detect(frame.rgb))
-        else:
-            found.append(None)
-        last = frame
+    frames = prefetched(read_frames(path), PREFETCH)
+    try:
+        for frame in frames:
+            if stop is not None and frame.index >= stop:
+                break
+            if frame.index < start:
+                continue
+            if frame.index != start + len(found):
+                raise BlindspotError(f"frame {frame.index} arrived out of order")
+            if full is not None and frame.index % full_every == 0:
+                found.append(full.detect(frame.rgb))
+            elif frame.index % every == 0:
+                found.append(detector.detect(frame.rgb))
+            else:
+                found.append(None)
+            last = frame
+    finally:
+        frames.close()
+    if stop is not None and start + len(found) < stop:
+        raise BlindspotError(f"the video ended at frame {start + len(found)}, before {stop}")
     if last is None:
-        raise BlindspotError("the video has no frames")
-    if found[-1] is None:
+        raise BlindspotError("the video has no frames" if start == 0 else
+                             f"the video has no frame {start}")
+    if stop is None and found[-1] is None:
         found[-1] = (full or detector).detect(last.rgb)
-    settings = TrackSettings.for_fps(info.fps or 25.0, every)
-    return info, track(found, settings)
+    return found
+
+
+def track_found(info: VideoInfo, found: list[Detections | None], options: Options
+                ) -> list[Detections]:
+    """The boxes to cover in every frame, from the detection pass's boxes (`track`)."""
+    settings = TrackSettings.for_fps(info.fps or 25.0, max(1, options.detect_every),
+                                     options.full_every)
+    return track(found, settings)
 
 
 def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
@@ -114,16 +144,18 @@ def anonymize_video(path: Path, out: Path, options: Options, detector: FaceDetec
     return info, boxes
 
 
-def render_video(path: Path, out: Path, options: Options, boxes: list[Detections]) -> None:
+def render_video(path: Path, out: Path, options: Options, boxes: list[Detections],
+                 modes: list[list[str]] | None = None) -> None:
     """Pass 2: write `out`, the video at `path` with `boxes[i]` covered in frame i (every
-    frame must have its entry, even an empty one: a frame count that differs is an error)."""
+    frame must have its entry, even an empty one: a frame count that differs is an error),
+    each box in `options.mode` or, when given, in its mode of `modes[i]`."""
 
     def cover(frame: VideoFrame) -> np.ndarray:
         if frame.index >= len(boxes):
             raise BlindspotError("the video changed while it was read (more frames than "
                                  "in the detection pass)")
         return redact(frame.rgb, boxes[frame.index], options.mode, options.mask_scale,
-                      seed=frame.index)
+                      seed=frame.index, modes=None if modes is None else modes[frame.index])
 
     with atomic_output(out, options.overwrite) as f:
         written = transcode(path, f, out.suffix, cover, crf=options.crf,
