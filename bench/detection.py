@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     samples = load_samples(args.folder, args.limit)
     model = CenterFace()  # one session shared by both detectors
     default = FaceDetector(model=model)
-    single = FaceDetector(DetectorSettings(threshold=0.2, tile_scale=0), model=model)
+    single = FaceDetector(DetectorSettings(threshold=0.2, coarse_scale=0, tile_scale=0),
+                          model=model)
     labels = ["blindspot default", "CenterFace single pass, threshold 0.2 (deface)"]
     rows = [(labels[0], evaluate(default, samples)), (labels[1], evaluate(single, samples))]
     photos = load_no_face()

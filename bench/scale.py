@@ -5,8 +5,8 @@ On the dev photo set (`detection/wider_val_subset`: `images_fullres` and
 under `../shared/data` (never copied), each of these runs the `blindspot` command as a user
 would, one after the other, in one run of this script:
 
-- `1 worker × 1 thread`: `--workers 1 --threads 1` (the baseline: one process, ONNX Runtime and
-  OpenCV held to one thread; PyAV's decoder and x264 keep their own threads);
+- `1 worker × 1 thread`: `--workers 1 --threads 1` (the baseline: one process, ONNX Runtime,
+  OpenCV, the video decoder and x264 held to one thread each);
 - `1 worker × all threads`: `--workers 1` (ONNX Runtime's own default: one thread per core);
 - `default`: no option (`--workers` = the cores, each worker `cores // workers` threads);
 - `Ray, local cluster`: `blindspot cluster … --address local --workers 2` (a fresh local Ray

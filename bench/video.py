@@ -211,6 +211,40 @@ def leaks(clip: Path, covered: list[Detections], mask_scale: float | None = None
     return found
 
 
+SECOND_OPINION_SCORE = 50  # yuface scores 0–100
+
+
+def second_opinion(clip: Path, missed: list[tuple[int, np.ndarray, float]],
+                   crops: Path | None = None) -> int | None:
+    """How many leaked reference boxes a second, independent detector (libfacedetection, via
+    `yuface`, on a crop twice the box) also sees a face in; None when yuface is not installed.
+    With `crops`, each leaked box is also saved there as a PNG crop, to look at."""
+    try:
+        import yuface
+    except ImportError:
+        return None
+    import cv2
+    wanted: dict[int, list[np.ndarray]] = {}
+    for index, box, _ in missed:
+        wanted.setdefault(index, []).append(box)
+    confirmed = 0
+    for frame in read_frames(clip):
+        for box in wanted.get(frame.index, []):
+            h, w = frame.shape[:2]
+            side = max(box[2] - box[0], box[3] - box[1])
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            x0, y0 = max(0, int(cx - side)), max(0, int(cy - side))
+            x1, y1 = min(w, int(cx + side)), min(h, int(cy + side))
+            bgr = np.ascontiguousarray(frame.rgb[y0:y1, x0:x1, ::-1])
+            rows = yuface.c_detect(bgr)
+            if any(r[0] >= SECOND_OPINION_SCORE for r in rows):
+                confirmed += 1
+            if crops is not None:
+                crops.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(crops / f"{clip.stem}.{frame.index:05d}.{x0}-{y0}.png"), bgr)
+    return confirmed
+
+
 def loop_clip(clip: Path, times: int) -> Path:
     """`clip` played `times` times in a row, re-encoded to MP4 (cached)."""
     out = CACHE / f"{clip.stem}.x{times}.mp4"
@@ -269,11 +303,14 @@ def main() -> None:
                         help=f"the clip looped {LOOPS}× for the memory line ('' to skip)")
     parser.add_argument("--no-deface", action="store_true", help="do not run deface")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every leak")
+    parser.add_argument("--leak-crops", type=Path, metavar="DIR",
+                        help="save a crop of every leaked reference box here, to look at")
     args = parser.parse_args()
 
     clips = clips_in(args.folder)[:args.limit]
     rows: list[Row] = []
     peaks: dict[str, float] = {}
+    opinions: list[int | None] = []
     with tempfile.TemporaryDirectory(prefix="blindspot-bench-") as tmp:
         workdir = Path(tmp)
         for clip in clips:
@@ -284,6 +321,7 @@ def main() -> None:
             deface, deface_cpu = (None, None) if args.no_deface else deface_seconds(clip, workdir)
             missed = leaks(clip, covered)
             leaked = len({index for index, _, _ in missed})
+            opinions.append(second_opinion(clip, missed, args.leak_crops))
             rows.append(Row(clip.name, frames, seconds, floor, deface, peak, leaked, cpu,
                             deface_cpu))
             if args.verbose:
@@ -297,6 +335,12 @@ def main() -> None:
               f", every frame; a face is covered when ≥ {COVERED_SHARE:.0%} of its box is "
               f"masked (mask_scale {Options().mask_scale}).\n")
         print(table(rows))
+        if rows and all(o is not None for o in opinions):
+            boxes = sum(r.leaked for r in rows)
+            print(f"\nLeaked reference boxes that a second detector (libfacedetection via yuface, "
+                  f"score ≥ {SECOND_OPINION_SCORE}, on a crop twice the box) also calls a face: "
+                  f"{sum(o or 0 for o in opinions)} (in {boxes} leaked frames; "
+                  f"--leak-crops DIR saves them to look at)")
         if rows and all(r.deface_cpu is not None for r in rows):
             bcpu = sum(r.blindspot_cpu for r in rows)
             dcpu = sum(r.deface_cpu or 0.0 for r in rows)

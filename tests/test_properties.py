@@ -204,11 +204,12 @@ def test_every_box_has_a_merged_box_over_it(dets: Detections, iou: float, merge:
 @given(overlapping_boxes(max_faces=1, centre=(40, 120), sides=(12, 60)))
 def test_the_default_mask_of_a_mean_merge_covers_the_middle_of_each_box(dets: Detections
                                                                         ) -> None:
-    """The detector merges the passes' boxes of one face into their score-weighted mean; at the
-    default margin (1.6) that mean's mask covers the central half (eyes, nose, mouth) of every
-    box merged. Not always all of it: hypothesis found three 9 px boxes and one 12 px box seen
-    lower (IoU 0.43) whose mean's mask leaves 11 % of the larger box, its lower corners,
-    uncovered, so an outlier pass can lose a box's corners, never its middle."""
+    """The detector merges the passes' boxes of one face into their score-weighted mean, grown
+    to hold the middle half of every box merged, so the mask covers that middle (eyes, nose,
+    mouth) of every box. Not always all of it: hypothesis found three 9 px boxes and one 12 px
+    box seen lower (IoU 0.43) whose mean's mask leaves 11 % of the larger box, its lower
+    corners, uncovered. It also found the plain mean leaving a middle uncovered: a 12 px box
+    (score 1.0) and a 16.5 px box (0.125) shifted down-right, the mean hugging the first."""
     merged = nms(dets, 0.4, "mean")
     size = 200
     covered = coverage_mask(merged, 1.6, size, size)

@@ -157,7 +157,7 @@ def run_local(task: Task, jobs: list[Job], workers: int | None = None) -> Iterat
     if len(jobs) == 1 and workers > 1 and task.verb == "anonymize" and is_video(jobs[0][0]):
         yield split_video(task, jobs[0], workers)
         return
-    workers = min(workers, len(jobs))
+    workers = max(1, min(workers, len(jobs)))
     if workers == 1:
         if task.options.threads:
             limit_threads(task.options.threads)

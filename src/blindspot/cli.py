@@ -85,8 +85,8 @@ def _speed(parser: argparse.ArgumentParser) -> None:
                        help="where the model runs; auto: cuda when ONNX Runtime's CUDA provider "
                             "is installed ('blindspot[gpu]'), else cpu (default cpu)")
     speed.add_argument("--threads", type=_positive, metavar="N",
-                       help="ONNX Runtime threads per worker (default: the cores shared out "
-                            "among the workers)")
+                       help="threads per worker for the model and the video decoder and "
+                            "encoder (default: the cores shared out among the workers)")
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:

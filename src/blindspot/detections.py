@@ -112,7 +112,13 @@ def merge_group(dets: Detections, group: np.ndarray, merge: str = "union") -> np
     if merge == "union":
         return np.concatenate([members[:, :2].min(axis=0), members[:, 2:].max(axis=0)])
     if merge == "mean":
-        return np.average(members, axis=0, weights=dets.scores[group])
+        mean = np.average(members, axis=0, weights=dets.scores[group])
+        # Grown to hold the middle half of every box merged (eyes, nose, mouth), so a pass
+        # that saw the face off-centre is never left with its middle outside the mask.
+        quarter = (members[:, 2:] - members[:, :2]) / 4
+        inner = np.concatenate([members[:, :2] + quarter, members[:, 2:] - quarter], axis=1)
+        return np.concatenate([np.minimum(mean[:2], inner[:, :2].min(axis=0)),
+                               np.maximum(mean[2:], inner[:, 2:].max(axis=0))])
     return members[0]
 
 
@@ -121,7 +127,8 @@ def nms(dets: Detections, iou_threshold: float = 0.4, merge: str = "union") -> D
 
     `merge` picks the box a group leaves: "union" grows the best box to the union of its group
     (merging never shrinks the covered area), "best" keeps the best box as is, "mean" is the
-    score-weighted mean of the group (what matches the face best when several scales see it).
+    score-weighted mean of the group (what matches the face best when several scales see it),
+    grown where needed to hold the middle half of every box of the group.
     The group keeps the best score.
     """
     if merge not in ("union", "best", "mean"):

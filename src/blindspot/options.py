@@ -31,8 +31,9 @@ class Options:
     crf: int = 20
     keep_audio: bool = True
     max_duration: float = 6 * 3600.0
-    # Where the model runs (cpu, cuda, auto) and ONNX Runtime's threads per process (0: its
-    # default). They change the speed, never what is found.
+    # Where the model runs (cpu, cuda, auto) and the threads per process of ONNX Runtime, and
+    # of the video decoder and encoder (0: their defaults, about one per core). They change
+    # the speed, never what is found.
     device: str = "cpu"
     threads: int = 0
 

@@ -38,6 +38,15 @@ class TrackSettings:
     extend: frames each track is covered before its first and after its last detection, with the
         end box held and also moved on by the track's velocity (the union of both), so the frames
         just before the detector first sees a face are covered. 8 ≈ 0.3 s at 25–30 fps.
+    extrapolate: for how many of those frames the moved box goes on moving (after that it
+        stays where it got to): a velocity guessed from two detections says little about where
+        a face is a second later, and a box moved on for long grows into a band across the
+        picture. (Tracks of the thorough detector only move on for all their cover.)
+    thorough_every, thorough_extend: a track whose every detection fell on a frame where the
+        thorough detector ran (every `thorough_every`-th; 0: none) is a face only that detector
+        sees (a small one): it is covered `thorough_extend` frames before and after instead of
+        `extend`, so that it stays covered between two runs of that detector, and its box moves
+        on for all of that cover (not only `extrapolate` frames).
     motion_scale: each filled box grows on each side by the track's per-frame displacement times
         this, so a face that does not move exactly along the interpolated path stays covered.
     """
@@ -47,14 +56,19 @@ class TrackSettings:
     max_gap: int = 25
     extend: int = 8
     motion_scale: float = 1.0
+    extrapolate: int = 8
+    thorough_every: int = 0
+    thorough_extend: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.iou_match <= 1:
             raise ValueError("iou_match must be in (0, 1]")
         if self.centre_match < 0 or self.motion_scale < 0:
             raise ValueError("centre_match and motion_scale must not be negative")
-        if self.max_gap < 0 or self.extend < 0:
-            raise ValueError("max_gap and extend must not be negative")
+        if min(self.max_gap, self.extend, self.extrapolate, self.thorough_every,
+               self.thorough_extend) < 0:
+            raise ValueError("max_gap, extend, extrapolate and the thorough settings must not be "
+                             "negative")
 
     @classmethod
     def for_fps(cls, fps: float, detect_every: int = 1, full_every: int = 0) -> TrackSettings:
@@ -63,9 +77,11 @@ class TrackSettings:
 
         `max_gap` counts detection runs, so it is ~1 s divided by the cadence, and never less
         than the runs between two thorough ones (a small face only they see links across);
-        `extend` is ~0.3 s and never less than `detect_every` (a face that appears between two
-        detection runs is covered back to its first frame) nor `full_every` (nor one that only
-        the thorough detector sees, between two of its runs); `motion_scale` grows with the
+        `extrapolate` is ~0.3 s and never less than `detect_every` (a face that appears between
+        two detection runs is covered back to its first frame); `extend` is that or `full_every`
+        if longer: measured on the dev clips, faces the light detector sees now and then
+        (crowds, a cut) need the cover as long as those only the thorough detector sees
+        (`thorough_extend`: they also move on for all of it); `motion_scale` grows with the
         cadence, since the longer the stretch between detections, the further a face may stray
         from a straight path.
         """
@@ -73,11 +89,15 @@ class TrackSettings:
             raise ValueError("fps must be a positive number")
         if detect_every < 1 or full_every < 0:
             raise ValueError("detect_every must be at least 1, full_every not negative")
+        moving = max(round(fps * EXTEND_SECONDS), detect_every)
         return cls(
             max_gap=max(1, round(fps * GAP_SECONDS / detect_every),
                         full_every // detect_every + 1 if full_every else 0),
-            extend=max(round(fps * EXTEND_SECONDS), detect_every, full_every),
+            extend=max(moving, full_every),
             motion_scale=max(1.0, detect_every / 2),
+            extrapolate=moving,
+            thorough_every=full_every,
+            thorough_extend=full_every,
         )
 
 
@@ -204,7 +224,11 @@ def _fill(tr: _Track, n: int, first_run: int, last_run: int,
     times = np.array(tr.times, np.int64)
     boxes = np.array(tr.boxes, np.float64)
     scores = np.array(tr.scores, np.float64)
-    start, end = times[0] - settings.extend, times[-1] + settings.extend
+    extend, moving = settings.extend, min(settings.extend, settings.extrapolate)
+    if settings.thorough_every and (times % settings.thorough_every == 0).all():
+        # A small face seen only now and then: moved on all the way (its box stays small).
+        extend = moving = max(extend, settings.thorough_extend)
+    start, end = times[0] - extend, times[-1] + extend
     start = 0 if start <= first_run else start
     end = n - 1 if end >= last_run else end
     frames = np.arange(max(start, 0), min(end, n - 1) + 1)
@@ -227,7 +251,7 @@ def _fill(tr: _Track, n: int, first_run: int, last_run: int,
         velocity = np.zeros(4)
         if len(times) > 1:
             velocity = (boxes[end_i] - boxes[next_i]) / (times[end_i] - times[next_i])
-        away = np.minimum(np.abs(frames[mask] - times[end_i]), settings.extend)
+        away = np.minimum(np.abs(frames[mask] - times[end_i]), moving)
         moved = held + velocity * (np.sign(frames[mask] - times[end_i]) * away)[:, None]
         out_boxes[mask] = np.concatenate([np.minimum(held[:2], moved[:, :2]),
                                           np.maximum(held[2:], moved[:, 2:])], axis=1)

@@ -55,7 +55,7 @@ def detect_frames(path: Path, options: Options, detector: FaceDetector, start: i
     full = FaceDetector(options.detector_settings(), detector.model) if full_every else None
     found: list[Detections | None] = []
     last: VideoFrame | None = None
-    frames = prefetched(read_frames(path), PREFETCH)
+    frames = prefetched(read_frames(path, options.threads), PREFETCH)
     try:
         for frame in frames:
             if stop is not None and frame.index >= stop:
@@ -158,7 +158,7 @@ def render_video(path: Path, out: Path, options: Options, boxes: list[Detections
                       seed=frame.index, modes=None if modes is None else modes[frame.index])
 
     with atomic_output(out, options.overwrite) as f:
-        written = transcode(path, f, out.suffix, cover, crf=options.crf,
+        written = transcode(path, f, out.suffix, cover, crf=options.crf, threads=options.threads,
                             keep_audio=options.keep_audio)
         if written != len(boxes):
             raise BlindspotError(f"the render pass saw {written} frames, the detection pass "

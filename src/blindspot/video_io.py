@@ -198,19 +198,19 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
     return container.streams.video[0]
 
 
-def _configure_decoder(stream: av.video.stream.VideoStream) -> None:
-    """Make the decoder report damage instead of concealing it."""
+def _configure_decoder(stream: av.video.stream.VideoStream, threads: int = 0) -> None:
+    """Make the decoder report damage instead of concealing it; `threads` 0: one per core."""
     context = stream.codec_context
     context.options = {"err_detect": "crccheck+bitstream+buffer+explode"}
     context.thread_type = "AUTO"
-    context.thread_count = 0
+    context.thread_count = threads
 
 
 class _Decoder:
     """Decodes one video stream packet by packet, failing closed, into upright frames."""
 
-    def __init__(self, stream: av.video.stream.VideoStream) -> None:
-        _configure_decoder(stream)
+    def __init__(self, stream: av.video.stream.VideoStream, threads: int = 0) -> None:
+        _configure_decoder(stream, threads)
         self.stream = stream
         self.end = 0.0  # seconds: where the last packet of any stream ends
         self.packets = 0
@@ -371,14 +371,15 @@ def _upright(rgb: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def read_frames(path: Path) -> Iterator[VideoFrame]:
-    """Every frame of the first video stream of `path`, upright, in presentation order.
+def read_frames(path: Path, threads: int = 0) -> Iterator[VideoFrame]:
+    """Every frame of the first video stream of `path`, upright, in presentation order, decoded
+    with `threads` threads (0: one per core).
 
     Raises BlindspotError on any decode error, damaged data, dropped frame or file that ends
     early, and when there are no frames at all.
     """
     with _opened(path) as container:
-        decoder = _Decoder(_video_stream(container))
+        decoder = _Decoder(_video_stream(container), threads)
         try:
             for packet in container.demux():
                 decoder.seen(packet)
@@ -482,7 +483,7 @@ def identifying_metadata(container: av.container.Container) -> list[str]:
 
 def transcode(path: Path, out: BinaryIO, out_suffix: str,
               process: Callable[[VideoFrame], np.ndarray], crf: int = 20,
-              keep_audio: bool = True) -> int:
+              keep_audio: bool = True, threads: int = 0) -> int:
     """Write `path` into `out` with each video frame replaced by `process(frame)`.
 
     `path` is demuxed once: each video frame is decoded (as `read_frames` does, failing
@@ -508,8 +509,8 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
         except av.FFmpegError as e:
             raise BlindspotError(f"cannot write video: {_reason(e)}") from None
         try:
-            writer = _Writer(output, muxer, video, audio, crf)
-            decoder = _Decoder(video)
+            writer = _Writer(output, muxer, video, audio, crf, threads)
+            decoder = _Decoder(video, threads)
             for packet in source.demux():
                 decoder.seen(packet)
                 if packet.stream.index == video.index:
@@ -544,8 +545,9 @@ class _Writer:
 
     def __init__(self, output: av.container.OutputContainer, muxer: str,
                  video: av.video.stream.VideoStream, audio: list[av.audio.stream.AudioStream],
-                 crf: int) -> None:
+                 crf: int, threads: int = 0) -> None:
         self.output, self.muxer, self.source, self.crf = output, muxer, video, crf
+        self.threads = threads  # the encoder's; 0: its default (one per core, or so)
         self.stream: av.video.stream.VideoStream | None = None
         self.sei_filter: av.bitstream.BitStreamFilterContext | None = None
         self.early: list[av.Packet] = []  # audio demuxed before the video stream exists
@@ -578,11 +580,15 @@ class _Writer:
         height, width = rgb.shape[:2]
         if self.muxer == "webm":
             crf = min(63, self.crf + VP9_CRF_OFFSET)
-            stream = self.output.add_stream("libvpx-vp9", rate=rate,
-                                            options={**VP9_OPTIONS, "crf": str(crf)})
+            options = {**VP9_OPTIONS, "crf": str(crf)}
+            if self.threads:
+                options["threads"] = str(self.threads)
+            stream = self.output.add_stream("libvpx-vp9", rate=rate, options=options)
         else:
-            stream = self.output.add_stream("libx264", rate=rate,
-                                            options={"preset": X264_PRESET, "crf": str(self.crf)})
+            options = {"preset": X264_PRESET, "crf": str(self.crf)}
+            if self.threads:
+                options["threads"] = str(self.threads)
+            stream = self.output.add_stream("libx264", rate=rate, options=options)
             height, width = height + height % 2, width + width % 2
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = self.source.time_base or 1 / rate
