@@ -294,5 +294,5 @@ def test_a_face_only_the_thorough_pass_sees_stays_covered_between_its_runs():
             box = np.array([100 + t, 50, 112 + t, 62], np.float32)
             assert covered(box, out[t].boxes, tol=2.0), (seen, t)
     s = TrackSettings.for_fps(25, 4, 24)
-    assert s.thorough_extend >= 24 and s.extend >= 24 and s.max_gap >= 7
+    assert s.thorough_every == 24 and s.extend >= 24 and s.max_gap >= 7
     assert s.extrapolate < 24  # other tracks' boxes stop moving on after ~0.3 s

@@ -61,10 +61,6 @@ def coverage_mask(detections: Detections, mask_scale: float, width: int, height:
     return covered
 
 
-def _solid(region: np.ndarray, box_w: float, rng: np.random.Generator) -> np.ndarray:
-    return np.broadcast_to(np.array(SOLID_COLOUR[: region.shape[2]], region.dtype), region.shape)
-
-
 def _mosaic(region: np.ndarray, box_w: float, rng: np.random.Generator) -> np.ndarray:
     block = max(2, math.ceil(box_w / MOSAIC_BLOCKS))
     h, w = region.shape[:2]
@@ -87,7 +83,8 @@ def _blur(region: np.ndarray, box_w: float, rng: np.random.Generator) -> np.ndar
     return np.clip(smooth.astype(np.float32) + noise, 0, 255).astype(region.dtype)
 
 
-REDACTORS = {"solid": _solid, "mosaic": _mosaic, "blur": _blur}
+# Per-face redactors; "solid" faces are not covered one by one but all at once (see `redact`).
+REDACTORS = {"mosaic": _mosaic, "blur": _blur}
 
 
 def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
@@ -102,13 +99,16 @@ def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
     if modes is not None and len(modes) != len(detections):
         raise ValueError(f"{len(modes)} modes given for {len(detections)} boxes")
     names = [mode] * len(detections) if modes is None else list(modes)
-    redactors = [REDACTORS[name] for name in names]
+    unknown = sorted(set(names) - {"solid", *REDACTORS})
+    if unknown:
+        raise KeyError(unknown[0])
     solid = np.array([name == "solid" for name in names], bool)
     height, width = image.shape[:2]
     rng = np.random.default_rng(seed)
-    for box, redactor, is_solid in zip(detections.boxes, redactors, solid, strict=True):
-        if is_solid:
+    for box, name in zip(detections.boxes, names, strict=True):
+        if name == "solid":
             continue
+        redactor = REDACTORS[name]
         (x0, y0, xe, ye), mask = face_mask(box, mask_scale, width, height)
         if not mask.any():
             continue
@@ -118,7 +118,6 @@ def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
         region[mask] = cover[mask]
     if solid.any():
         covered = coverage_mask(detections.select(solid), mask_scale, width, height)
-        colour = np.array(SOLID_COLOUR[: image.shape[2]] if image.ndim == 3 else SOLID_COLOUR[0],
-                          image.dtype)
-        np.copyto(image, colour, where=covered[..., None] if image.ndim == 3 else covered)
+        colour = np.array(SOLID_COLOUR[: image.shape[2]], image.dtype)
+        np.copyto(image, colour, where=covered[..., None])
     return image

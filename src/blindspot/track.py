@@ -42,11 +42,9 @@ class TrackSettings:
         stays where it got to): a velocity guessed from two detections says little about where
         a face is a second later, and a box moved on for long grows into a band across the
         picture. (Tracks of the thorough detector only move on for all their cover.)
-    thorough_every, thorough_extend: a track whose every detection fell on a frame where the
-        thorough detector ran (every `thorough_every`-th; 0: none) is a face only that detector
-        sees (a small one): it is covered `thorough_extend` frames before and after instead of
-        `extend`, so that it stays covered between two runs of that detector, and its box moves
-        on for all of that cover (not only `extrapolate` frames).
+    thorough_every: a track whose every detection fell on a frame where the thorough detector
+        ran (every `thorough_every`-th; 0: none) is a face only that detector sees (a small
+        one): its box moves on for all of its `extend` frames of cover, not only `extrapolate`.
     motion_scale: each filled box grows on each side by the track's per-frame displacement times
         this, so a face that does not move exactly along the interpolated path stays covered.
     """
@@ -58,16 +56,14 @@ class TrackSettings:
     motion_scale: float = 1.0
     extrapolate: int = 8
     thorough_every: int = 0
-    thorough_extend: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.iou_match <= 1:
             raise ValueError("iou_match must be in (0, 1]")
         if self.centre_match < 0 or self.motion_scale < 0:
             raise ValueError("centre_match and motion_scale must not be negative")
-        if min(self.max_gap, self.extend, self.extrapolate, self.thorough_every,
-               self.thorough_extend) < 0:
-            raise ValueError("max_gap, extend, extrapolate and the thorough settings must not be "
+        if min(self.max_gap, self.extend, self.extrapolate, self.thorough_every) < 0:
+            raise ValueError("max_gap, extend, extrapolate and thorough_every must not be "
                              "negative")
 
     @classmethod
@@ -81,7 +77,7 @@ class TrackSettings:
         two detection runs is covered back to its first frame); `extend` is that or `full_every`
         if longer: measured on the dev clips, faces the light detector sees now and then
         (crowds, a cut) need the cover as long as those only the thorough detector sees
-        (`thorough_extend`: they also move on for all of it); `motion_scale` grows with the
+        (which also move on for all of it); `motion_scale` grows with the
         cadence, since the longer the stretch between detections, the further a face may stray
         from a straight path.
         """
@@ -97,7 +93,6 @@ class TrackSettings:
             motion_scale=max(1.0, detect_every / 2),
             extrapolate=moving,
             thorough_every=full_every,
-            thorough_extend=full_every,
         )
 
 
@@ -226,8 +221,7 @@ def _fill(tr: _Track, n: int, first_run: int, last_run: int,
     scores = np.array(tr.scores, np.float64)
     extend, moving = settings.extend, min(settings.extend, settings.extrapolate)
     if settings.thorough_every and (times % settings.thorough_every == 0).all():
-        # A small face seen only now and then: moved on all the way (its box stays small).
-        extend = moving = max(extend, settings.thorough_extend)
+        moving = extend  # a small face seen only now and then: moved on all the way
     start, end = times[0] - extend, times[-1] + extend
     start = 0 if start <= first_run else start
     end = n - 1 if end >= last_run else end
