@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
 import numpy as np
 import pytest
 from skimage import data
@@ -30,3 +34,27 @@ def face_region(image: np.ndarray, box: tuple[int, int, int, int] = ASTRONAUT_FA
 def far_region(image: np.ndarray) -> np.ndarray:
     """A patch of the astronaut picture far from the face (the suit, bottom left)."""
     return image[400:500, 20:120]
+
+
+def write_clip_with_sound(path: Path, pictures: Sequence[np.ndarray], audio_frames: int,
+                          rate: int = 10) -> Path:
+    """An MP4: `pictures` (H×W×3 uint8, one size) as H.264 at `rate` frames per second, and
+    `audio_frames` frames (1,024 samples each) of silent mono AAC at 48 kHz."""
+    height, width = pictures[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = out.add_stream("aac", rate=48000)
+        sound.layout = "mono"
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for index in range(audio_frames):
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32),
+                                                 format="fltp", layout="mono")
+            samples.sample_rate, samples.pts = 48000, index * 1024
+            out.mux(sound.encode(samples))
+        out.mux(sound.encode(None))
+    return path

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from conftest import write_clip_with_sound
 from PIL import Image
 from skimage import data as skdata
 
@@ -34,23 +35,9 @@ def _inputs(folder: Path) -> None:
     coffee = Image.fromarray(skdata.coffee())
     for index, size in enumerate(((200, 150), (150, 200), (300, 200))):
         coffee.resize(size).save(folder / f"coffee{index}.png")
-    with av.open(str(folder / "clip.mp4"), "w") as out:
-        video = out.add_stream("libx264", rate=10)
-        video.width, video.height, video.pix_fmt = 128, 96, "yuv420p"
-        sound = out.add_stream("aac", rate=48000)
-        sound.layout = "mono"
-        face = np.asarray(Image.fromarray(skdata.astronaut()).resize((128, 96)))
-        for index in range(24):
-            frame = av.VideoFrame.from_ndarray(np.roll(face, index, axis=1), format="rgb24")
-            frame.pts = index
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        for index in range(10):
-            samples = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32),
-                                                 format="fltp", layout="mono")
-            samples.sample_rate, samples.pts = 48000, index * 1024
-            out.mux(sound.encode(samples))
-        out.mux(sound.encode(None))
+    face = np.asarray(Image.fromarray(skdata.astronaut()).resize((128, 96)))
+    write_clip_with_sound(folder / "clip.mp4",
+                          [np.roll(face, index, axis=1) for index in range(24)], audio_frames=10)
 
 
 def _command(out: str, *extra: str) -> list[str]:

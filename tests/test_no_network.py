@@ -22,9 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+from conftest import write_clip_with_sound
 from PIL import Image
 from skimage import data as skdata
 
@@ -65,25 +65,10 @@ def _inputs(folder: Path) -> list[str]:
     Image.fromarray(skdata.astronaut()).save(folder / "astronaut.jpg", quality=90)
     Image.fromarray(skdata.coffee()).resize((120, 80)).save(folder / "coffee.png")
     Image.fromarray(skdata.coffee()).resize((64, 48)).save(folder / "coffee.heic", quality=70)
-    clip = folder / "clip.mp4"
-    with av.open(str(clip), "w") as out:
-        video = out.add_stream("libx264", rate=10)
-        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
-        sound = out.add_stream("aac", rate=48000)
-        sound.layout = "mono"
-        rng = np.random.default_rng(0)
-        for index in range(10):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (64, 96, 3), np.uint8),
-                                               format="rgb24")
-            frame.pts = index
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        for index in range(5):
-            samples = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32),
-                                                 format="fltp", layout="mono")
-            samples.sample_rate, samples.pts = 48000, index * 1024
-            out.mux(sound.encode(samples))
-        out.mux(sound.encode(None))
+    rng = np.random.default_rng(0)
+    clip = write_clip_with_sound(folder / "clip.mp4",
+                                 [rng.integers(0, 255, (64, 96, 3), np.uint8) for _ in range(10)],
+                                 audio_frames=5)
     shutil.copyfile(clip, folder / "http:clip.mp4")
     return ["astronaut.jpg", "coffee.png", "coffee.heic", "clip.mp4", "http:clip.mp4"]
 
