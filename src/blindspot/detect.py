@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .detections import Detections, merge_group, nms, nms_groups
+from .detections import Detections, drop_contained, iou_matrix, merge_group, nms, nms_groups
 from .errors import BlindspotError
-from .tiles import tile_grid
+from .tiles import Tile, tile_grid
 
 MODEL_NAME = "centerface"
 MODEL_FILE = "centerface.onnx"
@@ -41,15 +41,20 @@ class DetectorSettings:
     only, mostly in the tiles; faces, even small ones, are mostly seen by two passes.
     """
 
-    threshold: float = 0.06
+    threshold: float = 0.05
     # Passes, as scale factors of the image: the whole image downscaled by `coarse_scale` (large
     # faces; 0 = none), the whole image as is, and overlapping tiles upscaled by `tile_scale`
     # (small faces; 0 = none). Both 0: a single pass over the image as is, nothing else.
     coarse_scale: float = 0.5
     tile_scale: float = 2.0
+    # The tiles see the picture stretched this much more in width than in height: faces squeezed
+    # out of their aspect ratio (pictures resized to a square, anamorphic video) are what a
+    # detector trained on upright photos misses, and a stretched pass finds them; faces as they
+    # are still come out of it (the other passes see the picture unstretched).
+    tile_stretch: float = 1.4
     # The score a box found by one pass only needs, per pass.
     coarse_alone: float = 0.1
-    whole_alone: float = 0.3
+    whole_alone: float = 0.2
     tile_alone: float = 0.15
     # Tile side in network pixels, and the overlap between tiles in image pixels.
     tile_size: int = 1024
@@ -58,6 +63,18 @@ class DetectorSettings:
     # processed as if downscaled to fit, which keeps a 12 MP photo within about 2 s.
     max_pixels: int = 6_500_000
     nms_iou: float = 0.4
+    # A box lying this much (share of its area) inside a larger, surer box is a part of that
+    # face and is dropped (1: never).
+    contained_share: float = 0.8
+    # A second look at weak boxes of faces large enough to judge: a box scoring under
+    # `verify_below` whose longer side is at least `verify_min_side` px is cut out with its
+    # surroundings, resized so the box is `verify_side` px, and run through the model again;
+    # it is kept only when the model finds it there again (IoU 0.3) at `threshold` or more.
+    # Textures (maps, foliage, backs of objects) that looked like a face at one scale rarely
+    # do at a face's own scale. 0 = no second look.
+    verify_below: float = 0.5
+    verify_min_side: int = 32
+    verify_side: int = 64
     # Where the model runs ("cpu", "cuda", or "auto": cuda when ONNX Runtime has its CUDA
     # provider) and ONNX Runtime's intra-op threads (0: its default, one per core). Neither
     # changes what is found.
@@ -145,6 +162,15 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> Detections:
         s = self.settings
         h, w = rgb.shape[:2]
+        merged = self._passes(rgb)
+        if s.contained_share < 1:
+            merged = drop_contained(merged, s.contained_share)
+        return self._verified(rgb, merged)
+
+    def _passes(self, rgb: np.ndarray) -> Detections:
+        """Every pass, merged: a box kept where the passes agree or one is sure enough."""
+        s = self.settings
+        h, w = rgb.shape[:2]
         if s.tile_scale <= 0 and s.coarse_scale <= 0:
             return self.model.run(rgb, s.threshold)
         k = self.budget_factor(w, h)
@@ -164,10 +190,45 @@ class FaceDetector:
                 scores.append(dets.scores[group[0]])
         return Detections(np.reshape(boxes, (-1, 4)), scores).clipped(w, h)
 
+    def _verified(self, rgb: np.ndarray, dets: Detections) -> Detections:
+        """`dets` without the weak, large enough boxes the model does not find again when it
+        sees them at a face's own scale (`DetectorSettings.verify_below`). A box at the edge
+        of the picture (a face cut by it) is kept unjudged."""
+        s = self.settings
+        if s.verify_below <= 0 or not len(dets):
+            return dets
+        h, w = rgb.shape[:2]
+        b = dets.boxes
+        check = (dets.scores < s.verify_below) & (dets.sides() >= s.verify_min_side)
+        check &= (b[:, 0] > 1) & (b[:, 1] > 1) & (b[:, 2] < w - 1) & (b[:, 3] < h - 1)
+        keep = np.ones(len(dets), bool)
+        for i in np.flatnonzero(check):
+            keep[i] = any(self._found_again(rgb, b[i], stretch)
+                          for stretch in dict.fromkeys((1.0, s.tile_stretch)))
+        return dets.select(keep)
+
+    def _found_again(self, rgb: np.ndarray, box: np.ndarray, stretch: float) -> bool:
+        """Whether the model finds `box` again in a crop of its surroundings resized so that
+        the box is `verify_side` px (× `stretch` in width)."""
+        s = self.settings
+        h, w = rgb.shape[:2]
+        x1, y1, x2, y2 = box
+        side = max(x2 - x1, y2 - y1)
+        cx1, cy1 = int(max(0, x1 - side)), int(max(0, y1 - side))
+        cx2, cy2 = int(min(w, x2 + side + 1)), int(min(h, y2 + side + 1))
+        factor = s.verify_side / side
+        size = (max(1, round((cx2 - cx1) * factor * stretch)), max(1, round((cy2 - cy1) * factor)))
+        crop = cv2.resize(rgb[cy1:cy2, cx1:cx2], size, interpolation=cv2.INTER_LINEAR)
+        again = self.model.run(crop, s.threshold)
+        if not len(again):
+            return False
+        again = again.scaled((cx2 - cx1) / size[0], (cy2 - cy1) / size[1], cx1, cy1)
+        return bool(iou_matrix(box, again.boxes).max() >= 0.3)
+
     def budget_factor(self, width: int, height: int) -> float:
         """How much every pass is scaled down so that they fit `max_pixels` (1: not at all)."""
         s = self.settings
-        passes = 1 + s.tile_scale ** 2 + s.coarse_scale ** 2
+        passes = 1 + s.tile_scale ** 2 * s.tile_stretch + s.coarse_scale ** 2
         return min(1.0, (s.max_pixels / (width * height * passes)) ** 0.5)
 
     def _whole(self, rgb: np.ndarray, factor: float) -> Detections:
@@ -177,13 +238,41 @@ class FaceDetector:
         return dets.scaled(w / resized.shape[1], h / resized.shape[0])
 
     def _tiled(self, rgb: np.ndarray, factor: float) -> Detections:
+        """The tiles pass: overlapping tiles, each upscaled by `factor` (× `tile_stretch` in
+        width). A box that reaches a tile's edge inside the picture is a face cut by the tile
+        (a half or a quarter of a face, the phantom boxes this pass used to add) and is
+        dropped: a face no larger than the overlap lies whole in a neighbouring tile, and a
+        larger one is found whole by the passes over the whole picture."""
         s = self.settings
         h, w = rgb.shape[:2]
-        src_size = max(32, int(s.tile_size / factor))
+        fx, fy = factor * s.tile_stretch, factor
+        src_w, src_h = max(32, int(s.tile_size / fx)), max(32, int(s.tile_size / fy))
         parts = []
-        for t in tile_grid(w, h, src_size, s.tile_overlap):
-            crop = _resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], factor)
+        for t in tile_grid(w, h, min(src_w, src_h), s.tile_overlap):
+            crop = rgb[t.y:t.y + t.h, t.x:t.x + t.w]
+            size = (max(1, round(t.w * fx)), max(1, round(t.h * fy)))
+            if size != (t.w, t.h):
+                interp = cv2.INTER_LINEAR if fx * fy > 1 else cv2.INTER_AREA
+                crop = cv2.resize(crop, size, interpolation=interp)
             dets = self.model.run(crop, s.threshold)
-            sx, sy = t.w / crop.shape[1], t.h / crop.shape[0]
-            parts.append(dets.scaled(sx, sy, t.x, t.y))
+            dets = dets.select(~_cut(dets.boxes, t, w, h, crop.shape[1] / t.w,
+                                     crop.shape[0] / t.h))
+            parts.append(dets.scaled(t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y))
         return Detections.concat(parts)
+
+
+def _cut(boxes: np.ndarray, tile: Tile, width: int, height: int, kx: float,
+         ky: float) -> np.ndarray:
+    """Which boxes (in the pixels of the upscaled tile) reach an edge of `tile` that lies
+    inside the `width`×`height` picture, within one picture pixel."""
+    tw, th = tile.w * kx, tile.h * ky
+    cut = np.zeros(len(boxes), bool)
+    if tile.x > 0:
+        cut |= boxes[:, 0] <= kx
+    if tile.y > 0:
+        cut |= boxes[:, 1] <= ky
+    if tile.x + tile.w < width:
+        cut |= boxes[:, 2] >= tw - kx
+    if tile.y + tile.h < height:
+        cut |= boxes[:, 3] >= th - ky
+    return cut

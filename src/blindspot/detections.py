@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# A box (photo) or track (video) whose best score reaches this is counted as a face; weaker
+# ones are covered all the same and counted as uncertain (see `count_faces`).
+FACE_SCORE = 0.4
+
 
 @dataclass(frozen=True)
 class Detections:
@@ -73,6 +77,27 @@ class Detections:
         return rows
 
 
+def count_faces(frames: list[Detections]) -> tuple[int, int]:
+    """(faces, uncertain) among the boxes of `frames`: a track (boxes sharing a track id, in
+    video) or an untracked box (a photo) is a face when its best score reaches `FACE_SCORE`,
+    uncertain otherwise. Every box is covered either way: the count is what a person reads,
+    and a weak box in one pass (a texture, a face-like object) should not be reported as a
+    person."""
+    best: dict[int, float] = {}
+    faces = uncertain = 0
+    for dets in frames:
+        for i, score in enumerate(dets.scores.tolist()):
+            tid = -1 if dets.track_ids is None else int(dets.track_ids[i])
+            if tid < 0:
+                faces += score >= FACE_SCORE
+                uncertain += score < FACE_SCORE
+            else:
+                best[tid] = max(best.get(tid, 0.0), score)
+    faces += sum(score >= FACE_SCORE for score in best.values())
+    uncertain += sum(score < FACE_SCORE for score in best.values())
+    return faces, uncertain
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every box in `a` (N×4) with every box in `b` (M×4)."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
@@ -86,6 +111,30 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def inside_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For every box in `a` (N×4) and every box in `b` (M×4): the share of the `a` box's area
+    that lies inside the `b` box."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    return iw.clip(0) * ih.clip(0) / np.maximum(area_a, 1e-9)[:, None]
+
+
+def drop_contained(dets: Detections, share: float = 0.8) -> Detections:
+    """`dets` without the boxes that lie (`share` of their area or more) inside a larger box
+    that scores at least as high: a part of a face seen as a face of its own. Whatever a
+    dropped box covered, the larger box's mask covers too."""
+    if len(dets) < 2:
+        return dets
+    inside = inside_share(dets.boxes, dets.boxes)
+    b = dets.boxes
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    larger = (area[None, :] > area[:, None]) & (dets.scores[None, :] >= dets.scores[:, None])
+    return dets.select(~((inside >= share) & larger).any(axis=1))
 
 
 def nms_groups(dets: Detections, iou_threshold: float = 0.4) -> list[np.ndarray]:

@@ -17,7 +17,7 @@ from PIL import Image
 from . import strip
 from .atomic import atomic_output
 from .detect import DetectorSettings, FaceDetector
-from .detections import Detections
+from .detections import Detections, count_faces
 from .errors import BlindspotError
 from .metadata import describe
 from .options import Options
@@ -36,6 +36,8 @@ class FileResult:
     source: Path
     output: Path | None
     faces: int | None = None  # None: faces were not looked for (`clean`)
+    # Weak boxes (photo) or tracks (video) covered as well, not counted as faces (count_faces)
+    uncertain: int = 0
     frames: int = 1
     metadata_removed: list[str] = field(default_factory=list)
     detections: list[Detections] = field(default_factory=list)  # one per frame
@@ -44,7 +46,10 @@ class FileResult:
         removed = ", ".join(self.metadata_removed) if self.metadata_removed else "none found"
         parts = []
         if self.faces is not None:
-            parts.append(f"{self.faces} face{'s' if self.faces != 1 else ''} covered")
+            covered = f"{self.faces} face{'s' if self.faces != 1 else ''} covered"
+            if self.uncertain:
+                covered += f" (+{self.uncertain} uncertain, covered too)"
+            parts.append(covered)
         if self.frames > 1:
             parts.append(f"{self.frames} frames")
         parts.append(f"metadata removed: {removed}")
@@ -104,7 +109,7 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
                                  modes=None if modes is None else modes[index])
             photo.frames[index] = covered
             result.detections.append(found)
-        result.faces = sum(len(d) for d in result.detections)
+        result.faces, result.uncertain = count_faces(result.detections)
         _write(photo, out, writer, options.overwrite)
         return result
 
@@ -120,9 +125,9 @@ def _anonymize_video(path: Path, out: Path, options: Options,
         boxes = list(detections)
         # render_video refuses a frame count other than len(boxes)
         render_video(path, out, options, boxes, modes)
-    ids = {int(i) for d in boxes if d.track_ids is not None for i in d.track_ids}
-    return FileResult(path, out, faces=len(ids), frames=len(boxes), detections=boxes,
-                      metadata_removed=info.metadata + info.dropped_streams)
+    faces, uncertain = count_faces(boxes)
+    return FileResult(path, out, faces=faces, uncertain=uncertain, frames=len(boxes),
+                      detections=boxes, metadata_removed=info.metadata + info.dropped_streams)
 
 
 def is_video(path: Path) -> bool:

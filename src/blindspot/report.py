@@ -25,6 +25,7 @@ def file_entry(result: FileResult, with_hashes: bool) -> dict:
         "output": result.output.name if result.output else None,
         "frames": result.frames,
         "faces": result.faces,
+        "uncertain": result.uncertain,
         "boxes_covered": sum(len(d) for d in result.detections),
         "metadata_removed": result.metadata_removed,
         "frames_boxes": [d.to_xywh() for d in result.detections],
