@@ -72,3 +72,53 @@ def test_nms_merges_duplicates_and_keeps_neighbours():
     assert len(kept) == 2
     # the merged box still covers both duplicates
     assert kept.boxes[0].tolist()[:2] == [0, 0] and kept.boxes[0][2] >= 10
+
+
+def test_a_face_cut_by_tile_edges_gives_one_box(detector, astronaut):
+    """The astronaut's face scaled to fill a 700×700 frame (a talking head): the tiles cut it
+    into halves and quarters, which used to come out as extra faces inside the face."""
+    import cv2
+    x1, y1, x2, y2 = ASTRONAUT_FACE
+    crop = astronaut[max(0, y1 - 60):y2 + 120, max(0, x1 - 80):x2 + 80]
+    k = 700 / max(crop.shape[:2])
+    frame = cv2.resize(crop, (round(crop.shape[1] * k), round(crop.shape[0] * k)))
+    tiles = tile_grid(frame.shape[1], frame.shape[0], int(1024 / (2 * 1.4)), 48)
+    assert len(tiles) > 1  # the premise: tile edges run through the face
+    dets = detector.detect(frame)
+    assert len(dets) == 1, dets.boxes
+
+
+@pytest.mark.parametrize("height", [14, 22, 30])
+def test_finds_a_face_squeezed_out_of_its_aspect_ratio(detector, astronaut, height):
+    """A crowd photo resized to a square squeezes faces in width (here to 0.45 of it): the
+    tiles see the picture stretched back, and the box still lands on the face."""
+    import cv2
+    face = astronaut[20:200, 160:300]
+    width = round(height * 140 / 180 * 0.45)
+    scene = np.full((416, 416, 3), 120, np.uint8)
+    scene[200:200 + height, 200:200 + width] = cv2.resize(face, (width, height),
+                                                          interpolation=cv2.INTER_AREA)
+    found = detector.detect(scene)
+    assert len(found)
+    assert iou_matrix(found.boxes, [[200, 200, 200 + width, 200 + height]]).max() >= 0.3
+
+
+def test_drop_contained_keeps_separate_faces_and_drops_parts():
+    from blindspot.detections import drop_contained
+    dets = Detections([[0, 0, 100, 120], [10, 60, 50, 115], [200, 0, 240, 50], [90, 0, 130, 50]],
+                      [0.9, 0.5, 0.3, 0.6])
+    kept = drop_contained(dets)
+    # the part inside the face goes; a face beside it and one overlapping its edge stay
+    assert kept.boxes.tolist() == [[0, 0, 100, 120], [200, 0, 240, 50], [90, 0, 130, 50]]
+    # a surer box inside a weaker larger one is not a part of it: both stay
+    assert len(drop_contained(Detections([[0, 0, 100, 120], [10, 60, 50, 115]], [0.3, 0.9]))) == 2
+
+
+def test_count_faces_counts_sure_tracks_and_boxes():
+    from blindspot.detections import count_faces
+    photo = [Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.9, 0.1])]
+    assert count_faces(photo) == (1, 1)
+    ids = np.array([0, 1])
+    video = [Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.3, 0.1], ids),
+             Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.8, 0.2], ids)]
+    assert count_faces(video) == (1, 1)  # track 0 reaches 0.8 once: a face
