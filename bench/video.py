@@ -74,7 +74,8 @@ dets = result.detections
 np.savez(boxes_path, boxes=np.concatenate([d.boxes.reshape(-1, 4) for d in dets]),
          counts=np.array([len(d) for d in dets]))
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": seconds, "frames": result.frames,
+print(json.dumps({"seconds": seconds, "frames": result.frames, "faces": result.faces,
+                  "uncertain": result.uncertain,
                   "cpu": usage.ru_utime + usage.ru_stime,
                   "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
@@ -91,6 +92,7 @@ class Row:
     leaked: int
     blindspot_cpu: float = 0.0  # CPU seconds of the whole child (imports included)
     deface_cpu: float | None = None
+    faces: str = ""  # what the one-line summary counts: "faces (+uncertain)"
 
 
 def clips_in(folder: Path) -> list[Path]:
@@ -99,9 +101,9 @@ def clips_in(folder: Path) -> list[Path]:
 
 
 def run_blindspot(clip: Path, workdir: Path
-                  ) -> tuple[float, int, float, list[Detections], float]:
-    """(seconds, frames, peak MB, per-frame covered boxes, CPU seconds) of one anonymize_file
-    in a child process."""
+                  ) -> tuple[float, int, float, list[Detections], float, str]:
+    """(seconds, frames, peak MB, per-frame covered boxes, CPU seconds, faces counted as
+    "N (+U)" with U the uncertain tracks) of one anonymize_file in a child process."""
     out = workdir / f"{clip.stem}.blindspot{output_extension(clip.suffix)}"
     out.unlink(missing_ok=True)
     boxes_path = workdir / f"{clip.stem}.boxes.npz"
@@ -112,7 +114,9 @@ def run_blindspot(clip: Path, workdir: Path
     report = json.loads(done.stdout.strip().splitlines()[-1])
     with np.load(boxes_path) as data:
         boxes = _split(data["boxes"], data["counts"])
-    return report["seconds"], report["frames"], report["peak_kib"] / 1024, boxes, report["cpu"]
+    faces = f"{report['faces']}" + (f" (+{report['uncertain']})" if report["uncertain"] else "")
+    return (report["seconds"], report["frames"], report["peak_kib"] / 1024, boxes, report["cpu"],
+            faces)
 
 
 def _split(boxes: np.ndarray, counts: np.ndarray) -> list[Detections]:
@@ -275,17 +279,19 @@ def loop_clip(clip: Path, times: int) -> Path:
 
 def table(rows: list[Row]) -> str:
     lines = ["| clip | frames | blindspot s | floor s | deface s | speed-up vs deface | "
-             "peak MB | leaked frames |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "peak MB | leaked frames | faces (+uncertain) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def line(name: str, frames: int, b: float, fl: float, d: float | None, peak: float,
-             leaked: int) -> str:
+             leaked: int, faces: str = "") -> str:
         dtext = f"{d:.2f}" if d is not None else "–"
         speed = f"{d / b:.2f}×" if d is not None else "–"
         return (f"| {name} | {frames} | {b:.2f} | {fl:.2f} | {dtext} | {speed} | {peak:.0f} | "
-                f"{leaked} |")
+                f"{leaked} | {faces} |")
 
     for r in rows:
-        lines.append(line(r.clip, r.frames, r.blindspot, r.floor, r.deface, r.peak_mb, r.leaked))
+        lines.append(line(r.clip, r.frames, r.blindspot, r.floor, r.deface, r.peak_mb, r.leaked,
+                          r.faces))
     if rows:
         dtotal = (sum(r.deface for r in rows if r.deface is not None)
                   if all(r.deface is not None for r in rows) else None)
@@ -315,7 +321,7 @@ def main() -> None:
         workdir = Path(tmp)
         for clip in clips:
             reference_boxes(clip, verbose=True)  # before timing: the first run fills the cache
-            seconds, frames, peak, covered, cpu = run_blindspot(clip, workdir)
+            seconds, frames, peak, covered, cpu, faces = run_blindspot(clip, workdir)
             peaks[clip.name] = peak
             floor = floor_seconds(clip, workdir)
             deface, deface_cpu = (None, None) if args.no_deface else deface_seconds(clip, workdir)
@@ -323,7 +329,7 @@ def main() -> None:
             leaked = len({index for index, _, _ in missed})
             opinions.append(second_opinion(clip, missed, args.leak_crops))
             rows.append(Row(clip.name, frames, seconds, floor, deface, peak, leaked, cpu,
-                            deface_cpu))
+                            deface_cpu, faces))
             if args.verbose:
                 for index, box, share in missed:
                     side = max(box[2] - box[0], box[3] - box[1])

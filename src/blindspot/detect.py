@@ -3,7 +3,8 @@
 `FaceDetector.detect(rgb)` returns the `Detections` blindspot covers. It runs the model on the
 whole image, on the image downscaled (large faces) and on upscaled overlapping tiles (small faces
 in crowds are what a single pass misses), then merges everything with NMS. A weak box is kept only
-when two passes agree on it or its pass is sure enough of it alone (see `DetectorSettings`).
+when two passes agree on it or its pass is sure enough of it alone (see `DetectorSettings`); a
+box cut by a tile's edge, or lying inside a surer face, is a part of a face and is dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .detections import Detections, drop_contained, iou_matrix, merge_group, nms, nms_groups
+from .detections import Detections, drop_contained, merge_group, nms, nms_groups
 from .errors import BlindspotError
 from .tiles import Tile, tile_grid
 
@@ -66,15 +67,6 @@ class DetectorSettings:
     # A box lying this much (share of its area) inside a larger, surer box is a part of that
     # face and is dropped (1: never).
     contained_share: float = 0.8
-    # A second look at weak boxes of faces large enough to judge: a box scoring under
-    # `verify_below` whose longer side is at least `verify_min_side` px is cut out with its
-    # surroundings, resized so the box is `verify_side` px, and run through the model again;
-    # it is kept only when the model finds it there again (IoU 0.3) at `threshold` or more.
-    # Textures (maps, foliage, backs of objects) that looked like a face at one scale rarely
-    # do at a face's own scale. 0 = no second look.
-    verify_below: float = 0.5
-    verify_min_side: int = 32
-    verify_side: int = 64
     # Where the model runs ("cpu", "cuda", or "auto": cuda when ONNX Runtime has its CUDA
     # provider) and ONNX Runtime's intra-op threads (0: its default, one per core). Neither
     # changes what is found.
@@ -161,11 +153,8 @@ class FaceDetector:
 
     def detect(self, rgb: np.ndarray) -> Detections:
         s = self.settings
-        h, w = rgb.shape[:2]
         merged = self._passes(rgb)
-        if s.contained_share < 1:
-            merged = drop_contained(merged, s.contained_share)
-        return self._verified(rgb, merged)
+        return drop_contained(merged, s.contained_share) if s.contained_share < 1 else merged
 
     def _passes(self, rgb: np.ndarray) -> Detections:
         """Every pass, merged: a box kept where the passes agree or one is sure enough."""
@@ -189,41 +178,6 @@ class FaceDetector:
                 boxes.append(merge_group(dets, group, "mean"))
                 scores.append(dets.scores[group[0]])
         return Detections(np.reshape(boxes, (-1, 4)), scores).clipped(w, h)
-
-    def _verified(self, rgb: np.ndarray, dets: Detections) -> Detections:
-        """`dets` without the weak, large enough boxes the model does not find again when it
-        sees them at a face's own scale (`DetectorSettings.verify_below`). A box at the edge
-        of the picture (a face cut by it) is kept unjudged."""
-        s = self.settings
-        if s.verify_below <= 0 or not len(dets):
-            return dets
-        h, w = rgb.shape[:2]
-        b = dets.boxes
-        check = (dets.scores < s.verify_below) & (dets.sides() >= s.verify_min_side)
-        check &= (b[:, 0] > 1) & (b[:, 1] > 1) & (b[:, 2] < w - 1) & (b[:, 3] < h - 1)
-        keep = np.ones(len(dets), bool)
-        for i in np.flatnonzero(check):
-            keep[i] = any(self._found_again(rgb, b[i], stretch)
-                          for stretch in dict.fromkeys((1.0, s.tile_stretch)))
-        return dets.select(keep)
-
-    def _found_again(self, rgb: np.ndarray, box: np.ndarray, stretch: float) -> bool:
-        """Whether the model finds `box` again in a crop of its surroundings resized so that
-        the box is `verify_side` px (× `stretch` in width)."""
-        s = self.settings
-        h, w = rgb.shape[:2]
-        x1, y1, x2, y2 = box
-        side = max(x2 - x1, y2 - y1)
-        cx1, cy1 = int(max(0, x1 - side)), int(max(0, y1 - side))
-        cx2, cy2 = int(min(w, x2 + side + 1)), int(min(h, y2 + side + 1))
-        factor = s.verify_side / side
-        size = (max(1, round((cx2 - cx1) * factor * stretch)), max(1, round((cy2 - cy1) * factor)))
-        crop = cv2.resize(rgb[cy1:cy2, cx1:cx2], size, interpolation=cv2.INTER_LINEAR)
-        again = self.model.run(crop, s.threshold)
-        if not len(again):
-            return False
-        again = again.scaled((cx2 - cx1) / size[0], (cy2 - cy1) / size[1], cx1, cy1)
-        return bool(iou_matrix(box, again.boxes).max() >= 0.3)
 
     def budget_factor(self, width: int, height: int) -> float:
         """How much every pass is scaled down so that they fit `max_pixels` (1: not at all)."""
