@@ -122,3 +122,10 @@ def test_count_faces_counts_sure_tracks_and_boxes():
     video = [Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.3, 0.1], ids),
              Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.8, 0.2], ids)]
     assert count_faces(video) == (1, 1)  # track 0 reaches 0.8 once: a face
+
+
+def test_summary_line_names_uncertain_boxes(tmp_path):
+    from blindspot.pipeline import FileResult
+    line = FileResult(tmp_path / "a.jpg", tmp_path / "a.anon.jpg", faces=1, uncertain=2).summary()
+    assert "1 face covered (+2 uncertain, covered too)" in line
+    assert "uncertain" not in FileResult(tmp_path / "a.jpg", None, faces=3).summary()
