@@ -2,14 +2,32 @@
 plainly what is still there.
 
 - Leak check: blindspot's own face detector (every pass, at a confident threshold) and two
-  independent ones, dlib's HOG and CNN (MMOD) detectors, look for faces in the output: every
-  `every`-th frame of a video or animation. Any face found is a leak.
-- Re-identification attack, when the original is given: each face blindspot finds in the
-  original is embedded with dlib's ResNet face recognizer, and so is the same place of the output
-  (the attacker knows where the face was: no face has to be found in the output). A distance
-  under dlib's match threshold, 0.6, means the output still identifies that person.
+  independent ones, dlib's HOG and CNN (MMOD) detectors, look for faces in the output. Any face
+  found is a leak.
+- Re-identification attack, when the original is given. The attacker's pipeline: find faces in
+  the OUTPUT (the three detectors above, at lower thresholds than the leak check: a face the
+  attacker only suspects is still worth a try), align each with dlib's 5 landmarks found on the
+  output, embed it with dlib's ResNet recognizer. A face found where a face of the original is
+  (blindspot's detector on the original) is compared with that face's print. It is a match when
+  the evidence says so: the distance is under dlib's threshold, 0.6, AND the output's print is
+  clearly nearer to the person (by `impostor_margin`, 0.15) than the impostors available in this
+  run: the same crop of the original with its faces blacked out (what a covered face gives), and
+  the other people of the same frame. Where the attacker finds no face in the output, nothing
+  is compared: dlib's prints of crops that hold no face are noise (a black ellipse came as
+  close as 0.55 to the face it covers).
 - Metadata residue: the identifying tags exiftool reads in the output (or, without exiftool,
   what Pillow or PyAV can read).
+
+Videos and animations are sampled (`AuditSettings.every` None, the default): every frame is
+decoded once; a cheap single-pass detection runs on every `scan_every`-th frame of the original
+(of the output without one), and, with the original, every frame's faces are tested for cover
+(has the middle of each face changed from the original?). The full checks above run on a regular
+sample, the first and last frame, frames where the original's faces appear, disappear or jump,
+and the first frame of every stretch where a face of the original is left unchanged (or, without
+the original, where the scan finds a face in the output). dlib's CNN, the slowest, runs on one
+checked frame in `thorough_every` frames at most, with blindspot's tiled passes (the other checked
+frames get its whole-frame pass). An explicit `every` checks every N-th frame with every detector
+instead.
 
 The recognizer is used only inside one run, to compare one original with its own output; it is
 never used to build, store or search a set of identities. Original pixels, face crops and
@@ -31,6 +49,7 @@ import cv2
 import numpy as np
 
 from .detect import DetectorSettings, FaceDetector
+from .detections import Detections, iou_matrix
 from .errors import BlindspotError
 
 INSTALL_HINT = "the audit needs dlib and its models: pip install 'blindspot[audit]'"
@@ -39,9 +58,27 @@ VERDICTS = ("PASS", "FAIL")
 
 @dataclass(frozen=True)
 class AuditSettings:
-    """How hard the audit looks. The thresholds were measured on blindspot's outputs (README)."""
+    """How hard the audit looks. The thresholds were measured on blindspot's outputs (README,
+    docs/audit.md)."""
 
-    every: int = 1  # check every n-th frame of a video or animation (1: every frame)
+    # Videos and animations: None samples frames (module docstring); N checks every N-th frame
+    # with every detector.
+    every: int | None = None
+    sample_every: int = 12  # the regular sample: every this many frames (and the last)
+    scan_every: int = 4  # the cheap scan of the original's faces: every this many frames
+    scan_threshold: float = 0.4  # its detector (one pass) keeps faces scoring at least this
+    scan_max_pixels: int = 500_000  # and sees the frame shrunk to at most this many pixels
+    # A face of the original is left unchanged when, in the middle of its box (the central
+    # half each way), the output differs from the original by less than this many times the
+    # original's own contrast there (mean absolute difference / standard deviation). On the dev
+    # clips anonymized by blindspot the covered faces came out at 1.9 and more; a frame left
+    # unmasked (encoded twice with x264) at 0.23.
+    unchanged_ratio: float = 0.5
+    # A sampled frame gets the thorough check (blindspot's detector with all its passes, small
+    # faces in tiles included, and dlib's CNN, on the output and the original) at most once in
+    # this many frames, the first checked frame included; the others a quick one (blindspot's
+    # detector on the whole frame once, dlib's HOG; the original's faces from the scan).
+    thorough_every: int = 48
     # Leak check: a box at or above these scores is a face found in the output. Measured on
     # 23 real photos (WIDER FACE, dlib's test faces; 640 faces) anonymized by blindspot: the
     # highest score blindspot's detector gives anything in a solid-mode output is 0.50 (0.56
@@ -56,24 +93,42 @@ class AuditSettings:
     # dlib's CNN is slow on a CPU (about 3 s for 512×512 on one core): it sees the image shrunk
     # to at most this many pixels, so it only finds faces larger than ~70 px at that size.
     cnn_max_pixels: int = 300_000
-    # Re-identification: the faces of the original are what blindspot's detector scores at
-    # least this, with a shorter side of at least `reid_min_face` px; a distance under
-    # `match_distance` (dlib's own threshold) is a match. dlib's embeddings of non-faces (backs
-    # of heads scored 0.46) and of faces under ~40 px are unreliable: on blindspot's solid
-    # outputs they came as close as 0.29 to a black ellipse. Smaller faces are left to the
-    # leak check.
+    # Re-identification. The faces of the original are what blindspot's detector scores at
+    # least `original_threshold`, with a shorter side of at least `reid_min_face` px (dlib's
+    # prints of smaller faces are unreliable; they are left to the leak check). The attacker
+    # tries every face it finds in the output with an IoU of at least `reid_overlap` with one
+    # of them: blindspot's detector from `found_threshold`, HOG from `found_hog_threshold`, the
+    # CNN from 0. A match: a distance under `match_distance` (dlib's own threshold) and at
+    # least `impostor_margin` under the nearest impostor's (module docstring). The margin is
+    # what a print moves by when nothing about the face changes: the same face saved as JPEG
+    # (quality 60) and its crop shifted by 3 px came 0.075-0.17 from the original's print
+    # (astronaut and 12 LFW faces).
     original_threshold: float = 0.6
+    # A face of the original left unchanged in the output (`unchanged_ratio`) is a leak too:
+    # in a photo from this score up (blindspot's detector, every pass; blindspot covers all it
+    # finds from 0.05, so only a file it did not anonymize, or anonymized with other settings,
+    # has one), in a video from `original_threshold` (the cheap scan's faces): between
+    # detection runs blindspot's video path leaves the detector's weaker false positives
+    # uncovered (hands, a bottle, a jacket scored 0.42-0.50 on the dev clips).
+    unchanged_photo_threshold: float = 0.3
     reid_min_face: int = 40
+    found_threshold: float = 0.3
+    found_hog_threshold: float = -0.5
+    reid_overlap: float = 0.25
     match_distance: float = 0.6
+    impostor_margin: float = 0.15
     max_pixels: int = 150_000_000
     max_duration: float = 6 * 3600.0
     thumbnails: int = 6  # frames shown per file in the HTML report, at most
     thumbnail_side: int = 480
 
     def __post_init__(self) -> None:
-        if self.every < 1:
+        if self.every is not None and self.every < 1:
             raise ValueError(f"every must be 1 or more, not {self.every}")
-        for name in ("threshold", "original_threshold"):
+        for name in ("sample_every", "scan_every", "thorough_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more, not {getattr(self, name)}")
+        for name in ("threshold", "original_threshold", "scan_threshold", "found_threshold"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie between 0 and 1, not {getattr(self, name)}")
 
@@ -84,18 +139,22 @@ class Leak:
 
     frame: int
     box: tuple[float, float, float, float]  # x, y, w, h in the output's displayed pixels
-    detector: str  # "blindspot", "dlib-hog" or "dlib-cnn"
+    # "blindspot", "dlib-hog" or "dlib-cnn"; "unchanged": a face blindspot's detector found in
+    # the original whose middle is as it was in the output
+    detector: str
     score: float
 
 
 @dataclass(frozen=True)
 class Reid:
-    """One face of the original, attacked at the same place in the output."""
+    """A face the attacker found in the output where a face of the original is, compared."""
 
     frame: int
-    box: tuple[float, float, float, float]  # x, y, w, h in the output
-    distance: float  # Euclidean, between 128-d dlib embeddings
-    match: bool  # distance < match_distance: the output still identifies this person
+    box: tuple[float, float, float, float]  # x, y, w, h in the output: the face found there
+    detector: str  # the detector that found it
+    distance: float  # Euclidean, between the 128-d dlib prints of this face and the original's
+    impostor: float  # the nearest impostor's distance to the original's face
+    match: bool  # distance < match_distance and < impostor - margin: identifies the person
 
 
 @dataclass
@@ -113,9 +172,10 @@ class AuditResult:
     original: Path | None
     frames: int = 0
     frames_checked: int = 0
+    thorough_checked: int = 0  # frames checked by every detector (dlib's CNN included)
     leaks: list[Leak] = field(default_factory=list)
     reid: list[Reid] = field(default_factory=list)  # empty without an original
-    faces_in_original: int = 0  # attacked (at least `reid_min_face` px)
+    faces_in_original: int = 0  # attacked (at least `reid_min_face` px), in the checked frames
     faces_too_small: int = 0  # found in the original, too small for the recognizer
     metadata: list[str] = field(default_factory=list)
     metadata_source: str = "exiftool"
@@ -142,6 +202,7 @@ class AuditResult:
         return {
             "output": str(self.output), "original_given": self.original is not None,
             "verdict": self.verdict, "frames": self.frames, "frames_checked": self.frames_checked,
+            "thorough_checked": self.thorough_checked,
             "leaks": [_rounded(asdict(leak)) for leak in self.leaks],
             "faces_in_original": self.faces_in_original, "faces_too_small": self.faces_too_small,
             "reid": [_rounded(asdict(r)) for r in self.reid],
@@ -153,7 +214,10 @@ class AuditResult:
 
 def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = None,
                settings: AuditSettings | None = None) -> AuditResult:
-    """Audit the anonymized `output` (photo or video), attacking it with `original` if given."""
+    """Audit the anonymized `output` (photo or video), attacking it with `original` if given.
+
+    Each file is decoded once; frames are kept only until they are checked or passed over.
+    """
     settings = settings or AuditSettings()
     models = _models()
     output = Path(output)
@@ -161,26 +225,49 @@ def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = N
     frames = _frames(output, settings)
     pairs = (zip_longest(frames, _frames(result.original, settings))
              if result.original is not None else ((f, None) for f in frames))
+    from .pipeline import is_video
+    video = is_video(output)
+    sampler, last, thorough_at = _Sampler(settings), None, None
     for index, (out, orig) in enumerate(pairs):
         if out is None or (result.original is not None and orig is None):
             raise BlindspotError("the output and its original differ in their number of "
                                  "frames (frame N of the output must be frame N of the "
                                  "original)", str(output))
         result.frames += 1
-        if index % settings.every:
+        last = None
+        if not sampler.wants(index, out, orig):
+            last = (index, out, orig)
             continue
-        result.frames_checked += 1
-        leaks = _leaks(out, index, models, settings)
-        reid, small = _reid(orig, out, index, models, settings) if orig is not None else ([], 0)
-        result.leaks += leaks
-        result.reid += reid
-        result.faces_in_original += len(reid)
-        result.faces_too_small += small
-        if (leaks or any(r.match for r in reid) or not result.views) \
-                and len(result.views) < settings.thumbnails:
-            result.views.append(_view(out, index, settings.thumbnail_side))
+        thorough = settings.every is not None or thorough_at is None \
+            or index - thorough_at >= settings.thorough_every
+        thorough_at = index if thorough else thorough_at
+        _check(result, index, out, orig, sampler, thorough, models, settings, video)
+    if last is not None and settings.every is None and result.frames > 1:  # the last frame
+        index, out, orig = last
+        _check(result, index, out, orig, sampler, False, models, settings, video)
     result.metadata, result.metadata_source = _named(output, _metadata, output)
     return result
+
+
+def _check(result: AuditResult, index: int, out, orig, sampler: _Sampler, thorough: bool,
+           m: _Models, s: AuditSettings, video: bool = False) -> None:
+    """The checks on frame `index` of the output (and its original), into `result`."""
+    result.frames_checked += 1
+    result.thorough_checked += thorough
+    found = _faces(out.rgb, index, m, s, thorough)
+    leaks = [f for f in found if f.score >= _LEAK_AT[f.detector](s)]
+    reid, attacked, small = [], 0, 0
+    if orig is not None:
+        faces = None if thorough else sampler.faces(index, orig.rgb)
+        reid, attacked, small = _reid(orig.rgb, out.rgb, index, found, m, s, faces)
+        leaks += _left_unchanged(out.rgb, orig.rgb, index, sampler, s, video)
+    result.leaks += leaks
+    result.reid += reid
+    result.faces_in_original += attacked
+    result.faces_too_small += small
+    if (leaks or any(r.match for r in reid) or not result.views) \
+            and len(result.views) < s.thumbnails:
+        result.views.append(_view(out.rgb, index, s.thumbnail_side))
 
 
 # ---------------------------------------------------------------------------- models
@@ -215,31 +302,151 @@ def _models() -> _Models:
 
 
 @lru_cache(maxsize=4)
-def _detector(threshold: float) -> FaceDetector:
-    return FaceDetector(DetectorSettings(threshold=threshold))  # every pass, default settings
+def _detector(threshold: float, single_pass: bool = False) -> FaceDetector:
+    """blindspot's detector: every pass at default settings, or the whole picture only."""
+    if single_pass:
+        return FaceDetector(DetectorSettings(threshold=threshold, coarse_scale=0.0,
+                                             tile_scale=0.0))
+    return FaceDetector(DetectorSettings(threshold=threshold))
 
 
 # ---------------------------------------------------------------------------- frames
 
 
-def _frames(path: Path, settings: AuditSettings) -> Iterator[np.ndarray]:
-    """The frames of the photo, animation or video at `path`, upright RGB, in order; errors
-    name `path`."""
+class _Still:
+    """A decoded photo frame, with the `rgb` attribute of a video frame."""
+
+    __slots__ = ("rgb",)
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+
+
+def _frames(path: Path, settings: AuditSettings) -> Iterator:
+    """The frames of the photo, animation or video at `path` in order, each with an `rgb`
+    attribute (upright RGB; a video frame converts on first use); errors name `path`."""
     from .pipeline import is_video
     try:
         if is_video(path):
             from .video_io import probe_video, read_frames
             probe_video(path, settings.max_pixels, settings.max_duration)
-            for frame in read_frames(path):
-                yield frame.rgb
+            yield from read_frames(path)
         else:
             from .source import read_photo
-            yield from read_photo(path, settings.max_pixels).frames
+            yield from map(_Still, read_photo(path, settings.max_pixels).frames)
     except BlindspotError as e:
         e.path = e.path or str(path)
         raise
     except MemoryError:
         raise BlindspotError("out of memory", str(path)) from None
+
+
+class _Sampler:
+    """Which frames get the full checks (module docstring)."""
+
+    def __init__(self, settings: AuditSettings) -> None:
+        self.s = settings
+        self.boxes: np.ndarray | None = None  # the last scan's faces, in the scanned frame
+        self.scanned: tuple[int, Detections] | None = None  # the last scan: frame, faces
+        self.suspect = False  # a face left unchanged (or, without the original, found)
+        self.checked = -settings.sample_every  # the last frame checked
+
+    def wants(self, index: int, out, orig) -> bool:
+        s = self.s
+        if s.every is not None:
+            return index % s.every == 0
+        want = index % s.sample_every == 0
+        suspect = self.suspect if orig is None else False
+        if index % s.scan_every == 0:
+            self.scanned = (index, _scan(orig.rgb if orig is not None else out.rgb, s))
+            boxes = self.scanned[1].boxes
+            if orig is None:
+                suspect = len(boxes) > 0
+            elif self.boxes is not None and _moved(self.boxes, boxes):
+                want = True  # a face of the original appears, disappears or jumps
+            self.boxes = boxes
+        if orig is not None and self.boxes is not None and len(self.boxes):
+            suspect = _unchanged(out.rgb, orig.rgb, self.boxes, s)
+        if suspect and (not self.suspect or index - self.checked >= s.sample_every):
+            want = True
+        self.suspect = suspect
+        if want:
+            self.checked = index
+        return want
+
+    def faces(self, index: int, orig: np.ndarray) -> np.ndarray:
+        """The original's faces at frame `index` for a quick check: the scan's, from
+        `original_threshold` up (scanned now if the frame was not)."""
+        if self.scanned is None or self.scanned[0] != index:
+            self.scanned = (index, _scan(orig, self.s))
+        return self.scanned[1].above(self.s.original_threshold).boxes
+
+
+def _scan(rgb: np.ndarray, s: AuditSettings) -> Detections:
+    """The faces of one frame, found cheaply (one pass); boxes in `rgb`'s pixels."""
+    small, k = _resized(rgb, min(1.0, (s.scan_max_pixels / _area(rgb)) ** 0.5))
+    dets = _detector(s.scan_threshold, True).detect(small)
+    return dets.scaled(1 / k, 1 / k)
+
+
+def _moved(before: np.ndarray, now: np.ndarray) -> bool:
+    """Whether a face appeared, disappeared or jumped (no box overlapping it at IoU 0.3)."""
+    if len(before) != len(now):
+        return True
+    if not len(now):
+        return False
+    iou = iou_matrix(before, now)
+    return bool((iou.max(axis=0) < 0.3).any() or (iou.max(axis=1) < 0.3).any())
+
+
+def _unchanged(out: np.ndarray, orig: np.ndarray, boxes: np.ndarray, s: AuditSettings) -> bool:
+    """Whether the middle of any face (8 px and larger) is as in the original, give or take
+    what encoding changes."""
+    return bool(_unchanged_each(out, orig, boxes, s).any())
+
+
+def _unchanged_each(out: np.ndarray, orig: np.ndarray, boxes: np.ndarray,
+                    s: AuditSettings, min_side: int = 8) -> np.ndarray:
+    """For each face (x1, y1, x2, y2 in the original): whether its middle is as in the
+    original (faces under `min_side` px: never)."""
+    flags = np.zeros(len(boxes), bool)
+    if out.shape != orig.shape:
+        boxes = boxes * ([out.shape[1] / orig.shape[1], out.shape[0] / orig.shape[0]] * 2)
+        orig = cv2.resize(orig, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes).tolist()):
+        w, h = x2 - x1, y2 - y1
+        if min(w, h) < min_side:
+            continue
+        xa, xb = max(0, round(x1 + w / 4)), min(out.shape[1], round(x2 - w / 4))
+        ya, yb = max(0, round(y1 + h / 4)), min(out.shape[0], round(y2 - h / 4))
+        if xb <= xa or yb <= ya:
+            continue
+        before = orig[ya:yb, xa:xb].astype(np.float32)
+        diff = np.abs(out[ya:yb, xa:xb] - before).max(axis=2).mean()
+        flags[i] = diff < s.unchanged_ratio * max(2.0, float(before.mean(axis=2).std()))
+    return flags
+
+
+def _left_unchanged(out: np.ndarray, orig: np.ndarray, index: int, sampler: _Sampler,
+                    s: AuditSettings, video: bool) -> list[Leak]:
+    """The faces of the original left as they were in the output, as leaks (boxes in the
+    output's pixels): in a video the scan's faces from `original_threshold`, in a photo what
+    blindspot's detector finds from `unchanged_photo_threshold` (faces from 4 px: a photo is
+    not re-encoded by a video codec, whose noise needs the 8 px the video scan keeps)."""
+    if video:
+        boxes = sampler.faces(index, orig)
+        dets, min_side = Detections(boxes, np.full(len(boxes), s.original_threshold)), 8
+    else:
+        dets, min_side = _detector(s.unchanged_photo_threshold).detect(orig), 4
+    if not len(dets):
+        return []
+    sx, sy = out.shape[1] / orig.shape[1], out.shape[0] / orig.shape[0]
+    left = []
+    for i in np.flatnonzero(_unchanged_each(out, orig, dets.boxes, s, min_side)):
+        x1, y1, x2, y2 = dets.boxes[i].tolist()
+        left.append(Leak(index, (x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy),
+                         "unchanged", float(dets.scores[i])))
+    return left
 
 
 def _named(path: Path, function, *args):
@@ -268,53 +475,84 @@ def _metadata(path: Path) -> tuple[list[str], str]:
 
 # ---------------------------------------------------------------------------- attacks
 
+_LEAK_AT = {"blindspot": lambda s: s.threshold, "dlib-hog": lambda s: s.hog_threshold,
+            "dlib-cnn": lambda s: s.cnn_threshold}
 
-def _leaks(rgb: np.ndarray, index: int, m: _Models, s: AuditSettings) -> list[Leak]:
-    leaks = []
-    dets = _detector(s.threshold).detect(rgb)
+
+def _faces(rgb: np.ndarray, index: int, m: _Models, s: AuditSettings, thorough: bool
+           ) -> list[Leak]:
+    """Every face the attacker's detectors find in the output, from the re-identification's
+    lower thresholds up (the leak check keeps those at or above its own). A quick check runs
+    blindspot's detector once on the whole frame and no CNN."""
+    found = []
+    dets = _detector(min(s.found_threshold, s.threshold), not thorough).detect(rgb)
     for (x1, y1, x2, y2), score in zip(dets.boxes.tolist(), dets.scores.tolist(), strict=True):
-        leaks.append(Leak(index, (x1, y1, x2 - x1, y2 - y1), "blindspot", score))
+        found.append(Leak(index, (x1, y1, x2 - x1, y2 - y1), "blindspot", score))
     small, k = _resized(rgb, min(2.0, (s.hog_max_pixels / _area(rgb)) ** 0.5))
-    rects, scores, _ = m.hog.run(small, 0, s.hog_threshold)
+    rects, scores, _ = m.hog.run(small, 0, min(s.found_hog_threshold, s.hog_threshold))
     for rect, score in zip(rects, scores, strict=True):
-        leaks.append(Leak(index, _xywh(rect, k), "dlib-hog", float(score)))
-    small, k = _resized(rgb, min(1.0, (s.cnn_max_pixels / _area(rgb)) ** 0.5))
-    for found in m.cnn(small, 0):
-        if found.confidence >= s.cnn_threshold:
-            leaks.append(Leak(index, _xywh(found.rect, k), "dlib-cnn", float(found.confidence)))
-    return leaks
+        found.append(Leak(index, _xywh(rect, k), "dlib-hog", float(score)))
+    if thorough:
+        small, k = _resized(rgb, min(1.0, (s.cnn_max_pixels / _area(rgb)) ** 0.5))
+        for face in m.cnn(small, 0):
+            found.append(Leak(index, _xywh(face.rect, k), "dlib-cnn", float(face.confidence)))
+    return found
 
 
-def _reid(original: np.ndarray, output: np.ndarray, index: int, m: _Models,
-          s: AuditSettings) -> tuple[list[Reid], int]:
-    """Each face of `original` against the same place of `output`, and how many faces were
-    too small to attack.
+def _reid(original: np.ndarray, output: np.ndarray, index: int, found: list[Leak],
+          m: _Models, s: AuditSettings, faces: np.ndarray | None = None
+          ) -> tuple[list[Reid], int, int]:
+    """The attacker's comparisons on one frame, how many faces of the original were attacked
+    and how many were too small to be.
 
-    Two alignments are tried and the closer one counts: the 5 landmarks found in the output
-    at the face's box (what an attacker who knows where the face was gets), and the original's
-    own landmarks (a perfectly aligned attacker). Embeddings live only in this function.
+    `faces` (x1, y1, x2, y2 in the original) are the original's faces; blindspot's detector
+    finds them when None. Each face the attacker `found` in the output that overlaps one of
+    them is aligned with landmarks found on the output and embedded; so is the same crop of the
+    original with all its faces blacked out (the impostor that says what a covered face gives).
+    Prints live only in this function.
     """
+    from .redact import redact
     original, output = np.ascontiguousarray(original), np.ascontiguousarray(output)
     sy, sx = output.shape[0] / original.shape[0], output.shape[1] / original.shape[1]
-    dlib, found, small = m.dlib, [], 0
-    for x1, y1, x2, y2 in _detector(s.original_threshold).detect(original).boxes.tolist():
-        if min(x2 - x1, y2 - y1) < s.reid_min_face:
-            small += 1
-            continue
-        rect = dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
-        shape = m.landmarks(original, rect)
-        reference = np.array(m.recognizer.compute_face_descriptor(original, shape))
-        out_rect = dlib.rectangle(round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy))
-        moved = dlib.full_object_detection(out_rect, [
-            dlib.point(round(p.x * sx), round(p.y * sy)) for p in shape.parts()])
-        distance = min(
-            float(np.linalg.norm(np.array(m.recognizer.compute_face_descriptor(output, sh))
-                                 - reference))
-            for sh in (m.landmarks(output, out_rect), moved))
-        del reference, shape
-        box = (x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy)
-        found.append(Reid(index, box, distance, distance < s.match_distance))
-    return found, small
+    if faces is None:
+        faces = _detector(s.original_threshold).detect(original).boxes
+    sides = np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]) \
+        if len(faces) else np.zeros(0)
+    big = faces[sides >= s.reid_min_face]
+    small = len(faces) - len(big)
+    if not len(big) or not found:
+        return [], len(big), small
+    in_output = big * [sx, sy, sx, sy]
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in found)])
+    overlap = iou_matrix(in_output, boxes) >= s.reid_overlap
+    if not overlap.any():
+        return [], len(big), small
+    dlib = m.dlib
+
+    def rect(box) -> object:
+        return dlib.rectangle(*(round(v) for v in box))
+
+    def embed(rgb: np.ndarray, box) -> np.ndarray:
+        return np.array(m.recognizer.compute_face_descriptor(rgb, m.landmarks(rgb, rect(box))))
+
+    references = [embed(original, box) for box in big]
+    blacked = redact(original.copy(), Detections(faces, np.ones(len(faces))), "solid", 1.6)
+    if blacked.shape != output.shape:
+        blacked = cv2.resize(blacked, (output.shape[1], output.shape[0]))
+    results = []
+    for i, reference in enumerate(references):
+        others = [float(np.linalg.norm(r - reference)) for j, r in enumerate(references) if j != i]
+        tried = []
+        for j in np.flatnonzero(overlap[i]):
+            distance = float(np.linalg.norm(embed(output, boxes[j]) - reference))
+            impostor = min([float(np.linalg.norm(embed(blacked, boxes[j]) - reference)),
+                            *others])
+            match = distance < s.match_distance and distance < impostor - s.impostor_margin
+            tried.append(Reid(index, found[j].box, found[j].detector, distance, impostor, match))
+        if tried:
+            results.append(min(tried, key=lambda r: (not r.match, r.distance)))
+    del references, blacked
+    return results, len(big), small
 
 
 def _area(rgb: np.ndarray) -> int:

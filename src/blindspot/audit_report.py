@@ -19,30 +19,44 @@ from .audit import AuditResult, AuditSettings, Leak, Reid
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _DETECTORS = {"blindspot": "blindspot's detector", "dlib-hog": "dlib HOG",
-              "dlib-cnn": "dlib CNN"}
+              "dlib-cnn": "dlib CNN",
+              "unchanged": "blindspot's detector in the original, left as it was in the output"}
 _DETAILS = 10  # findings listed per file in the terminal
 
 
 def describe_settings(s: AuditSettings) -> str:
-    frames = "every frame" if s.every == 1 else f"every {s.every}th frame"
+    if s.every is None:
+        frames = (f"videos sampled (every {s.sample_every}th frame, the last, and frames where "
+                  "the original's faces appear, jump or are left unchanged; dlib CNN and "
+                  f"blindspot's tiles on one checked frame in {s.thorough_every} at most)")
+    else:
+        frames = "every frame of videos" if s.every == 1 else f"every {s.every}th frame of videos"
     return (f"leak check: blindspot's detector ≥ {s.threshold}, dlib HOG ≥ {s.hog_threshold}, "
             f"dlib CNN ≥ {s.cnn_threshold} (on the image shrunk to ≤ "
-            f"{s.cnn_max_pixels / 1e6:.1f} MP); {frames} of videos; re-identification: dlib "
-            f"ResNet, a match is a distance < {s.match_distance}")
+            f"{s.cnn_max_pixels / 1e6:.1f} MP); {frames}; re-identification: dlib ResNet on "
+            f"the faces the attacker finds in the output, a match is a distance < "
+            f"{s.match_distance} and {s.impostor_margin} nearer than the impostors (the face "
+            "blacked out, the frame's other people)")
 
 
 def plain_verdict(r: AuditResult) -> str:
     """One or a few sentences a non-specialist can act on."""
     if r.passed:
-        reid = (f" The re-identification attack found no match for the {r.faces_in_original} "
-                f"face(s) of the original (closest distance {r.min_distance:.2f}, a match is "
-                "under 0.6)." if r.reid else "")
+        reid = ""
+        if r.reid:
+            reid = (f" The attacker found {len(r.reid)} face-like region(s) in the output where "
+                    "the original's faces are; none identifies the person (closest distance "
+                    f"{r.min_distance:.2f}; a match needs under 0.6 and 0.15 nearer than the "
+                    "same place blacked out).")
+        elif r.faces_in_original:
+            reid = (f" The re-identification attack found no face in the output where the "
+                    f"original's {r.faces_in_original} face(s) are: nothing to compare.")
         if r.faces_too_small:
             reid += (f" {r.faces_too_small} face(s) of the original were too small for the "
                      "recognizer (under 40 px) and were left to the leak check.")
         return ("PASS: no face was found in the output and it carries no identifying "
-                f"metadata.{reid} dlib's recognizer is not the strongest there is: this is a "
-                "lower bound on the risk, not a proof of safety.")
+                f"metadata.{reid} This is a lower bound on the risk, not a proof of safety: "
+                "stronger detectors and recognizers than these exist.")
     parts = []
     if r.leaks:
         frames = sorted({leak.frame for leak in r.leaks})
@@ -50,8 +64,10 @@ def plain_verdict(r: AuditResult) -> str:
             if r.frames > 1 else ""
         parts.append(f"a face can still be found in the output{where}")
     if r.matches:
-        parts.append(f"{len(r.matches)} face(s) of the original are still recognized "
-                     f"(closest distance {r.min_distance:.2f}, a match is under 0.6)")
+        closest = min(m.distance for m in r.matches)
+        parts.append(f"{len(r.matches)} face(s) found in the output still identify the "
+                     f"original's person (closest distance {closest:.2f}: under 0.6 and clearly "
+                     "nearer than the same place blacked out)")
     if r.metadata:
         parts.append(f"identifying metadata is left: {', '.join(r.metadata[:8])}"
                      + (" …" if len(r.metadata) > 8 else ""))
@@ -74,8 +90,9 @@ def _reid_text(r: Reid, video: bool) -> str:
     x, y, w, h = r.box
     frame = f"frame {r.frame}: " if video else ""
     said = "MATCH, still identifies the person" if r.match else "no match"
-    return (f"{frame}original's face at x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}: "
-            f"distance {r.distance:.3f} ({said})")
+    return (f"{frame}face found by {_DETECTORS[r.detector]} at x {x:.0f}, y {y:.0f}, w {w:.0f}, "
+            f"h {h:.0f}, where the original has a face: distance {r.distance:.3f}, nearest "
+            f"impostor {r.impostor:.3f} ({said})")
 
 
 # ---------------------------------------------------------------------------- terminal
@@ -150,8 +167,8 @@ def html_report(results: list[AuditResult], settings: AuditSettings,
             f"FAIL</b>{_errors_summary(errors)}.</p>",
             f'<p class="note">{html.escape(describe_settings(settings))}. Pictures show the '
             "audited output only (boxes: magenta = face found, red = re-identified, dashed "
-            "green = original's face, attacked, no match). Stronger recognizers than dlib's "
-            "exist: a PASS is a lower bound on the risk.</p>"]
+            "green = a face-like region the attacker tried, no match). Stronger recognizers "
+            "than dlib's exist: a PASS is a lower bound on the risk.</p>"]
     body += [_section(r) for r in results]
     body += [f'<p class="error">Not audited: {html.escape(e)}</p>' for e in errors or []]
     return head + "\n".join(body) + "</body></html>\n"

@@ -167,9 +167,11 @@ def _audit_parser() -> argparse.ArgumentParser:
     audit.add_argument("--original", nargs="+", metavar="ORIGINAL", default=[],
                        help="the originals, one per OUTPUT in the same order: adds the "
                             "re-identification attack (never written anywhere)")
-    audit.add_argument("--every", type=int, default=AuditSettings.every, metavar="N",
-                       help=f"check every N-th frame of a video (default "
-                            f"{AuditSettings.every}: every frame)")
+    audit.add_argument("--every", type=int, default=None, metavar="N",
+                       help="check every N-th frame of a video with every detector (default: "
+                            f"a sample: every {AuditSettings.sample_every}th frame, the last, "
+                            "and frames where the original's faces appear, jump or are left "
+                            "unchanged; see docs/audit.md)")
     audit.add_argument("--json", action="store_true", help="print the findings as JSON")
     audit.add_argument("--html", type=Path, metavar="REPORT.html",
                        help="write a self-contained HTML report (shows the outputs only)")

@@ -6,6 +6,9 @@
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
 const SVG = "http://www.w3.org/2000/svg";  // a namespace name, never fetched
 const MODES = ["solid", "mosaic", "blur"];
+// A detected face (or track) whose best score is under this is "uncertain": covered, but not
+// counted as a face in the summary (blindspot.detections.FACE_SCORE).
+const FACE_SCORE = 0.4;
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -373,7 +376,8 @@ function renderFaces() {
     }
     const title = document.createElement("div");
     title.className = "title";
-    const what = face.source === "drawn" ? "added by you" : `detected, score ${face.score.toFixed(2)}`;
+    const what = face.source === "drawn" ? "added by you"
+      : `${face.score < FACE_SCORE ? "uncertain" : "detected"}, score ${face.score.toFixed(2)}`;
     title.textContent = `${faceLabel(face)} · ${what}`;
     card.append(strip, title);
     if (video) {
