@@ -249,14 +249,16 @@ def test_photo_review_resumes_from_its_saved_state(scene):
         listed = server.api("/api/files")["files"]
         assert listed[0]["reviewed"] is True
         again = server.opened("0/scene.png")["review"]
+        # the astronaut dropped, the detector's weak boxes (it half-sees the cat) kept as found
+        weak = [(f["id"], True, "solid") for f in faces[1:-1]]
         assert [(f["id"], f["keep"], f["mode"]) for f in again["faces"]] == [
-            ("f1", False, "solid"), ("d1", True, "blur")]
+            ("f1", False, "solid"), *weak, ("d1", True, "blur")]
         server.api("/api/export", {"overwrite": False})
         while server.api("/api/export")["running"]:
             time.sleep(0.2)
         assert server.api("/api/export")["errors"] == []
     entry = json.loads(report.read_text())["files"][0]  # the CLI's report, outputs named only
-    assert entry["output"] == "scene.anon.png" and entry["boxes_covered"] == 1
+    assert entry["output"] == "scene.anon.png" and entry["boxes_covered"] == 1 + len(weak)
     assert "input" not in entry
     out = np.array(Image.open(scene.with_name("scene.anon.png")))
     x1, y1, x2, y2 = CAT
@@ -318,10 +320,15 @@ def test_video_drop_a_track_cover_a_missed_face_through_time(browser, clip):
     with ReviewServer(str(clip)) as server:
         page, requests, problems = _open_page(browser, server)
         page.wait_for_selector(".card[data-id=t1]", timeout=120_000)
-        assert page.locator(".card").count() == 1, "one track: the astronaut"
+        tracks = server.opened("0/march.mp4")["review"]["faces"]
+        assert page.locator(".card").count() == len(tracks)
+        # t1 is the astronaut; any other track is a weak one (uncertain: a box at 0.05 under
+        # the chin); the reviewer drops them all
+        assert all(t["score"] < 0.4 for t in tracks[1:])
         assert page.locator(".card[data-id=t1] .strip img").count() == 5
 
-        page.click(".card[data-id=t1] button.keep")  # drop the detected track
+        for track in tracks:  # drop the detected tracks
+            page.click(f".card[data-id={track['id']}] button.keep")
         first = _cat_box(0)
         _drag(page, (first[0] - 2, first[1] - 2), (first[2] + 2, first[3] + 2), size)
         page.wait_for_selector(".card[data-id=d1]")
@@ -344,7 +351,7 @@ def test_video_drop_a_track_cover_a_missed_face_through_time(browser, clip):
         assert all(url.startswith(server.base + "/") for url in requests), requests
 
     faces = {f["id"]: f for f in saved["faces"]}
-    assert faces["t1"]["keep"] is False
+    assert all(faces[t["id"]]["keep"] is False for t in tracks)
     assert (faces["d1"]["start"], faces["d1"]["end"]) == (0, FRAMES - 1)
     _assert_numbers_only(saved)
     source, output = _decoded(clip), _decoded(clip.with_name("march.anon.mp4"))
