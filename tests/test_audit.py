@@ -280,7 +280,7 @@ def test_default_sampling_passes_anonymized_video(clips):
 
 
 def test_default_sampling_catches_one_unmasked_frame(clips):
-    """Frame 15 is on no regular sample (every 12th) nor scan (every 4th): it is checked
+    """Frame 15 is on no regular sample (every 16th) nor scan (every 4th): it is checked
     because the middle of the original's face is unchanged in the output there."""
     assert LEAKY_FRAME % AuditSettings.sample_every and LEAKY_FRAME % AuditSettings.scan_every
     r = audit_file(clips["leaky"], clips["original"])

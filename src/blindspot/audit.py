@@ -64,7 +64,7 @@ class AuditSettings:
     # Videos and animations: None samples frames (module docstring); N checks every N-th frame
     # with every detector.
     every: int | None = None
-    sample_every: int = 12  # the regular sample: every this many frames (and the last)
+    sample_every: int = 16  # the regular sample: every this many frames (and the last)
     scan_every: int = 4  # the cheap scan of the original's faces: every this many frames
     scan_threshold: float = 0.4  # its detector (one pass) keeps faces scoring at least this
     scan_max_pixels: int = 500_000  # and sees the frame shrunk to at most this many pixels
@@ -78,7 +78,7 @@ class AuditSettings:
     # faces in tiles included, and dlib's CNN, on the output and the original) at most once in
     # this many frames, the first checked frame included; the others a quick one (blindspot's
     # detector on the whole frame once, dlib's HOG; the original's faces from the scan).
-    thorough_every: int = 48
+    thorough_every: int = 64
     # Leak check: a box at or above these scores is a face found in the output. Measured on
     # 23 real photos (WIDER FACE, dlib's test faces; 640 faces) anonymized by blindspot: the
     # highest score blindspot's detector gives anything in a solid-mode output is 0.50 (0.56
@@ -254,7 +254,10 @@ def _check(result: AuditResult, index: int, out, orig, sampler: _Sampler, thorou
     """The checks on frame `index` of the output (and its original), into `result`."""
     result.frames_checked += 1
     result.thorough_checked += thorough
-    found = _faces(out.rgb, index, m, s, thorough)
+    # dlib's CNN, the slowest detector, on thorough frames; with the original given, sampled,
+    # on the first only: every frame's faces are then tested for being left as they were.
+    cnn = thorough and (s.every is not None or orig is None or result.thorough_checked == 1)
+    found = _faces(out.rgb, index, m, s, thorough, cnn)
     leaks = [f for f in found if f.score >= _LEAK_AT[f.detector](s)]
     reid, attacked, small = [], 0, 0
     if orig is not None:
@@ -479,11 +482,12 @@ _LEAK_AT = {"blindspot": lambda s: s.threshold, "dlib-hog": lambda s: s.hog_thre
             "dlib-cnn": lambda s: s.cnn_threshold}
 
 
-def _faces(rgb: np.ndarray, index: int, m: _Models, s: AuditSettings, thorough: bool
-           ) -> list[Leak]:
+def _faces(rgb: np.ndarray, index: int, m: _Models, s: AuditSettings, thorough: bool,
+           cnn: bool = True) -> list[Leak]:
     """Every face the attacker's detectors find in the output, from the re-identification's
     lower thresholds up (the leak check keeps those at or above its own). A quick check runs
-    blindspot's detector once on the whole frame and no CNN."""
+    blindspot's detector once on the whole frame; dlib's CNN runs when `cnn`, on thorough
+    checks only."""
     found = []
     dets = _detector(min(s.found_threshold, s.threshold), not thorough).detect(rgb)
     for (x1, y1, x2, y2), score in zip(dets.boxes.tolist(), dets.scores.tolist(), strict=True):
@@ -492,7 +496,7 @@ def _faces(rgb: np.ndarray, index: int, m: _Models, s: AuditSettings, thorough: 
     rects, scores, _ = m.hog.run(small, 0, min(s.found_hog_threshold, s.hog_threshold))
     for rect, score in zip(rects, scores, strict=True):
         found.append(Leak(index, _xywh(rect, k), "dlib-hog", float(score)))
-    if thorough:
+    if thorough and cnn:
         small, k = _resized(rgb, min(1.0, (s.cnn_max_pixels / _area(rgb)) ** 0.5))
         for face in m.cnn(small, 0):
             found.append(Leak(index, _xywh(face.rect, k), "dlib-cnn", float(face.confidence)))
