@@ -10,8 +10,8 @@ its original (`blindspot.audit_file(out, src)`, default settings). Four outputs 
   (`--show DIR` writes the OUTPUT frame with the finding boxed, to look at): a FAIL whose finding
   is a real face that blindspot left uncovered is a TRUE fail (the audit is right); the ones
   checked by eye are in `TRUE_FAILS`, with what was seen. Any other FAIL counts as false.
-- untouched: a byte copy of the original. Its FAIL rate must be 100 % of the files where a face
-  is findable at all (the audit's leak check finds one in the original).
+- untouched: a byte copy of the original. Its FAIL rate must be 100 % ("findable": files where
+  the audit finds a face at all, since a face of the original left as it was is a leak too).
 - blur, mosaic: `Options(mode="blur")`, `Options(mode="mosaic")`: the rate is reported.
 
 FAIL here means the pixels fail (a leak or a re-identification match); a metadata finding alone
