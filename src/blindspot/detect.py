@@ -134,12 +134,14 @@ def _decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray,
     return nms(Detections(boxes, heatmap[ys, xs]), 0.3, "best")
 
 
-def _resize(rgb: np.ndarray, factor: float) -> np.ndarray:
-    if factor == 1.0:
-        return rgb
+def _resize(rgb: np.ndarray, fx: float, fy: float | None = None) -> np.ndarray:
+    """`rgb` scaled by `fx` in width and `fy` (default: `fx`) in height."""
+    fy = fx if fy is None else fy
     h, w = rgb.shape[:2]
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    interp = cv2.INTER_LINEAR if factor > 1 else cv2.INTER_AREA
+    size = (max(1, round(w * fx)), max(1, round(h * fy)))
+    if size == (w, h):
+        return rgb
+    interp = cv2.INTER_LINEAR if fx * fy > 1 else cv2.INTER_AREA
     return cv2.resize(rgb, size, interpolation=interp)
 
 
@@ -203,11 +205,7 @@ class FaceDetector:
         src_w, src_h = max(32, int(s.tile_size / fx)), max(32, int(s.tile_size / fy))
         parts = []
         for t in tile_grid(w, h, min(src_w, src_h), s.tile_overlap):
-            crop = rgb[t.y:t.y + t.h, t.x:t.x + t.w]
-            size = (max(1, round(t.w * fx)), max(1, round(t.h * fy)))
-            if size != (t.w, t.h):
-                interp = cv2.INTER_LINEAR if fx * fy > 1 else cv2.INTER_AREA
-                crop = cv2.resize(crop, size, interpolation=interp)
+            crop = _resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], fx, fy)
             dets = self.model.run(crop, s.threshold)
             dets = dets.select(~_cut(dets.boxes, t, w, h, crop.shape[1] / t.w,
                                      crop.shape[0] / t.h))

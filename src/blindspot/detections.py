@@ -98,8 +98,8 @@ def count_faces(frames: list[Detections]) -> tuple[int, int]:
     return faces, uncertain
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in `a` (N×4) with every box in `b` (M×4)."""
+def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(intersection areas N×M, areas of `a`, areas of `b`) of boxes `a` (N×4) and `b` (M×4)."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
@@ -109,19 +109,14 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = (ix2 - ix1).clip(0) * (iy2 - iy1).clip(0)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter, area_a, area_b
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in `a` (N×4) with every box in `b` (M×4)."""
+    inter, area_a, area_b = _overlaps(a, b)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-
-
-def inside_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For every box in `a` (N×4) and every box in `b` (M×4): the share of the `a` box's area
-    that lies inside the `b` box."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    return iw.clip(0) * ih.clip(0) / np.maximum(area_a, 1e-9)[:, None]
 
 
 def drop_contained(dets: Detections, share: float = 0.8) -> Detections:
@@ -130,9 +125,8 @@ def drop_contained(dets: Detections, share: float = 0.8) -> Detections:
     dropped box covered, the larger box's mask covers too."""
     if len(dets) < 2:
         return dets
-    inside = inside_share(dets.boxes, dets.boxes)
-    b = dets.boxes
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    inter, area, _ = _overlaps(dets.boxes, dets.boxes)
+    inside = inter / np.maximum(area, 1e-9)[:, None]
     larger = (area[None, :] > area[:, None]) & (dets.scores[None, :] >= dets.scores[:, None])
     return dets.select(~((inside >= share) & larger).any(axis=1))
 
