@@ -24,10 +24,11 @@ decoded once; a cheap single-pass detection runs on every `scan_every`-th frame 
 (has the middle of each face changed from the original?). The full checks above run on a regular
 sample, the first and last frame, frames where the original's faces appear, disappear or jump,
 and the first frame of every stretch where a face of the original is left unchanged (or, without
-the original, where the scan finds a face in the output). dlib's CNN, the slowest, runs on one
-checked frame in `thorough_every` frames at most, with blindspot's tiled passes (the other checked
-frames get its whole-frame pass). An explicit `every` checks every N-th frame with every detector
-instead.
+the original, where the scan finds a face in the output). blindspot's tiled passes run on one
+checked frame in `thorough_every` frames at most (the other checked frames get its whole-frame
+pass), and dlib's CNN, the slowest, on those same frames, or with the original given on the first
+of them only (every frame's faces are then tested for being left as they were). An explicit
+`every` checks every N-th frame with every detector instead.
 
 The recognizer is used only inside one run, to compare one original with its own output; it is
 never used to build, store or search a set of identities. Original pixels, face crops and
@@ -75,7 +76,8 @@ class AuditSettings:
     # unmasked (encoded twice with x264) at 0.23.
     unchanged_ratio: float = 0.5
     # A sampled frame gets the thorough check (blindspot's detector with all its passes, small
-    # faces in tiles included, and dlib's CNN, on the output and the original) at most once in
+    # faces in tiles included, on the output and the original, and dlib's CNN: with the
+    # original given, on the first thorough frame only) at most once in
     # this many frames, the first checked frame included; the others a quick one (blindspot's
     # detector on the whole frame once, dlib's HOG; the original's faces from the scan).
     thorough_every: int = 64
@@ -172,7 +174,7 @@ class AuditResult:
     original: Path | None
     frames: int = 0
     frames_checked: int = 0
-    thorough_checked: int = 0  # frames checked by every detector (dlib's CNN included)
+    thorough_checked: int = 0  # frames checked with blindspot's tiled passes (see thorough_every)
     leaks: list[Leak] = field(default_factory=list)
     reid: list[Reid] = field(default_factory=list)  # empty without an original
     faces_in_original: int = 0  # attacked (at least `reid_min_face` px), in the checked frames

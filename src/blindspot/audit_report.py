@@ -27,8 +27,9 @@ _DETAILS = 10  # findings listed per file in the terminal
 def describe_settings(s: AuditSettings) -> str:
     if s.every is None:
         frames = (f"videos sampled (every {s.sample_every}th frame, the last, and frames where "
-                  "the original's faces appear, jump or are left unchanged; dlib CNN and "
-                  f"blindspot's tiles on one checked frame in {s.thorough_every} at most)")
+                  "the original's faces appear, jump or are left unchanged; blindspot's tiles "
+                  f"on one checked frame in {s.thorough_every} at most, dlib CNN on those or, "
+                  "with the original, on the first)")
     else:
         frames = "every frame of videos" if s.every == 1 else f"every {s.every}th frame of videos"
     return (f"leak check: blindspot's detector ≥ {s.threshold}, dlib HOG ≥ {s.hog_threshold}, "
