@@ -245,10 +245,11 @@ def main(argv: list[str] | None = None) -> None:
         chosen = [s for s in samples if group in ("all", part(s.name))]
         if not chosen:
             continue
-        total = evaluate(single, chosen).total
+        results = [(name, evaluate(det, chosen)) for name, det in detectors]
+        total = results[0][1].total
         bands = ", ".join(f"{name} {n}" for (name, _, _), n in zip(BANDS, total, strict=True))
         label = f"{group} ({len(chosen)} images; faces {bands})"
-        rows += [(label, name, evaluate(det, chosen)) for name, det in detectors]
+        rows += [(label, name, result) for name, result in results]
     photos = load_no_face()
     fp_rows = [(name, false_positives(det, photos)) for name, det in detectors]
     source = max(samples, key=lambda s: s.rgb.shape[0] * s.rgb.shape[1])
