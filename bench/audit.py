@@ -59,7 +59,7 @@ class Row:
     """The audits of one set (WIDER, dlib, LFW, videos) in one mode."""
 
     files: int = 0
-    findable: int = 0  # files where the audit's leak check finds a face in the original
+    findable: int = 0  # untouched copies where the audit finds a face (a leak, unchanged included)
     fail: int = 0  # pixels FAIL: a leak or a re-identification match
     true_fail: int = 0  # of those, FAILs of default outputs inspected as real uncovered faces
     reid_fail: int = 0  # files with a re-identification match
