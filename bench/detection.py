@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from blindspot import Options, anonymize_file
-from blindspot.detect import CenterFace, DetectorSettings, FaceDetector
+from blindspot.detect.faces import CenterFace, DetectorSettings, FaceDetector
 from blindspot.detections import Detections, iou_matrix, nms
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/detection/wider_val_subset"

@@ -47,7 +47,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from blindspot.detect import MODEL_SHA256, DetectorSettings, FaceDetector
+from blindspot.detect.faces import MODEL_SHA256, DetectorSettings, FaceDetector
 from blindspot.detections import Detections
 from blindspot.options import Options
 from blindspot.redact import coverage_mask

@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from blindspot.batch import Task, run_local, split_done, threads_per_worker
-from blindspot.detect import CUDA_PROVIDER, providers
+from blindspot.detect.faces import CUDA_PROVIDER, providers
 from blindspot.options import Options
 
 HAS_CUDA = CUDA_PROVIDER in ort.get_available_providers()

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import ASTRONAUT_FACE
 
-from blindspot import detect as detect_module
-from blindspot.detect import PROVIDERS, CenterFace, FaceDetector
+from blindspot.detect import faces as detect_module
+from blindspot.detect.faces import PROVIDERS, CenterFace, FaceDetector
+from blindspot.detect.tiles import tile_grid
 from blindspot.detections import Detections, iou_matrix, nms
 from blindspot.errors import BlindspotError
-from blindspot.tiles import tile_grid
 
 
 @pytest.fixture(scope="module")

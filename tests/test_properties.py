@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
+from blindspot.detect.tiles import tile_grid
 from blindspot.detections import Detections, iou_matrix, nms
 from blindspot.redact import coverage_mask, redact
 from blindspot.source import _orient
-from blindspot.tiles import tile_grid
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -49,7 +49,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detect import DetectorSettings, FaceDetector
+from .detect.faces import DetectorSettings, FaceDetector
 from .detections import Detections, iou_matrix
 from .errors import BlindspotError
 

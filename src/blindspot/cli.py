@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import __version__
 from .batch import Progress, Task, available_cores, run_local, split_done
-from .detect import DEVICES, providers
+from .detect.faces import DEVICES, providers
 from .errors import BlindspotError
 from .options import MODES, Options
 from .outputs import MEDIA_EXTENSIONS, plan_outputs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .detect import DEVICES, DetectorSettings
+from .detect.faces import DEVICES, DetectorSettings
 
 MODES = ("solid", "mosaic", "blur")
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from . import strip
 from .atomic import atomic_output
-from .detect import DetectorSettings, FaceDetector
+from .detect.faces import DetectorSettings, FaceDetector
 from .detections import Detections, count_faces
 from .errors import BlindspotError
 from .metadata import describe

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import atomic_output
-from .detect import MODEL_NAME, MODEL_SHA256
+from .detect.faces import MODEL_NAME, MODEL_SHA256
 from .options import Options
 from .pipeline import FileResult
 

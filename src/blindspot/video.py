@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from .atomic import atomic_output
-from .detect import FaceDetector
+from .detect.faces import FaceDetector
 from .detections import Detections
 from .errors import BlindspotError
 from .options import Options

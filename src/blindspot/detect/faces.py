@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .detections import Detections, drop_contained, merge_group, nms, nms_groups
-from .errors import BlindspotError
+from ..detections import Detections, drop_contained, merge_group, nms, nms_groups
+from ..errors import BlindspotError
 from .tiles import Tile, tile_grid
 
 MODEL_NAME = "centerface"
