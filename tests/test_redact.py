@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from blindspot.detections import Detections
-from blindspot.redact import MOSAIC_BLOCKS, coverage_mask, face_mask, redact
+from blindspot.redact import MOSAIC_BLOCKS, cover_mask, coverage_mask, redact
 
 
 def _noise(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
@@ -26,7 +26,7 @@ def test_mask_covers_the_whole_box_clipped_to_the_image(box, scale):
 
 def test_mask_is_an_ellipse_with_margin():
     box = np.array([100, 50, 160, 130], np.float32)  # 60×80, centre (130, 90)
-    (x0, y0, xe, ye), mask = face_mask(box, 1.5, 300, 200)
+    (x0, y0, xe, ye), mask = cover_mask(box, 1.5, 300, 200)
     assert (x0, y0, xe, ye) == (85, 30, 175, 150)
     full = np.zeros((200, 300), bool)
     full[y0:ye, x0:xe] = mask

@@ -1,7 +1,9 @@
-"""`Detections`: the face boxes that pass between stages (detect → track → redact → report).
+"""`Detections`: the boxes that pass between stages (detect → track → redact → report).
 
 Boxes are float arrays in pixel coordinates of the image as displayed (after EXIF orientation),
-`x1, y1, x2, y2` with x2/y2 exclusive. Every function here is pure: it returns new Detections.
+`x1, y1, x2, y2` with x2/y2 exclusive. Each box has a kind (`KINDS`: a face, a licence plate,
+other text, a person), and every stage handles all kinds through the same path. Every function
+here is pure: it returns new Detections.
 """
 
 from __future__ import annotations
@@ -14,20 +16,31 @@ import numpy as np
 # ones are covered all the same and counted as uncertain (see `count_faces`).
 FACE_SCORE = 0.4
 
+# What a box holds; `Detections.kinds` stores indices into this tuple.
+KINDS = ("face", "plate", "text", "person")
+FACE, PLATE, TEXT, PERSON = range(len(KINDS))
+
 
 @dataclass(frozen=True)
 class Detections:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     track_ids: np.ndarray | None = None
+    # One index into `KINDS` per box; None: every box is a face.
+    kinds: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
         scores = np.asarray(self.scores, np.float32).reshape(-1)
         if len(boxes) != len(scores):
             raise ValueError("boxes and scores differ in length")
+        kinds = np.zeros(len(boxes), np.uint8) if self.kinds is None else \
+            np.asarray(self.kinds, np.uint8).reshape(-1)
+        if len(kinds) != len(boxes) or (len(kinds) and kinds.max() >= len(KINDS)):
+            raise ValueError("kinds must give one of KINDS per box")
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "kinds", kinds)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -38,15 +51,29 @@ class Detections:
 
     @classmethod
     def concat(cls, parts: list[Detections]) -> Detections:
+        """One Detections of all boxes of `parts`, in order (track ids are not kept)."""
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls()
         return cls(np.concatenate([p.boxes for p in parts]),
-                   np.concatenate([p.scores for p in parts]))
+                   np.concatenate([p.scores for p in parts]),
+                   kinds=np.concatenate([p.kinds for p in parts]))
 
     def select(self, keep: np.ndarray) -> Detections:
         ids = None if self.track_ids is None else self.track_ids[keep]
-        return Detections(self.boxes[keep], self.scores[keep], ids)
+        return Detections(self.boxes[keep], self.scores[keep], ids, self.kinds[keep])
+
+    def of_kind(self, *names: str) -> Detections:
+        """The boxes whose kind is one of `names` (names of `KINDS`)."""
+        return self.select(np.isin(self.kinds, [kind_index(n) for n in names]))
+
+    def with_kind(self, name: str) -> Detections:
+        """The same boxes, every one of kind `name`."""
+        return Detections(self.boxes, self.scores, self.track_ids,
+                          np.full(len(self), kind_index(name), np.uint8))
+
+    def kind_names(self) -> list[str]:
+        return [KINDS[k] for k in self.kinds.tolist()]
 
     def above(self, threshold: float) -> Detections:
         return self.select(self.scores >= threshold)
@@ -55,14 +82,14 @@ class Detections:
         """Boxes multiplied by (sx, sy), then shifted by (dx, dy)."""
         boxes = self.boxes * np.array([sx, sy, sx, sy], np.float32)
         boxes = boxes + np.array([dx, dy, dx, dy], np.float32)
-        return Detections(boxes, self.scores, self.track_ids)
+        return Detections(boxes, self.scores, self.track_ids, self.kinds)
 
     def clipped(self, width: int, height: int) -> Detections:
         boxes = self.boxes.copy()
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        return Detections(boxes, self.scores, self.track_ids).select(keep)
+        return Detections(boxes, self.scores, self.track_ids, self.kinds).select(keep)
 
     def sides(self) -> np.ndarray:
         """The longer side of each box, in pixels."""
@@ -75,6 +102,14 @@ class Detections:
             rows.append([round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1),
                          round(s, 3)])
         return rows
+
+
+def kind_index(name: str) -> int:
+    """The index of kind `name` in `KINDS`; ValueError for an unknown name."""
+    try:
+        return KINDS.index(name)
+    except ValueError:
+        raise ValueError(f"unknown kind {name!r}: one of {', '.join(KINDS)}") from None
 
 
 def count_faces(frames: list[Detections]) -> tuple[int, int]:
@@ -183,4 +218,4 @@ def nms(dets: Detections, iou_threshold: float = 0.4, merge: str = "union") -> D
     if merge == "best":
         return dets.select(best)
     boxes = np.array([merge_group(dets, g, merge) for g in groups], np.float32)
-    return Detections(boxes, dets.scores[best])
+    return Detections(boxes, dets.scores[best], kinds=dets.kinds[best])

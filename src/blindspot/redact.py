@@ -1,8 +1,11 @@
-"""Redaction: cover every detected face, irreversibly, inside an elliptical mask.
+"""Redaction: cover every detected box, irreversibly, inside a mask shaped by its kind.
 
 One verb per redactor: `redact(image, detections, mode, mask_scale)` changes `image` in place.
 The mask of a face is the union of its box and an ellipse `mask_scale` times the box, clipped
-to the image, so the box is always covered whole and hairline, ears and chin too.
+to the image, so the box is always covered whole and hairline, ears and chin too. Text and
+plates get a rectangle padded by `TEXT_PAD` of the box's height on each side (a text detector's
+box hugs the letters: the plate's frame and a line of smaller print stay readable without it);
+a person gets the box.
 """
 
 from __future__ import annotations
@@ -13,15 +16,31 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .detections import Detections
+from .detections import FACE, PERSON, Detections
 
 SOLID_COLOUR = (0, 0, 0)
 MOSAIC_BLOCKS = 6  # at most this many blocks across a face
+# Text and plate boxes are padded by this share of their height on each side (measured on
+# plates: a quarter took them from 55 % to 97 % covered).
+TEXT_PAD = 0.25
 
 
-def mask_region(box: np.ndarray, mask_scale: float, width: int, height: int
-                ) -> tuple[int, int, int, int]:
+def padded(box: np.ndarray, kind: int = FACE) -> np.ndarray:
+    """The box a mask is built around: text and plate boxes grown by `TEXT_PAD` × their
+    height on every side, other kinds as they are."""
+    box = np.asarray(box, np.float64)
+    if kind in (FACE, PERSON):
+        return box
+    pad = TEXT_PAD * (box[3] - box[1])
+    return box + np.array([-pad, -pad, pad, pad])
+
+
+def mask_region(box: np.ndarray, mask_scale: float, width: int, height: int,
+                kind: int = FACE) -> tuple[int, int, int, int]:
     """The pixel rectangle `x0, y0, x1, y1` (exclusive) the mask of `box` may touch."""
+    box = padded(box, kind)
+    if kind != FACE:
+        mask_scale = 1.0
     x1, y1, x2, y2 = (float(v) for v in box)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     rx = max((x2 - x1) * mask_scale / 2, (x2 - x1) / 2)
@@ -35,13 +54,16 @@ def mask_region(box: np.ndarray, mask_scale: float, width: int, height: int
     return x0, y0, max(x0, xe), max(y0, ye)
 
 
-def face_mask(box: np.ndarray, mask_scale: float, width: int, height: int
+def cover_mask(box: np.ndarray, mask_scale: float, width: int, height: int, kind: int = FACE
               ) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The region of `mask_region` and a boolean mask over it: the ellipse or the box."""
-    x0, y0, xe, ye = mask_region(box, mask_scale, width, height)
-    x1, y1, x2, y2 = (float(v) for v in box)
+    """The region of `mask_region` and a boolean mask over it: for a face the ellipse or the
+    box, for other kinds the (padded) box."""
+    x0, y0, xe, ye = mask_region(box, mask_scale, width, height, kind)
+    x1, y1, x2, y2 = (float(v) for v in padded(box, kind))
     ys = np.arange(y0, ye, dtype=np.float64)[:, None]
     xs = np.arange(x0, xe, dtype=np.float64)[None, :]
+    if kind != FACE:
+        return (x0, y0, xe, ye), np.ones((ye - y0, xe - x0), bool)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     rx = max((x2 - x1) * mask_scale / 2, 0.5)
     ry = max((y2 - y1) * mask_scale / 2, 0.5)
@@ -55,8 +77,8 @@ def coverage_mask(detections: Detections, mask_scale: float, width: int, height:
                   ) -> np.ndarray:
     """A boolean image of every pixel that `redact` would cover."""
     covered = np.zeros((height, width), bool)
-    for box in detections.boxes:
-        (x0, y0, xe, ye), mask = face_mask(box, mask_scale, width, height)
+    for box, kind in zip(detections.boxes, detections.kinds.tolist(), strict=True):
+        (x0, y0, xe, ye), mask = cover_mask(box, mask_scale, width, height, kind)
         covered[y0:ye, x0:xe] |= mask
     return covered
 
@@ -105,11 +127,11 @@ def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
     solid = np.array([name == "solid" for name in names], bool)
     height, width = image.shape[:2]
     rng = np.random.default_rng(seed)
-    for box, name in zip(detections.boxes, names, strict=True):
+    for box, kind, name in zip(detections.boxes, detections.kinds.tolist(), names, strict=True):
         if name == "solid":
             continue
         redactor = REDACTORS[name]
-        (x0, y0, xe, ye), mask = face_mask(box, mask_scale, width, height)
+        (x0, y0, xe, ye), mask = cover_mask(box, mask_scale, width, height, kind)
         if not mask.any():
             continue
         region = image[y0:ye, x0:xe]
