@@ -123,7 +123,8 @@ def same_faces(a: dict | None, b: dict | None) -> str:
             if len(frame_a) != len(frame_b):
                 count_off += 1
             elif frame_a:
-                diff = np.abs(np.array(frame_a)[:, :4] - np.array(frame_b)[:, :4]).max()
+                diff = np.abs(np.array([r[:4] for r in frame_a], float)
+                              - np.array([r[:4] for r in frame_b], float)).max()
                 worst = max(worst, float(diff))
         count_off += abs(len(a[name]) - len(b[name]))
     if count_off or worst > TOLERANCE:

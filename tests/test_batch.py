@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from blindspot.batch import Task, run_local, split_done, threads_per_worker
-from blindspot.detect.faces import CUDA_PROVIDER, providers
+from blindspot.detect.onnx import CUDA_PROVIDER, providers
 from blindspot.options import Options
 
 HAS_CUDA = CUDA_PROVIDER in ort.get_available_providers()
@@ -78,7 +78,8 @@ def assert_same_faces(a: dict, b: dict, tolerance: float = 1.0) -> None:
         for frame_a, frame_b in zip(a[name], b[name], strict=True):
             assert len(frame_a) == len(frame_b), name
             if frame_a:
-                boxes_a, boxes_b = np.array(frame_a)[:, :4], np.array(frame_b)[:, :4]
+                boxes_a = np.array([row[:4] for row in frame_a], float)
+                boxes_b = np.array([row[:4] for row in frame_b], float)
                 assert np.abs(boxes_a - boxes_b).max() <= tolerance, name
                 faces += len(frame_a)
     assert faces > 0

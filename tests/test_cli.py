@@ -237,7 +237,7 @@ def test_detect_json_prints_boxes_keyed_by_path_as_given(tmp_path: Path,
     found = json.loads(result.stdout)
     assert list(found) == given
     boxes = found["astronaut.jpg"]
-    assert boxes and all(len(row) == 5 for row in boxes)
+    assert boxes and all(len(row) == 6 and row[5] == "face" for row in boxes)
     assert all(0.0 < row[4] <= 1.0 and row[2] > 0 and row[3] > 0 for row in boxes)
     assert max(_overlap(row[:4], FACE) for row in boxes) > 0.5
     assert found["./sub/../sub/coffee.png"] == []

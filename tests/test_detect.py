@@ -7,7 +7,8 @@ import pytest
 from conftest import ASTRONAUT_FACE
 
 from blindspot.detect import faces as detect_module
-from blindspot.detect.faces import PROVIDERS, CenterFace, FaceDetector
+from blindspot.detect.faces import CenterFace, FaceDetector
+from blindspot.detect.onnx import PROVIDERS
 from blindspot.detect.tiles import tile_grid
 from blindspot.detections import Detections, iou_matrix, nms
 from blindspot.errors import BlindspotError

@@ -199,10 +199,9 @@ def split_video(task: Task, job: Job, workers: int) -> Outcome:
 
 
 def _detect_range(task: Task, src: Path, start: int, stop: int | None) -> list:
-    from .pipeline import _detector
+    from .pipeline import video_detectors
     from .video import detect_frames
-    options = task.options
-    return detect_frames(src, options, _detector(options.video_detector_settings()), start, stop)
+    return detect_frames(src, task.options, *video_detectors(task.options), start, stop)
 
 
 @dataclass(frozen=True)

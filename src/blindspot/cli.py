@@ -1,7 +1,7 @@
 """The `blindspot` command: a thin layer over the Python API.
 
-    blindspot FILE_OR_DIR… [-o OUT]     cover faces and strip metadata
-    blindspot detect FILE… --json       print the face boxes
+    blindspot FILE_OR_DIR… [-o OUT] [--cover faces,plates,text]   cover and strip metadata
+    blindspot detect FILE… --json       print the boxes found
     blindspot clean FILE… [-o OUT]      strip metadata only, pixels untouched
     blindspot demo                      anonymize a bundled example
     blindspot audit OUTPUT… [--original ORIGINAL…]   attack outputs: leaks, re-id, metadata
@@ -17,14 +17,14 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
 from .batch import Progress, Task, available_cores, run_local, split_done
-from .detect.faces import DEVICES, providers
+from .detect.onnx import DEVICES, providers
 from .errors import BlindspotError
-from .options import MODES, Options
+from .options import COVER, MODES, Options, parse_cover, parse_modes
 from .outputs import MEDIA_EXTENSIONS, plan_outputs
 from .pipeline import FileResult, detect_file, is_video
 from .report import write_report
@@ -69,6 +69,35 @@ def _outputs(parser: argparse.ArgumentParser, suffix: str) -> None:
                              f"core, {available_cores()} here)")
 
 
+COVER_HELP = (f"a comma list of {', '.join(COVER)} (text: all text, plates included) "
+              f"(default {','.join(Options.cover)})")
+
+
+def _cover(parser: argparse.ArgumentParser, how: str) -> None:
+    parser.add_argument("--cover", type=_arg(parse_cover), default=Options.cover,
+                        metavar="KINDS", help=f"what to cover: {COVER_HELP}")
+    parser.add_argument("--mode", type=_arg(parse_modes), default=(Options.mode, ()),
+                        metavar="MODE", help=f"{how}: one of {', '.join(MODES)} for every "
+                        f"kind, then KIND=MODE for single kinds, e.g. blur,text=solid "
+                        f"(default {Options.mode})")
+
+
+def _kinds(args: argparse.Namespace) -> dict:
+    """The Options fields of `--cover` and `--mode`."""
+    mode, kind_modes = args.mode
+    return {"cover": args.cover, "mode": mode, "kind_modes": kind_modes}
+
+
+def _arg(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """`parse` as an argparse type: its ValueError becomes argparse's one-line error."""
+    def parsed(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parsed
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -92,13 +121,13 @@ def _speed(parser: argparse.ArgumentParser) -> None:
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     anonymize = _Parser(
         prog="blindspot",
-        description="Cover every face and remove identifying metadata from photos. "
+        description="Cover every face (with --cover: plates, all text) and remove identifying "
+                    "metadata from photos and videos. "
                     "Other commands: blindspot {detect,clean,demo,audit,cluster} --help",
     )
     anonymize.add_argument("--version", action="version", version=f"blindspot {__version__}")
     _outputs(anonymize, "anon")
-    anonymize.add_argument("--mode", choices=MODES, default=Options.mode,
-                           help=f"how faces are covered (default {Options.mode})")
+    _cover(anonymize, "how each kind is covered")
     anonymize.add_argument("--mask-scale", type=float, default=Options.mask_scale,
                            help=f"mask size relative to the face box (default "
                                 f"{Options.mask_scale})")
@@ -122,11 +151,13 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                         help="also put input names and SHA-256 hashes in the report (they link "
                              "the published file to the original)")
 
-    detect = _Parser(prog="blindspot detect", description="Print the face boxes blindspot "
-                     "would cover, in displayed pixels: {path: [[x, y, w, h, score], …]} "
+    detect = _Parser(prog="blindspot detect", description="Print the boxes blindspot would "
+                     "find, in displayed pixels: {path: [[x, y, w, h, score, kind], …]} "
                      "(for a video, one such list per frame, after tracking).")
     detect.add_argument("inputs", nargs="+", metavar="FILE")
     detect.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    detect.add_argument("--cover", type=_arg(parse_cover), default=Options.cover,
+                        metavar="KINDS", help=f"what to look for: {COVER_HELP}")
     _common(detect)
     detect.add_argument("--max-duration", type=float, default=Options.max_duration,
                         metavar="SECONDS", help="refuse longer videos")
@@ -192,8 +223,7 @@ def _review_parser() -> argparse.ArgumentParser:
                         help="port on 127.0.0.1 (default: a free one)")
     review.add_argument("--no-browser", action="store_true",
                         help="print the address only, do not open a browser")
-    review.add_argument("--mode", choices=MODES, default=Options.mode,
-                        help=f"mode of each face until changed (default {Options.mode})")
+    _cover(review, "the mode of each box until changed")
     review.add_argument("--mask-scale", type=float, default=Options.mask_scale,
                         help=f"mask size relative to the face box (default {Options.mask_scale})")
     _common(review)
@@ -247,7 +277,7 @@ def _error(message: object) -> None:
 
 
 def _anonymize(args: argparse.Namespace) -> int:
-    options = Options(mode=args.mode, threshold=args.threshold, mask_scale=args.mask_scale,
+    options = Options(**_kinds(args), threshold=args.threshold, mask_scale=args.mask_scale,
                       overwrite=args.force, max_pixels=args.max_pixels, crf=args.crf,
                       keep_audio=not args.no_audio, detect_every=args.detect_every,
                       max_duration=args.max_duration, max_frames=args.max_frames,
@@ -303,7 +333,7 @@ def _run_batch(args: argparse.Namespace, suffix: str, task: Task,
 
 
 def _detect(args: argparse.Namespace) -> int:
-    options = Options(threshold=args.threshold, max_pixels=args.max_pixels,
+    options = Options(cover=args.cover, threshold=args.threshold, max_pixels=args.max_pixels,
                       max_frames=args.max_frames, max_duration=args.max_duration)
     found: dict[str, list] = {}
     failed = 0
@@ -363,7 +393,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _review(args: argparse.Namespace) -> int:
     from .review import Session, serve
-    options = Options(mode=args.mode, threshold=args.threshold, mask_scale=args.mask_scale,
+    options = Options(**_kinds(args), threshold=args.threshold, mask_scale=args.mask_scale,
                       overwrite=args.force, max_pixels=args.max_pixels,
                       max_frames=args.max_frames, crf=args.crf, keep_audio=not args.no_audio,
                       detect_every=args.detect_every)

@@ -95,12 +95,14 @@ class Detections:
         """The longer side of each box, in pixels."""
         return np.maximum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])
 
-    def to_xywh(self) -> list[list[float]]:
-        """`[[x, y, w, h, score], …]` rounded to 0.1 px, as `blindspot detect --json` prints."""
-        rows = []
-        for (x1, y1, x2, y2), s in zip(self.boxes.tolist(), self.scores.tolist(), strict=True):
+    def to_xywh(self) -> list[list[float | str]]:
+        """`[[x, y, w, h, score, kind], …]` rounded to 0.1 px, as `blindspot detect --json`
+        prints."""
+        rows: list[list[float | str]] = []
+        for (x1, y1, x2, y2), s, kind in zip(self.boxes.tolist(), self.scores.tolist(),
+                                             self.kind_names(), strict=True):
             rows.append([round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1),
-                         round(s, 3)])
+                         round(s, 3), kind])
         return rows
 
 
@@ -113,24 +115,33 @@ def kind_index(name: str) -> int:
 
 
 def count_faces(frames: list[Detections]) -> tuple[int, int]:
-    """(faces, uncertain) among the boxes of `frames`: a track (boxes sharing a track id, in
-    video) or an untracked box (a photo) is a face when its best score reaches `FACE_SCORE`,
+    """(faces, uncertain) among the face boxes of `frames`: a track (boxes sharing a track id,
+    in video) or an untracked box (a photo) is a face when its best score reaches `FACE_SCORE`,
     uncertain otherwise. Every box is covered either way: the count is what a person reads,
     and a weak box in one pass (a texture, a face-like object) should not be reported as a
     person."""
+    best = _best_scores([d.of_kind("face") for d in frames])
+    faces = sum(score >= FACE_SCORE for score in best)
+    return faces, len(best) - faces
+
+
+def count_kind(frames: list[Detections], kind: str) -> int:
+    """How many tracks (video) or untracked boxes (photo) of `kind` the boxes of `frames` hold."""
+    return len(_best_scores([d.of_kind(kind) for d in frames]))
+
+
+def _best_scores(frames: list[Detections]) -> list[float]:
+    """The best score of each track, and the score of each untracked box (track id -1)."""
     best: dict[int, float] = {}
-    faces = uncertain = 0
+    single = []
     for dets in frames:
-        for i, score in enumerate(dets.scores.tolist()):
-            tid = -1 if dets.track_ids is None else int(dets.track_ids[i])
+        ids = [-1] * len(dets) if dets.track_ids is None else dets.track_ids.tolist()
+        for tid, score in zip(ids, dets.scores.tolist(), strict=True):
             if tid < 0:
-                faces += score >= FACE_SCORE
-                uncertain += score < FACE_SCORE
+                single.append(score)
             else:
                 best[tid] = max(best.get(tid, 0.0), score)
-    faces += sum(score >= FACE_SCORE for score in best.values())
-    uncertain += sum(score < FACE_SCORE for score in best.values())
-    return faces, uncertain
+    return single + list(best.values())
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,14 +4,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .detect.faces import DEVICES, DetectorSettings
+from .detect.faces import DetectorSettings
+from .detect.onnx import DEVICES
 
 MODES = ("solid", "mosaic", "blur")
+# `--cover`: what is covered. "text" is all text, plates included; each name covers the
+# kinds (`detections.KINDS`) listed here.
+COVER = {"faces": ("face",), "plates": ("plate",), "text": ("plate", "text")}
+# `--mode KIND=MODE` names a kind as `--cover` does.
+MODE_KINDS = {"faces": "face", "plates": "plate", "text": "text"}
+# The mode of a box of a kind that is found but not covered (text when only plates are).
+KEEP = "keep"
+
+
+def parse_cover(text: str) -> tuple[str, ...]:
+    """`--cover faces,plates` → ("faces", "plates"); ValueError names what is wrong."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in COVER]
+    if unknown or not names:
+        raise ValueError(f"--cover takes a comma list of {', '.join(COVER)}, not {text!r}")
+    return names
+
+
+def parse_modes(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """`--mode blur` or `--mode blur,text=solid` → ("blur", (("text", "solid"),)): the mode of
+    every kind, then modes of single kinds."""
+    default, per_kind = Options.mode, []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        kind, _, mode = part.rpartition("=")
+        if kind and kind not in MODE_KINDS:
+            raise ValueError(f"--mode: unknown kind {kind!r} (one of {', '.join(MODE_KINDS)})")
+        if mode not in MODES:
+            raise ValueError(f"--mode: unknown mode {mode!r} (one of {', '.join(MODES)})")
+        if kind:
+            per_kind.append((kind, mode))
+        else:
+            default = mode
+    return default, tuple(per_kind)
 
 
 @dataclass(frozen=True)
 class Options:
+    # What is covered (names of `COVER`).
+    cover: tuple[str, ...] = ("faces",)
+    # How: `mode` for every kind, unless `kind_modes` names another for a kind ("text", …).
     mode: str = "solid"
+    kind_modes: tuple[tuple[str, str], ...] = ()
     threshold: float = DetectorSettings.threshold
     # The mask is an ellipse this many times the face box (plus the box itself), so hairline,
     # ears and chin are covered as well.
@@ -38,8 +76,15 @@ class Options:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        object.__setattr__(self, "cover", tuple(self.cover))
+        object.__setattr__(self, "kind_modes", tuple(tuple(p) for p in self.kind_modes))
+        if not self.cover or set(self.cover) - set(COVER):
+            raise ValueError(f"cover must name some of {', '.join(COVER)}, not {self.cover!r}")
+        for mode in (self.mode, *(m for _, m in self.kind_modes)):
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if any(kind not in MODE_KINDS for kind, _ in self.kind_modes):
+            raise ValueError(f"kind modes must name kinds of {', '.join(MODE_KINDS)}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must lie between 0 and 1, not {self.threshold}")
         if not 1.0 <= self.mask_scale <= 4.0:
@@ -61,6 +106,21 @@ class Options:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0 <= self.threads <= 1024:
             raise ValueError(f"threads must lie between 0 and 1024, not {self.threads}")
+
+    def covered_kinds(self) -> set[str]:
+        """The kinds (of `detections.KINDS`) that are covered."""
+        return {kind for name in self.cover for kind in COVER[name]}
+
+    def finds_text(self) -> bool:
+        """Whether the text detector runs (plates or text are covered)."""
+        return bool(self.covered_kinds() & {"plate", "text"})
+
+    def mode_for(self, kind: str) -> str:
+        """How a box of `kind` is covered: its mode, or `KEEP` when the kind is not covered."""
+        if kind not in self.covered_kinds():
+            return KEEP
+        named = {MODE_KINDS[k]: m for k, m in self.kind_modes}
+        return named.get(kind, self.mode)
 
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(threshold=self.threshold, device=self.device,

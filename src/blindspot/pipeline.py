@@ -1,6 +1,10 @@
-"""The Python API: detect and cover faces in arrays and files, and strip metadata from files.
+"""The Python API: detect and cover faces (and plates, text) in arrays and files, and strip
+metadata from files.
 
 source (decode) → detect → redact → sink (encode pixels only), with atomic output files.
+Detection finds every kind the run's `Options.cover` needs; each box then gets its mode
+(`Options.mode_for` its kind, or the reviewer's choice): a box whose mode is `KEEP` (text
+found while only plates are covered) is left as it is and counted as left visible.
 """
 
 from __future__ import annotations
@@ -16,16 +20,17 @@ from PIL import Image
 
 from . import strip
 from .atomic import atomic_output
+from .detect.detector import KindsDetector
 from .detect.faces import DetectorSettings, FaceDetector
-from .detections import Detections, count_faces
+from .detections import KINDS, Detections, count_faces, count_kind
 from .errors import BlindspotError
 from .metadata import describe
-from .options import Options
+from .options import KEEP, Options
 from .photo import Photo
 from .redact import redact
 from .sink import PhotoWriter, write_photo, writer_for
 from .source import exif_orientation, open_image, read_photo
-from .video import anonymize_video, detect_video, render_video
+from .video import detect_video, render_video
 from .video_io import VIDEO_EXTENSIONS, probe_video
 
 
@@ -40,20 +45,37 @@ class FileResult:
     uncertain: int = 0
     frames: int = 1
     metadata_removed: list[str] = field(default_factory=list)
-    detections: list[Detections] = field(default_factory=list)  # one per frame
+    # The boxes covered, one Detections per frame (boxes left visible are not among them).
+    detections: list[Detections] = field(default_factory=list)
+    # Tracks (video) or boxes (photo) covered, and found but left visible, per kind looked
+    # for other than faces (`detections.KINDS`): {"plate": 1, "text": 0}.
+    covered: dict[str, int] = field(default_factory=dict)
+    left: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         removed = ", ".join(self.metadata_removed) if self.metadata_removed else "none found"
         parts = []
         if self.faces is not None:
-            covered = f"{self.faces} face{'s' if self.faces != 1 else ''} covered"
+            counts = [_plural(self.faces, "face")] if self.faces or not self.covered else []
+            counts += [_plural(n, kind) for kind, n in self.covered.items()]
+            covered = f"{', '.join(counts)} covered"
             if self.uncertain:
                 covered += f" (+{self.uncertain} uncertain, covered too)"
             parts.append(covered)
+            if self.left.get("text"):
+                parts.append(f"{_plural(self.left['text'], 'text')} left: --cover text")
         if self.frames > 1:
             parts.append(f"{self.frames} frames")
         parts.append(f"metadata removed: {removed}")
         return f"{self.source} -> {self.output}: {'; '.join(parts)}"
+
+
+_NOUNS = {"face": "face", "plate": "plate", "text": "text region", "person": "person"}
+
+
+def _plural(n: int, kind: str) -> str:
+    noun = _NOUNS[kind]
+    return f"{n} {noun}" if n == 1 else f"{n} {'people' if kind == 'person' else noun + 's'}"
 
 
 @lru_cache(maxsize=4)
@@ -61,19 +83,84 @@ def _detector(settings: DetectorSettings) -> FaceDetector:
     return FaceDetector(settings)
 
 
+@lru_cache(maxsize=2)
+def _text_detector(device: str, threads: int):  # noqa: ANN202 - TextDetector, imported late
+    from .detect.text import TextDetector, TextSettings
+    return TextDetector(TextSettings(device=device, threads=threads))
+
+
+def photo_detector(options: Options) -> KindsDetector:
+    """The detector of photos (and of the video frames where the thorough one runs)."""
+    return _kinds_detector(options, _detector(options.detector_settings())
+                           if "face" in options.covered_kinds() else None)
+
+
+def video_detectors(options: Options) -> tuple[KindsDetector, KindsDetector | None]:
+    """The video detectors: the light one (most frames of the cadence) and the thorough one
+    (every `full_every`-th frame; None: never), sharing one face model."""
+    if "face" not in options.covered_kinds():
+        return _kinds_detector(options, None), None
+    light = _detector(options.video_detector_settings())
+    thorough = FaceDetector(options.detector_settings(), light.model)
+    return (_kinds_detector(options, light),
+            _kinds_detector(options, thorough) if options.full_every else None)
+
+
+def _kinds_detector(options: Options, faces: FaceDetector | None) -> KindsDetector:
+    text = _text_detector(options.device, options.threads) if options.finds_text() else None
+    return KindsDetector(faces, text)
+
+
 def detect_image(rgb: np.ndarray, options: Options | None = None) -> Detections:
-    """The face boxes `anonymize_image` would cover in `rgb` (H×W×3 uint8), before the margin."""
+    """The boxes `anonymize_image` finds in `rgb` (H×W×3 uint8), before the margin: every kind
+    `options.cover` looks for (text found while only plates are covered included; its mode is
+    `KEEP`)."""
     options = options or Options()
-    return _detector(options.detector_settings()).detect(_check_array(rgb))
+    return photo_detector(options).detect(_check_array(rgb))
 
 
 def anonymize_image(rgb: np.ndarray, options: Options | None = None
                     ) -> tuple[np.ndarray, Detections]:
-    """A copy of `rgb` (H×W×3 uint8) with every face found covered, and the faces found."""
+    """A copy of `rgb` (H×W×3 uint8) with everything `options.cover` asks for covered, and the
+    boxes covered."""
     options = options or Options()
-    detections = detect_image(rgb, options)
-    out = redact(np.array(rgb, copy=True), detections, options.mode, options.mask_scale)
-    return out, detections
+    found = detect_image(rgb, options)
+    modes = box_modes(found, options)
+    covered = found.select(np.array([m != KEEP for m in modes], bool))
+    out = redact(np.array(rgb, copy=True), covered, options.mode, options.mask_scale,
+                 modes=[m for m in modes if m != KEEP])
+    return out, covered
+
+
+def box_modes(dets: Detections, options: Options) -> list[str]:
+    """The mode of each box of `dets` by its kind (`Options.mode_for`)."""
+    return [options.mode_for(kind) for kind in dets.kind_names()]
+
+
+def _split(frames: list[Detections], modes: list[list[str]]
+           ) -> tuple[list[Detections], list[list[str]], list[Detections]]:
+    """(the boxes to cover, their modes, the boxes left visible) of each frame."""
+    covered, covered_modes, left = [], [], []
+    for dets, frame_modes in zip(frames, modes, strict=True):
+        keep = np.array([m == KEEP for m in frame_modes], bool).reshape(-1)
+        covered.append(dets.select(~keep))
+        covered_modes.append([m for m in frame_modes if m != KEEP])
+        left.append(dets.select(keep))
+    return covered, covered_modes, left
+
+
+def _counted(result: FileResult, covered: list[Detections], left: list[Detections],
+             options: Options) -> FileResult:
+    """`result` with its boxes and counts: faces (and uncertain ones) and, per other kind
+    looked for, how many were covered and how many left visible."""
+    result.detections = covered
+    result.faces, result.uncertain = count_faces(covered)
+    looked_for = [k for k in KINDS[1:] if k in options.covered_kinds()
+                  or (k == "text" and options.finds_text())]
+    result.covered = {k: count_kind(covered, k) for k in looked_for
+                      if k in options.covered_kinds()}
+    result.left = {k: n for k in looked_for if (n := count_kind(left, k))}
+    return result
 
 
 def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
@@ -83,9 +170,9 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
     """Write `out`: the photo or video at `path` with every face covered and no metadata.
 
     `detections`, one per frame in displayed pixels (as `detect_file` returns them, edited
-    by a reviewer, say), replaces detection: exactly those boxes are covered. For a photo,
-    `modes` (one list per frame, one mode per box of `detections`) picks each face's mode
-    instead of `options.mode`."""
+    by a reviewer, say), replaces detection. `modes` (one list per frame, one mode per box of
+    `detections`) picks each box's mode instead of `options.mode_for` its kind; `KEEP` leaves
+    a box visible."""
     options = options or Options()
     path, out = Path(path), Path(out)
     if modes is not None and (detections is None or len(modes) != len(detections)):
@@ -99,17 +186,17 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
         _check_frame_count(detections, len(photo.frames))
         result = FileResult(path, out, frames=len(photo.frames),
                             metadata_removed=photo.metadata)
+        if detections is None:
+            detector = photo_detector(options)
+            detections = [detector.detect(frame) for frame in photo.frames]
+        if modes is None:
+            modes = [box_modes(dets, options) for dets in detections]
+        covered, covered_modes, left = _split(list(detections), modes)
         for index, frame in enumerate(photo.frames):
-            if detections is None:
-                covered, found = anonymize_image(frame, options)
-            else:
-                found = detections[index]
-                covered = redact(np.array(frame, copy=True), found, options.mode,
-                                 options.mask_scale,
-                                 modes=None if modes is None else modes[index])
-            photo.frames[index] = covered
-            result.detections.append(found)
-        result.faces, result.uncertain = count_faces(result.detections)
+            photo.frames[index] = redact(np.array(frame, copy=True), covered[index],
+                                         options.mode, options.mask_scale,
+                                         modes=covered_modes[index])
+        _counted(result, covered, left, options)
         _write(photo, out, writer, options.overwrite)
         return result
 
@@ -118,16 +205,18 @@ def _anonymize_video(path: Path, out: Path, options: Options,
                      detections: list[Detections] | None,
                      modes: list[list[str]] | None = None) -> FileResult:
     if detections is None:
-        detector = _detector(options.video_detector_settings())
-        info, boxes = anonymize_video(path, out, options, detector)
+        info, found = detect_video(path, options, *video_detectors(options))
     else:
         info = probe_video(path, options.max_pixels, options.max_duration)
-        boxes = list(detections)
-        # render_video refuses a frame count other than len(boxes)
-        render_video(path, out, options, boxes, modes)
-    faces, uncertain = count_faces(boxes)
-    return FileResult(path, out, faces=faces, uncertain=uncertain, frames=len(boxes),
-                      detections=boxes, metadata_removed=info.metadata + info.dropped_streams)
+        found = list(detections)
+    if modes is None:
+        modes = [box_modes(dets, options) for dets in found]
+    covered, covered_modes, left = _split(found, modes)
+    # render_video refuses a frame count other than len(covered)
+    render_video(path, out, options, covered, covered_modes)
+    result = FileResult(path, out, frames=len(covered),
+                        metadata_removed=info.metadata + info.dropped_streams)
+    return _counted(result, covered, left, options)
 
 
 def is_video(path: Path) -> bool:
@@ -136,15 +225,17 @@ def is_video(path: Path) -> bool:
 
 
 def detect_file(path: str | os.PathLike, options: Options | None = None) -> list[Detections]:
-    """The face boxes of every frame of the photo or video at `path`, in displayed pixels
-    (for a video: after tracking, the boxes that would be covered)."""
+    """The boxes of every frame of the photo or video at `path`, in displayed pixels, of every
+    kind `options.cover` looks for (for a video: after tracking). Boxes of a kind found but not
+    covered (`Options.mode_for` is `KEEP`) are among them."""
     options = options or Options()
     path = Path(path)
     with _errors_name(path):
         if is_video(path):
-            return detect_video(path, options, _detector(options.video_detector_settings()))[1]
+            return detect_video(path, options, *video_detectors(options))[1]
         photo = read_photo(path, options.max_pixels, options.max_frames)
-        return [detect_image(frame, options) for frame in photo.frames]
+        detector = photo_detector(options)
+        return [detector.detect(frame) for frame in photo.frames]
 
 
 def clean_file(path: str | os.PathLike, out: str | os.PathLike,

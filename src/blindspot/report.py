@@ -26,6 +26,8 @@ def file_entry(result: FileResult, with_hashes: bool) -> dict:
         "frames": result.frames,
         "faces": result.faces,
         "uncertain": result.uncertain,
+        "covered": result.covered,
+        "left_visible": result.left,
         "boxes_covered": sum(len(d) for d in result.detections),
         "metadata_removed": result.metadata_removed,
         "frames_boxes": [d.to_xywh() for d in result.detections],
@@ -46,7 +48,7 @@ def build_report(results: list[FileResult], options: Options, with_hashes: bool)
         "blindspot": __version__,
         "model": {"name": MODEL_NAME, "sha256": MODEL_SHA256},
         "settings": settings,
-        "box_format": "[x, y, w, h, score] in displayed pixels, before the mask margin",
+        "box_format": "[x, y, w, h, score, kind] in displayed pixels, before the mask margin",
         "files": [file_entry(r, with_hashes) for r in results],
     }
 

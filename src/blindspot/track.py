@@ -1,4 +1,6 @@
-"""Tracking: link per-frame face boxes into tracks and cover the frames the detector missed.
+"""Tracking: link per-frame boxes into tracks and cover the frames the detector missed.
+
+Faces, plates and text are tracked alike; a box only joins a track of its own kind.
 
 A face detector misses a face now and then for a frame or two (a head turns, motion blur), and
 in video a single uncovered frame shows the face. `track` links the boxes of consecutive frames
@@ -101,6 +103,7 @@ class _Track:
     """One face's detections so far: frame numbers, boxes (float64) and scores, in frame order."""
 
     id: int
+    kind: int = 0
     times: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
@@ -153,15 +156,16 @@ def _link(frames: Sequence[Detections | None],
         trackable = np.flatnonzero(np.isfinite(boxes).all(axis=1))
         predicted = np.array([tr.predict(t) for tr in live]).reshape(-1, 4)
         elapsed = np.array([t - tr.times[-1] for tr in live], np.float64)
+        same_kind = np.array([tr.kind for tr in live])[:, None] == dets.kinds[trackable][None, :]
         matched = set()
-        for i, j in _match(predicted, elapsed, boxes[trackable], settings):
+        for i, j in _match(predicted, elapsed, boxes[trackable], settings, same_kind):
             d = int(trackable[j])
             live[i].add(t, boxes[d], float(dets.scores[d]))
             ids[d] = live[i].id
             matched.add(i)
         for d in trackable:
             if ids[d] < 0:
-                new = _Track(len(live) + len(done))
+                new = _Track(len(live) + len(done), int(dets.kinds[d]))
                 new.add(t, boxes[d], float(dets.scores[d]))
                 ids[d] = new.id
                 live.append(new)
@@ -177,8 +181,9 @@ def _link(frames: Sequence[Detections | None],
 
 
 def _match(predicted: np.ndarray, elapsed: np.ndarray, boxes: np.ndarray,
-           settings: TrackSettings) -> list[tuple[int, int]]:
-    """One-to-one (track, detection) pairs that link, nearest centres first (greedy)."""
+           settings: TrackSettings, allowed: np.ndarray) -> list[tuple[int, int]]:
+    """One-to-one (track, detection) pairs that link, nearest centres first (greedy); only
+    pairs that `allowed` (tracks × boxes) allows can link."""
     if not len(predicted) or not len(boxes):
         return []
     ious = iou_matrix(predicted, boxes)
@@ -186,6 +191,7 @@ def _match(predicted: np.ndarray, elapsed: np.ndarray, boxes: np.ndarray,
     size = np.maximum((_sides(predicted)[:, None] + _sides(boxes)[None, :]) / 2, 1.0)
     cost = np.hypot(offset[..., 0], offset[..., 1]) / size
     links = (ious >= settings.iou_match) | (cost <= settings.centre_match * elapsed[:, None])
+    links &= allowed
     pairs = np.argwhere(links)
     order = np.lexsort((-ious[links], cost[links]))
     used_tracks: set[int] = set()
@@ -208,8 +214,9 @@ def _sides(boxes: np.ndarray) -> np.ndarray:
 
 
 def _fill(tr: _Track, n: int, first_run: int, last_run: int,
-          settings: TrackSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The frames one track covers without a detection of its own: (frames, boxes, scores, id).
+          settings: TrackSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Track]:
+    """The frames one track covers without a detection of its own: (frames, boxes, scores,
+    the track).
 
     Between detections: linear interpolation. Before the first and after the last: the end box
     held and moved on by the end velocity (their union), for `extend` frames, and through the
@@ -251,7 +258,7 @@ def _fill(tr: _Track, n: int, first_run: int, last_run: int,
                                           np.maximum(held[2:], moved[:, 2:])], axis=1)
         out_scores[mask] = scores[end_i]
         steps[mask] = np.abs(velocity)
-    return frames, _grow(out_boxes, steps, settings.motion_scale), out_scores, tr.id
+    return frames, _grow(out_boxes, steps, settings.motion_scale), out_scores, tr
 
 
 def _grow(boxes: np.ndarray, steps: np.ndarray, scale: float) -> np.ndarray:
@@ -262,15 +269,18 @@ def _grow(boxes: np.ndarray, steps: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _assemble(frames: Sequence[Detections | None], det_ids: list[np.ndarray],
-              filled: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> list[Detections]:
+              filled: list[tuple[np.ndarray, np.ndarray, np.ndarray, _Track]]
+              ) -> list[Detections]:
     """Per frame: the frame's detections, then the filled boxes of the tracks that cover it."""
-    filled = filled or [(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), -1)]
+    filled = filled or [(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), _Track(-1))]
     at = np.concatenate([f[0] for f in filled])
     boxes = np.concatenate([f[1] for f in filled])
     scores = np.concatenate([f[2] for f in filled])
-    ids = np.concatenate([np.full(len(f[0]), f[3], np.int64) for f in filled])
+    ids = np.concatenate([np.full(len(f[0]), f[3].id, np.int64) for f in filled])
+    kinds = np.concatenate([np.full(len(f[0]), f[3].kind, np.uint8) for f in filled])
     order = np.argsort(at, kind="stable")
-    at, boxes, scores, ids = at[order], boxes[order], scores[order], ids[order]
+    at, boxes, scores, ids, kinds = at[order], boxes[order], scores[order], ids[order], \
+        kinds[order]
     bounds = np.searchsorted(at, np.arange(len(frames) + 1))
     out = []
     for t, dets in enumerate(frames):
@@ -278,5 +288,6 @@ def _assemble(frames: Sequence[Detections | None], det_ids: list[np.ndarray],
         a, b = bounds[t], bounds[t + 1]
         out.append(Detections(np.concatenate([dets.boxes, boxes[a:b].astype(np.float32)]),
                               np.concatenate([dets.scores, scores[a:b].astype(np.float32)]),
-                              np.concatenate([det_ids[t], ids[a:b]])))
+                              np.concatenate([det_ids[t], ids[a:b]]),
+                              np.concatenate([dets.kinds, kinds[a:b]])))
     return out

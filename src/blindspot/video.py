@@ -1,10 +1,11 @@
 """The video path: a detection pass that keeps only boxes, tracking, then a render pass.
 
-Pass 1 decodes every frame (in a second thread, ahead of the detector) and detects faces on
-every `detect_every`-th frame and on the last one, keeping boxes only: every `full_every`-th
-frame with the photo detector's passes (downscaled and tiled as well: small and large faces), the
-others with the lighter video detector. `track` links the boxes into tracks, fills the gaps both
-ways, extends each track before and after it was seen and grows it with the face's motion.
+Pass 1 decodes every frame (in a second thread, ahead of the detector) and detects on every
+`detect_every`-th frame and on the last one, keeping boxes only: every `full_every`-th frame with
+the thorough detector (the photo detector's passes: small and large faces), the others with the
+lighter video detector; text, when looked for, on the same frames. `track` links the boxes
+into tracks, fills the gaps both ways, extends each track before and after it was seen and
+grows it with the motion.
 Pass 2 decodes the file again, covers each frame's boxes and encodes it, copying the sound.
 Memory holds boxes and a few frames, however long the video. Any error in either pass aborts
 the file: no output.
@@ -21,7 +22,7 @@ from typing import TypeVar
 import numpy as np
 
 from .atomic import atomic_output
-from .detect.faces import FaceDetector
+from .detect.detector import Detector
 from .detections import Detections
 from .errors import BlindspotError
 from .options import Options
@@ -34,14 +35,15 @@ T = TypeVar("T")
 PREFETCH = 4
 
 
-def detect_video(path: Path, options: Options, detector: FaceDetector
-                 ) -> tuple[VideoInfo, list[Detections]]:
-    """Pass 1 and tracking: the boxes to cover in every frame of the video at `path`."""
+def detect_video(path: Path, options: Options, detector: Detector,
+                 thorough: Detector | None = None) -> tuple[VideoInfo, list[Detections]]:
+    """Pass 1 and tracking: the boxes found in every frame of the video at `path`."""
     info = probe_video(path, options.max_pixels, options.max_duration)
-    return info, track_found(info, detect_frames(path, options, detector), options)
+    return info, track_found(info, detect_frames(path, options, detector, thorough), options)
 
 
-def detect_frames(path: Path, options: Options, detector: FaceDetector, start: int = 0,
+def detect_frames(path: Path, options: Options, detector: Detector,
+                  thorough: Detector | None = None, start: int = 0,
                   stop: int | None = None) -> list[Detections | None]:
     """Pass 1 over frames `start`…`stop - 1` (`stop` None: to the end): the boxes of each frame
     the cadence picks, None for the others. The cadence counts from the first frame of the
@@ -52,7 +54,7 @@ def detect_frames(path: Path, options: Options, detector: FaceDetector, start: i
     frame (a track is then never cut short at the end)."""
     every = max(1, options.detect_every)
     full_every = options.full_every
-    full = FaceDetector(options.detector_settings(), detector.model) if full_every else None
+    full = thorough if full_every else None
     found: list[Detections | None] = []
     last: VideoFrame | None = None
     frames = prefetched(read_frames(path, options.threads), PREFETCH)
@@ -136,14 +138,6 @@ def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
                 worker.join(0.05)
 
 
-def anonymize_video(path: Path, out: Path, options: Options, detector: FaceDetector
-                    ) -> tuple[VideoInfo, list[Detections]]:
-    """Write `out`: the video at `path` with every tracked face covered in every frame."""
-    info, boxes = detect_video(path, options, detector)
-    render_video(path, out, options, boxes)
-    return info, boxes
-
-
 def render_video(path: Path, out: Path, options: Options, boxes: list[Detections],
                  modes: list[list[str]] | None = None) -> None:
     """Pass 2: write `out`, the video at `path` with `boxes[i]` covered in frame i (every
@@ -163,9 +157,3 @@ def render_video(path: Path, out: Path, options: Options, boxes: list[Detections
         if written != len(boxes):
             raise BlindspotError(f"the render pass saw {written} frames, the detection pass "
                                  f"{len(boxes)}: the video changed while it was read")
-
-
-def frame_boxes(boxes: list[Detections]) -> Iterator[list[list[float]]]:
-    """Each frame's boxes as `[[x, y, w, h, score], …]`, for reports."""
-    for dets in boxes:
-        yield dets.to_xywh()

@@ -9,26 +9,19 @@ box cut by a tile's edge, or lying inside a surer face, is a part of a face and 
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
-from importlib import resources
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from ..detections import Detections, drop_contained, merge_group, nms, nms_groups
-from ..errors import BlindspotError
+from .onnx import load_model, session
 from .tiles import Tile, tile_grid
 
 MODEL_NAME = "centerface"
 MODEL_FILE = "centerface.onnx"
 MODEL_SHA256 = "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1"
-# An explicit provider list: ONNX Runtime's default order picks a slower provider on CPUs.
-PROVIDERS = ["CPUExecutionProvider"]
-DEVICES = ("cpu", "cuda", "auto")
-CUDA_PROVIDER = "CUDAExecutionProvider"
 
 
 @dataclass(frozen=True)
@@ -74,39 +67,15 @@ class DetectorSettings:
     threads: int = 0
 
 
-def providers(device: str) -> list[str]:
-    """ONNX Runtime's execution providers for `device`; BlindspotError when it can't be had."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
-    has_cuda = CUDA_PROVIDER in ort.get_available_providers()
-    if device == "cuda" and not has_cuda:
-        raise BlindspotError("--device cuda: ONNX Runtime has no CUDA provider here (install "
-                             "'blindspot[gpu]' on a machine with an NVIDIA GPU and CUDA)")
-    if device == "cpu" or not has_cuda:
-        return list(PROVIDERS)
-    return [CUDA_PROVIDER, *PROVIDERS]
-
-
 def _load_model_bytes() -> bytes:
-    data = resources.files("blindspot").joinpath("models", MODEL_FILE).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != MODEL_SHA256:
-        raise BlindspotError(f"bundled model {MODEL_FILE} is damaged (sha256 {digest})")
-    return data
+    return load_model(MODEL_FILE, MODEL_SHA256)
 
 
 class CenterFace:
     """One ONNX Runtime session of the CenterFace model; `run` detects in one RGB array."""
 
     def __init__(self, intra_op_threads: int = 0, device: str = "cpu") -> None:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = intra_op_threads
-        if intra_op_threads == 1:  # one thread means one: no inter-op pool, no spinning
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(_load_model_bytes(), options,
-                                            providers=providers(device))
+        self.session = session(_load_model_bytes(), intra_op_threads, device)
         self._lock = threading.Lock()
 
     def run(self, rgb: np.ndarray, threshold: float) -> Detections:
