@@ -47,8 +47,9 @@ class FileResult:
     metadata_removed: list[str] = field(default_factory=list)
     # The boxes covered, one Detections per frame (boxes left visible are not among them).
     detections: list[Detections] = field(default_factory=list)
-    # Tracks (video) or boxes (photo) covered, and found but left visible, per kind looked
-    # for other than faces (`detections.KINDS`): {"plate": 1, "text": 0}.
+    # Per kind covered, how many were (faces: as `faces`), and per kind found but not
+    # covered, how many were left visible: tracks in a video, boxes in a photo
+    # ({"face": 2, "plate": 1}, {"text": 12}).
     covered: dict[str, int] = field(default_factory=dict)
     left: dict[str, int] = field(default_factory=dict)
 
@@ -56,8 +57,8 @@ class FileResult:
         removed = ", ".join(self.metadata_removed) if self.metadata_removed else "none found"
         parts = []
         if self.faces is not None:
-            counts = [_plural(self.faces, "face")] if self.faces or not self.covered else []
-            counts += [_plural(n, kind) for kind, n in self.covered.items()]
+            counts = [_plural(n, kind) for kind, n in self.covered.items()] \
+                or [_plural(self.faces, "face")]
             covered = f"{', '.join(counts)} covered"
             if self.uncertain:
                 covered += f" (+{self.uncertain} uncertain, covered too)"
@@ -155,11 +156,9 @@ def _counted(result: FileResult, covered: list[Detections], left: list[Detection
     looked for, how many were covered and how many left visible."""
     result.detections = covered
     result.faces, result.uncertain = count_faces(covered)
-    looked_for = [k for k in KINDS[1:] if k in options.covered_kinds()
-                  or (k == "text" and options.finds_text())]
-    result.covered = {k: count_kind(covered, k) for k in looked_for
-                      if k in options.covered_kinds()}
-    result.left = {k: n for k in looked_for if (n := count_kind(left, k))}
+    kinds = [k for k in KINDS if k in options.covered_kinds()]
+    result.covered = {k: result.faces if k == "face" else count_kind(covered, k) for k in kinds}
+    result.left = {k: n for k in KINDS if (n := count_kind(left, k))}
     return result
 
 
