@@ -80,3 +80,30 @@ def test_text_found_but_not_covered_is_kept_and_counted(tmp_path):
     assert result.covered == {"face": 0, "plate": 1} and result.left == {"text": 1}
     assert "0 faces, 1 plate covered; 1 text region left: --cover text" in result.summary()
     assert [d.kind_names() for d in result.detections] == [["plate"]]
+
+
+def test_video_text_detection_runs_on_the_detection_cadence(tmp_path, astronaut):
+    """Text is looked for on the frames faces are (every detect_every-th and the last), and
+    a plate found there is covered on every frame between."""
+    from conftest import write_clip_with_sound
+
+    from blindspot.detect.detector import KindsDetector
+    from blindspot.detect.text import TextDetector
+    from blindspot.video import detect_frames
+
+    seen = []
+
+    class Counting:
+        def __init__(self) -> None:
+            self.text = TextDetector()
+
+        def detect(self, rgb: np.ndarray) -> Detections:
+            seen.append(len(seen))
+            return self.text.detect(rgb)
+
+    clip = write_clip_with_sound(tmp_path / "c.mp4", [astronaut[:256, :256]] * 10, 0)
+    options = Options(cover=("plates",), detect_every=4, full_every=0)
+    found = detect_frames(clip, options, KindsDetector(None, Counting()))
+    assert len(seen) == 4  # frames 0, 4, 8 and the last, 9
+    assert [f is None for f in found] == [False, True, True, True, False, True, True, True,
+                                           False, False]

@@ -224,7 +224,7 @@ def _assert_numbers_only(saved: dict) -> None:
     def walk(value):
         if isinstance(value, dict):
             assert set(value) <= {"blindspot_review", "name", "width", "height", "frames",
-                                  "mode", "reviewed", "faces", "id", "source", "keep",
+                                  "mode", "reviewed", "faces", "id", "source", "keep", "kind",
                                   "start", "end", "score", "keys"}
             for v in value.values():
                 walk(v)
@@ -264,6 +264,138 @@ def test_photo_review_resumes_from_its_saved_state(scene):
     x1, y1, x2, y2 = CAT
     cat = np.array(Image.open(scene))[y1:y2, x1:x2]
     assert out[y1:y2, x1:x2].max() > 0 and not np.array_equal(out[y1:y2, x1:x2], cat)  # blur
+
+
+# ---------------------------------------------------------------------------- text
+
+# A line of text on a wall, long (no plate has its shape): x1, y1, x2, y2.
+SIGN = (20, 97, 465, 128)
+PLATE = (360, 250, 600, 320)  # a licence plate, frame included
+PLATE_TEXT = (375, 276, 540, 301)  # its letters ("AB 123 CD")
+DRAWN = (480, 30, 620, 62)  # where the reviewer draws a text box (a blank stretch of wall)
+
+
+@pytest.fixture
+def signs(tmp_path) -> Path:
+    """A PNG of a light wall with a line of dark text and a licence plate (large and sharp:
+    what the text detector finds for sure; the text far longer than a plate)."""
+    picture = np.full((400, 640, 3), 235, np.uint8)
+    cv2.putText(picture, "please keep this gate closed at all times", (20, 120),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.8, (20, 20, 20), 2)
+    x1, y1, x2, y2 = PLATE
+    cv2.rectangle(picture, (x1, y1), (x2, y2), (255, 255, 255), -1)
+    cv2.rectangle(picture, (x1, y1), (x2, y2), (0, 0, 0), 4)
+    cv2.putText(picture, "AB 123 CD", (372, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 4)
+    folder = tmp_path / "signs"
+    folder.mkdir()
+    Image.fromarray(picture).save(folder / "wall.png")
+    return folder / "wall.png"
+
+
+def _overlaps(box, area) -> bool:
+    return box[0] < area[2] and box[2] > area[0] and box[1] < area[3] and box[3] > area[1]
+
+
+def _sign_boxes(faces: list[dict]) -> list[dict]:
+    return [f for f in faces if _overlaps(f["keys"][0][1:], SIGN)]
+
+
+def test_text_is_reviewed_as_text_covered_padded_and_drawn(browser, signs):
+    """`--cover faces,text`: the sign's text has a card of kind text, covered; a text box drawn
+    with the text kind chosen covers its rectangle padded by a quarter of its height."""
+    original = np.array(Image.open(signs))
+    size = (640, 400)
+    with ReviewServer(str(signs), "--cover", "faces,text") as server:
+        page, requests, problems = _open_page(browser, server)
+        page.wait_for_selector(".card[data-kind=text]", timeout=60_000)
+        found = server.opened("0/wall.png")["review"]["faces"]
+        sign = _sign_boxes(found)
+        assert sign and all(f["kind"] == "text" and f["keep"] for f in sign), found
+        assert all(f["kind"] in ("plate", "text") and f["keep"] for f in found)
+        card = page.locator(f".card[data-id={sign[0]['id']}]")
+        assert card.locator(".kind").inner_text().lower() == "text"
+        assert "uncertain" not in card.inner_text() and "left visible" not in card.inner_text()
+        assert page.locator("#facesTitle").inner_text() == "Faces and text"
+
+        page.keyboard.press("t")  # draw text
+        assert page.locator("#drawKind button[data-kind=text]").get_attribute(
+            "aria-pressed") == "true"
+        _drag(page, DRAWN[:2], DRAWN[2:], size)
+        page.wait_for_selector(".card[data-id=d1][data-kind=text]")
+        state = signs.with_name("wall.anon.png.review.json")
+        saved = _wait_saved(state, lambda s: any(f["id"] == "d1" for f in s["faces"]))
+        page.keyboard.press("Escape")
+        page.screenshot(path="/tmp/review_text.png")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "review-text.png")
+        _export(page)
+        assert not problems, problems
+        assert all(url.startswith(server.base + "/") for url in requests), requests
+
+    drawn = {f["id"]: f for f in saved["faces"]}["d1"]
+    assert (drawn["kind"], drawn["source"], drawn["mode"]) == ("text", "drawn", "solid")
+    assert np.allclose(drawn["keys"][0][1:], DRAWN, atol=3)
+    _assert_numbers_only(saved)
+    out = np.array(Image.open(signs.with_name("wall.anon.png")))
+    x1, y1, x2, y2 = SIGN
+    assert out[y1 + 8:y2 - 8, x1 + 4:x2 - 4].max() == 0, "the sign's text not covered (solid)"
+    # the drawn box, padded by a quarter of its height on every side: corners too (a rectangle,
+    # not a face's ellipse), and nothing beyond
+    x1, y1, x2, y2 = (round(v) for v in drawn["keys"][0][1:])
+    pad = (y2 - y1) // 4
+    assert out[y1 - pad + 2:y2 + pad - 2, x1 - pad + 2:x2 + pad - 2].max() == 0
+    assert np.array_equal(out[y2 + pad + 3:y2 + pad + 20, x1:x2],
+                          original[y2 + pad + 3:y2 + pad + 20, x1:x2])
+    assert np.array_equal(out[340:400, 0:300], original[340:400, 0:300])
+
+
+def test_text_not_covered_is_left_visible_and_can_be_turned_on(browser, signs):
+    """`--cover faces,plates`: the plate is covered; the sign's text has a card that says it is
+    left visible, and the export leaves it as it was."""
+    original = np.array(Image.open(signs))
+    with ReviewServer(str(signs), "--cover", "faces,plates") as server:
+        page, requests, problems = _open_page(browser, server)
+        page.wait_for_selector(".card[data-kind=text]", timeout=60_000)
+        found = server.opened("0/wall.png")["review"]["faces"]
+        sign = _sign_boxes(found)
+        assert sign and all(f["kind"] == "text" and not f["keep"] for f in sign), found
+        plates = [f for f in found if _overlaps(f["keys"][0][1:], PLATE)]
+        assert plates and all(f["kind"] == "plate" and f["keep"] for f in plates), found
+        card = page.locator(f".card[data-id={sign[0]['id']}]")
+        assert "left visible" in card.inner_text() and "dropped" in card.get_attribute("class")
+        assert "left visible" in page.locator("#faceCount").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "review-text-left.png")
+        _export(page)
+        assert not problems, problems
+    out = np.array(Image.open(signs.with_name("wall.anon.png")))
+    x1, y1, x2, y2 = SIGN
+    assert np.array_equal(out[y1 - 10:y2 + 10, x1 - 10:x2 + 10],
+                          original[y1 - 10:y2 + 10, x1 - 10:x2 + 10]), "left text changed"
+    x1, y1, x2, y2 = PLATE_TEXT
+    assert out[y1:y2, x1:x2].max() == 0, "plate not covered (solid)"
+
+    # The reviewer covers the text after all: it is covered (in the session's mode) and
+    # counted as covered text in the report.
+    report = signs.with_name("report.json")
+    with ReviewServer(str(signs), "--cover", "faces,plates", "--mode", "blur,plates=solid",
+                      "--force", "--report", str(report)) as server:
+        review = server.opened("0/wall.png")["review"]
+        assert all(f["mode"] == "blur" for f in _sign_boxes(review["faces"]))
+        for face in _sign_boxes(review["faces"]):
+            face["keep"] = True
+        server.api("/api/file/0/wall.png", review, "PUT")
+        server.api("/api/export", {"overwrite": True})
+        while server.api("/api/export")["running"]:
+            time.sleep(0.2)
+        assert server.api("/api/export")["errors"] == []
+    out = np.array(Image.open(signs.with_name("wall.anon.png")))
+    x1, y1, x2, y2 = SIGN
+    assert not np.array_equal(out[y1:y2, x1:x2], original[y1:y2, x1:x2]), "text not covered"
+    assert out[y1:y2, x1:x2].max() > 0, "text covered solid, not in its kind's mode (blur)"
+    entry = json.loads(report.read_text())["files"][0]
+    assert entry["boxes_covered"] == len(found) - sum(
+        f["kind"] == "text" and not f["keep"] and f not in _sign_boxes(found) for f in found)
 
 
 # ---------------------------------------------------------------------------- video

@@ -53,13 +53,59 @@ def test_detections_hold_kept_faces_only_with_their_modes():
 def test_detected_tracks_become_faces_with_few_keys():
     found = [Detections([[10 + 2 * i, 10, 40 + 2 * i, 40]], [0.9], np.array([7]))
              for i in range(20)]
-    review = state.from_detections("a.mp4", 200, 100, found, "mosaic")
+    review = state.from_detections("a.mp4", 200, 100, found, blindspot.Options(mode="mosaic"))
     (face,) = review.faces
     assert (face.id, face.start, face.end, face.mode) == ("t1", 0, 19, "mosaic")
     assert len(face.keys) == 2  # linear motion: the ends are enough
     dets, _ = review.detections()
     for i, d in enumerate(dets):
         assert np.allclose(d.boxes, found[i].boxes)
+
+
+def test_each_kind_starts_kept_or_left_visible_in_its_own_mode():
+    """Text found while only plates are covered starts left visible, with the mode it gets if
+    the reviewer covers it; the kinds reach the boxes to cover (text is covered as text)."""
+    photo = [Detections([[10, 10, 40, 40], [50, 10, 150, 30], [50, 50, 110, 70]],
+                        [0.9, 0.8, 0.7], kinds=[0, 2, 1])]
+    options = blindspot.Options(cover=("faces", "plates"), mode="blur",
+                                kind_modes=(("plates", "solid"), ("text", "mosaic")))
+    review = state.from_detections("a.png", 200, 100, photo, options)
+    assert [(f.id, f.kind, f.keep, f.mode) for f in review.faces] == [
+        ("f1", "face", True, "blur"), ("f2", "text", False, "mosaic"),
+        ("f3", "plate", True, "solid")]
+    dets, modes = review.detections()
+    assert dets[0].kind_names() == ["face", "plate"] and modes == [["blur", "solid"]]
+    found, frame_modes = review.detections_at(0)
+    assert found.kind_names() == ["face", "plate"] and frame_modes == ["blur", "solid"]
+    # for the export: text left visible comes along, in mode KEEP, to be counted as left
+    dets, modes = review.detections(left=True)
+    assert dets[0].kind_names() == ["face", "text", "plate"]
+    assert modes == [["blur", "keep", "solid"]]
+    # covering the text (the page) covers it in its mode; the state keeps the kind
+    review.faces[1].keep = True
+    again = Review.from_json(json.loads(json.dumps(review.to_json())))
+    assert [f.kind for f in again.faces] == ["face", "text", "plate"]
+    assert again.detections()[1] == [["blur", "mosaic", "solid"]]
+    # tracks in a video: kept per kind, even where two kinds share a track id
+    video = [Detections([[10, 10, 40, 40], [50, 10, 150, 30]], [0.9, 0.8], np.array([1, 1]),
+                        [0, 2]) for _ in range(3)]
+    tracks = state.from_detections("a.mp4", 200, 100, video, blindspot.Options(
+        cover=("faces", "text"))).faces
+    assert [(f.id, f.kind, f.keep, f.mode, f.end) for f in tracks] == [
+        ("t1", "face", True, "solid", 2), ("t2", "text", True, "solid", 2)]
+
+
+def test_a_state_saved_before_kinds_loads_as_faces(tmp_path):
+    output = tmp_path / "scene.anon.png"
+    old = {"blindspot_review": 1, "name": "scene.png", "width": 200, "height": 100,
+           "frames": 1, "mode": "solid", "reviewed": True,
+           "faces": [{"id": "f1", "source": "detected", "keep": True, "mode": "blur",
+                      "start": 0, "end": 0, "score": 0.9, "keys": [[0, 10, 10, 40, 40]]}]}
+    state.state_path(output).write_text(json.dumps(old))
+    review = state.load(output)
+    assert review is not None and [f.kind for f in review.faces] == ["face"]
+    assert review.detections()[0][0].kind_names() == ["face"]
+    assert review.to_json()["faces"][0]["kind"] == "face"
 
 
 def test_simplify_keeps_every_turn():
@@ -74,7 +120,7 @@ def test_simplify_keeps_every_turn():
     _face(keys=[[0, float("nan"), 0, 5, 5]]), _face(keys=[[0, 1e9, 0, 2e9, 5]]),
     _face(keys=[[12, 0, 0, 5, 5]]), _face(keys=[[0, 0, 0, 5, 5], [0, 1, 1, 6, 6]]),
     _face(keys=[[0, "0", 0, 5, 5]]), _face(keys=[[0, 0, 0, 5]]), _face(start=True),
-    "a face",
+    _face(kind="person"), _face(kind=""), _face(kind=None), _face(kind=["text"]), "a face",
 ])
 def test_a_malformed_review_is_refused(bad):
     with pytest.raises(StateError):

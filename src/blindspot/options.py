@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .detect.faces import DetectorSettings
 from .detect.onnx import DEVICES
+from .detect.text import TextSettings
 
 MODES = ("solid", "mosaic", "blur")
 # `--cover`: what is covered. "text" is all text, plates included; each name covers the
@@ -45,7 +46,7 @@ def parse_modes(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 @dataclass(frozen=True)
 class Options:
-    # What is covered (names of `COVER`).
+    # What is covered (names of `COVER`); faces always are.
     cover: tuple[str, ...] = ("faces",)
     # How: `mode` for every kind, unless `kind_modes` names another for a kind ("text", …).
     mode: str = "solid"
@@ -76,7 +77,8 @@ class Options:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cover", tuple(self.cover))
+        # Faces are always covered: a kind named is covered as well as faces, never instead.
+        object.__setattr__(self, "cover", tuple(dict.fromkeys(("faces", *self.cover))))
         object.__setattr__(self, "kind_modes", tuple(tuple(p) for p in self.kind_modes))
         if not self.cover or set(self.cover) - set(COVER):
             raise ValueError(f"cover must name some of {', '.join(COVER)}, not {self.cover!r}")
@@ -125,6 +127,13 @@ class Options:
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(threshold=self.threshold, device=self.device,
                                 threads=self.threads)
+
+    def text_settings(self) -> TextSettings:
+        return TextSettings(device=self.device, threads=self.threads)
+
+    def video_text_settings(self) -> TextSettings:
+        """Video frames between thorough ones: the whole frame only, at most about 720p."""
+        return TextSettings.video(device=self.device, threads=self.threads)
 
     def video_detector_settings(self) -> DetectorSettings:
         """Video frames get a lighter detector (tracking fills in what one frame misses)."""

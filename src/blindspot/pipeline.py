@@ -22,6 +22,7 @@ from . import strip
 from .atomic import atomic_output
 from .detect.detector import KindsDetector
 from .detect.faces import DetectorSettings, FaceDetector
+from .detect.text import TextDetector, TextSettings
 from .detections import KINDS, Detections, count_faces, count_kind
 from .errors import BlindspotError
 from .metadata import describe
@@ -85,31 +86,31 @@ def _detector(settings: DetectorSettings) -> FaceDetector:
 
 
 @lru_cache(maxsize=2)
-def _text_detector(device: str, threads: int):  # noqa: ANN202 - TextDetector, imported late
-    from .detect.text import TextDetector, TextSettings
-    return TextDetector(TextSettings(device=device, threads=threads))
+def _text_detector(settings: TextSettings) -> TextDetector:
+    return TextDetector(settings)
 
 
 def photo_detector(options: Options) -> KindsDetector:
     """The detector of photos (and of the video frames where the thorough one runs)."""
-    return _kinds_detector(options, _detector(options.detector_settings())
-                           if "face" in options.covered_kinds() else None)
+    faces = _detector(options.detector_settings()) if "face" in options.covered_kinds() \
+        else None
+    text = _text_detector(options.text_settings()) if options.finds_text() else None
+    return KindsDetector(faces, text)
 
 
 def video_detectors(options: Options) -> tuple[KindsDetector, KindsDetector | None]:
-    """The video detectors: the light one (most frames of the cadence) and the thorough one
-    (every `full_every`-th frame; None: never), sharing one face model."""
-    if "face" not in options.covered_kinds():
-        return _kinds_detector(options, None), None
-    light = _detector(options.video_detector_settings())
-    thorough = FaceDetector(options.detector_settings(), light.model)
-    return (_kinds_detector(options, light),
-            _kinds_detector(options, thorough) if options.full_every else None)
-
-
-def _kinds_detector(options: Options, faces: FaceDetector | None) -> KindsDetector:
-    text = _text_detector(options.device, options.threads) if options.finds_text() else None
-    return KindsDetector(faces, text)
+    """The video detectors: the light one (most frames of the cadence: faces on the whole
+    frame, text on the whole frame at most `VIDEO_MAX_PIXELS`) and the thorough one (every
+    `full_every`-th frame, as for photos; None: never), each sharing one model per kind."""
+    faces = text = thorough_faces = thorough_text = None
+    if "face" in options.covered_kinds():
+        faces = _detector(options.video_detector_settings())
+        thorough_faces = FaceDetector(options.detector_settings(), faces.model)
+    if options.finds_text():
+        text = _text_detector(options.video_text_settings())
+        thorough_text = TextDetector(options.text_settings(), text.model)
+    thorough = KindsDetector(thorough_faces, thorough_text) if options.full_every else None
+    return KindsDetector(faces, text), thorough
 
 
 def detect_image(rgb: np.ndarray, options: Options | None = None) -> Detections:
@@ -152,11 +153,12 @@ def _split(frames: list[Detections], modes: list[list[str]]
 
 def _counted(result: FileResult, covered: list[Detections], left: list[Detections],
              options: Options) -> FileResult:
-    """`result` with its boxes and counts: faces (and uncertain ones) and, per other kind
-    looked for, how many were covered and how many left visible."""
+    """`result` with its boxes and counts: faces (and uncertain ones) and, per kind that
+    `options` covers or a reviewer chose to cover, how many were covered; per kind found but
+    not covered, how many were left visible."""
     result.detections = covered
     result.faces, result.uncertain = count_faces(covered)
-    kinds = [k for k in KINDS if k in options.covered_kinds()]
+    kinds = [k for k in KINDS if k in options.covered_kinds() or count_kind(covered, k)]
     result.covered = {k: result.faces if k == "face" else count_kind(covered, k) for k in kinds}
     result.left = {k: n for k in KINDS if (n := count_kind(left, k))}
     return result

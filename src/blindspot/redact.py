@@ -3,8 +3,9 @@
 One verb per redactor: `redact(image, detections, mode, mask_scale)` changes `image` in place.
 The mask of a face is the union of its box and an ellipse `mask_scale` times the box, clipped
 to the image, so the box is always covered whole and hairline, ears and chin too. Text and
-plates get a rectangle padded by `TEXT_PAD` of the box's height on each side (a text detector's
-box hugs the letters: the plate's frame and a line of smaller print stay readable without it);
+plates get a rectangle padded by `TEXT_PAD` of the box's height on each side, plates by
+`PLATE_PAD_X` left and right (a text detector's box hugs the letters: the plate's frame and a
+line of smaller print stay readable without it);
 a person gets the box.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .detections import FACE, PERSON, Detections
+from .detections import FACE, PERSON, PLATE, Detections
 
 SOLID_COLOUR = (0, 0, 0)
 MOSAIC_BLOCKS = 6  # at most this many blocks across a face
@@ -25,14 +26,23 @@ MOSAIC_BLOCKS = 6  # at most this many blocks across a face
 TEXT_PAD = 0.25
 
 
+# A plate's frame reaches further beside its letters than above and below them: half the
+# letters' height on an EU plate (520 × 110 mm, letters 75 mm high over about 440 mm), about
+# that on a US one. Plates are padded this much of their height to the left and right.
+PLATE_PAD_X = 0.5
+
+
 def padded(box: np.ndarray, kind: int = FACE) -> np.ndarray:
     """The box a mask is built around: text and plate boxes grown by `TEXT_PAD` × their
-    height on every side, other kinds as they are."""
+    height on every side (plates by `PLATE_PAD_X` × their height left and right), other kinds
+    as they are."""
     box = np.asarray(box, np.float64)
     if kind in (FACE, PERSON):
         return box
-    pad = TEXT_PAD * (box[3] - box[1])
-    return box + np.array([-pad, -pad, pad, pad])
+    height = box[3] - box[1]
+    pad_x = (PLATE_PAD_X if kind == PLATE else TEXT_PAD) * height
+    pad_y = TEXT_PAD * height
+    return box + np.array([-pad_x, -pad_y, pad_x, pad_y])
 
 
 def mask_region(box: np.ndarray, mask_scale: float, width: int, height: int,

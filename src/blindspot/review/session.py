@@ -4,7 +4,8 @@ Files are known by a key, `ROOT/RELATIVE/PATH` (ROOT: the number of the command-
 they came from), fixed when the session starts; nothing else on disk can be named. Pictures are
 decoded lazily, one file at a time in a worker thread, and kept in memory only (small caches):
 face pixels are never written to disk, only the review's numbers are. A video is decoded once
-into downscaled JPEG frames for the player, then faces are found with `detect_file`.
+into downscaled JPEG frames for the player, then faces (and text, as `--cover` asks) are
+found with `detect_file`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import BlindspotError
-from ..options import Options
+from ..options import MODE_KINDS, Options
 from ..outputs import plan_outputs
 from ..pipeline import FileResult, anonymize_file, detect_file, detect_image, is_video
-from ..redact import redact
+from ..redact import TEXT_PAD, redact
 from ..report import write_report
 from ..source import open_image, read_photo
 from ..video_io import probe_video, read_frames
@@ -34,6 +35,7 @@ from .state import Review
 PAGE_SIZE = 48  # files per page of the file list
 THUMB_SIDE = 160  # px, the file list's thumbnails
 FACE_THUMB_SIDE = 72  # px, the face cards' thumbnails
+TEXT_THUMB_SIDE = 280  # px, the plate and text cards' (a line of text is long and low)
 FACE_SAMPLES = 5  # thumbnails per face card, spread over its frames
 DISPLAY_SIDE = 1600  # px, the longest side of a photo as the page shows it
 VIDEO_SIDE = 640  # px, the longest side of a video frame in the player
@@ -195,7 +197,10 @@ class Session:
     def describe(self, entry: Entry) -> dict:
         data = self.summary(entry) | {"progress": entry.progress, "error": entry.error,
                                       "mask_scale": self.options.mask_scale,
-                                      "default_mode": self.options.mode}
+                                      "text_pad": TEXT_PAD,
+                                      "default_mode": self.options.mode,
+                                      "kind_modes": self.kind_modes(),
+                                      "covered_kinds": sorted(self.options.covered_kinds())}
         if entry.status == "ready" and entry.review is not None:
             data["review"] = entry.review.to_json()
             if entry.kind == "video":
@@ -204,6 +209,12 @@ class Session:
                     data["times"] = [round(t, 3) for t in video.times]
                     data["fps"] = video.fps
         return data
+
+    def kind_modes(self) -> dict[str, str]:
+        """The mode a box of each kind gets when covered (`--mode KIND=MODE`) other than the
+        mode of every kind (a video's own mode takes that one's place)."""
+        named = {MODE_KINDS[k]: m for k, m in self.options.kind_modes}
+        return {kind: named[kind] for kind in state.REVIEW_KINDS if kind in named}
 
     def _has_media(self, entry: Entry) -> bool:
         cache = self._videos if entry.kind == "video" else self._photos
@@ -232,7 +243,7 @@ class Session:
                 entry.progress = "finding faces"
                 found = [detect_image(frame, self.options) for frame in photo.frames]
                 entry.review = state.from_detections(entry.source.name, width, height, found,
-                                                     self.options.mode)
+                                                     self.options)
         return photo.frames
 
     def _load_video(self, entry: Entry) -> VideoFrames:
@@ -260,7 +271,7 @@ class Session:
                 if len(found) != len(times):
                     raise BlindspotError("the video changed while it was read")
                 entry.review = state.from_detections(entry.source.name, info.width,
-                                                     info.height, found, self.options.mode)
+                                                     info.height, found, self.options)
         self._videos.put(entry.key, video)
         return video
 
@@ -345,8 +356,9 @@ class Session:
             if not anonymized:
                 return video.jpegs[stored]
             rgb = _decode_jpeg(video.jpegs[stored])
-            found = review.detections_at(index)[0].scaled(video.scale, video.scale)
-            redact(rgb, found, review.mode, self.options.mask_scale, seed=index)
+            found, modes = review.detections_at(index)
+            redact(rgb, found.scaled(video.scale, video.scale), review.mode,
+                   self.options.mask_scale, seed=index, modes=modes)
             return _jpeg(rgb, 1.0)
         frames = self._media(entry)
         rgb = frames[min(index, len(frames) - 1)]
@@ -357,7 +369,7 @@ class Session:
         return _jpeg(rgb, min(1.0, DISPLAY_SIDE / max(rgb.shape[:2])), quality=90)
 
     def face_thumbnail(self, key: str, face_id: str, sample: int) -> bytes:
-        """A crop of face `face_id` (with some of its surroundings) at sample `sample` of
+        """A crop of face (or text) `face_id` (with some of its surroundings) at sample `sample` of
         `FACE_SAMPLES`, spread evenly over the frames it is covered in."""
         entry = self.entry(key)
         review = entry.review
@@ -376,13 +388,15 @@ class Session:
         else:
             rgb = self._media(entry)[index]
         x1, y1, x2, y2 = box
-        pad = 0.3 * max(x2 - x1, y2 - y1)
+        # a face with some of its surroundings; a line of text with a little room around it
+        pad = 0.3 * max(x2 - x1, y2 - y1) if face.kind == "face" else 0.5 * (y2 - y1)
         height, width = rgb.shape[:2]
         crop = rgb[max(0, int(y1 - pad)):min(height, int(y2 + pad) + 1),
                    max(0, int(x1 - pad)):min(width, int(x2 + pad) + 1)]
         if crop.size == 0:
             crop = np.zeros((8, 8, 3), np.uint8)
-        return _jpeg(crop, FACE_THUMB_SIDE / max(crop.shape[:2]), quality=80)
+        side = FACE_THUMB_SIDE if face.kind == "face" else TEXT_THUMB_SIDE
+        return _jpeg(crop, side / max(crop.shape[:2]), quality=80)
 
     def _media(self, entry: Entry):
         """The decoded pictures of a loaded file (decoded again if the cache let them go)."""
@@ -436,10 +450,15 @@ class Session:
         review = entry.review or state.load(entry.output)
         if review is None:
             return anonymize_file(entry.source, entry.output, options)
-        dets, modes = review.detections()
+        dets, modes = review.detections(left=True)
         if entry.kind == "video":
-            return anonymize_file(entry.source, entry.output, replace(options, mode=review.mode),
-                                  dets)
+            options = replace(options, mode=review.mode)
+        # A kind the reviewer covered though the session did not (text turned on by hand) is
+        # counted as covered, not left out of the counts.
+        kept = {face.kind for face in review.faces if face.keep} - options.covered_kinds()
+        if kept:
+            names = {kind: name for name, kind in MODE_KINDS.items()}
+            options = replace(options, cover=(*options.cover, *(names[k] for k in sorted(kept))))
         return anonymize_file(entry.source, entry.output, options, dets, modes)
 
     def export_status(self) -> dict:

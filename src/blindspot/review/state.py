@@ -1,9 +1,11 @@
-"""The review of one file: which faces are covered, where, and how; saved as a small JSON file.
+"""The review of one file: which faces and text are covered, where, and how; saved as a small
+JSON file.
 
-A face is one person through time: its boxes at key frames (a detected track has one at every
-frame it was found in, a photo face exactly one), covered from frame `start` to frame `end` and
-linearly interpolated between its keys (held before the first and after the last). The file
-holds numbers only: boxes, frame indices, modes, never pixels or face crops.
+A `Face` is one thing through time, of a kind (`REVIEW_KINDS`: a face, a licence plate, other
+text): its boxes at key frames (a detected track has one at every frame it was found in, a
+photo box exactly one), covered from frame `start` to frame `end` and linearly interpolated
+between its keys (held before the first and after the last). The file holds numbers and short
+names only: boxes, frame indices, kinds, modes, never pixels, crops or the text read.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_output
-from ..detections import Detections
-from ..options import MODES
+from ..detections import Detections, kind_index
+from ..options import KEEP, MODE_KINDS, MODES, Options
 
 STATE_VERSION = 1
 STATE_SUFFIX = ".review.json"
 MAX_FACES = 5_000  # per file: more than any real picture, few enough to refuse a runaway page
+# What a reviewed box can be (a state saved before kinds existed holds faces only).
+REVIEW_KINDS = ("face", "plate", "text")
 
 
 class StateError(ValueError):
@@ -38,6 +42,7 @@ class Face:
     end: int
     keys: list[list[float]]  # [[frame, x1, y1, x2, y2], …], sorted by frame
     score: float = 1.0
+    kind: str = "face"  # one of REVIEW_KINDS
 
     def box_at(self, frame: int) -> np.ndarray | None:
         """The box at `frame`, or None outside `start`…`end`."""
@@ -53,7 +58,8 @@ class Face:
 
     def to_json(self) -> dict:
         return {"id": self.id, "source": self.source, "keep": self.keep, "mode": self.mode,
-                "start": self.start, "end": self.end, "score": round(self.score, 3),
+                "kind": self.kind, "start": self.start, "end": self.end,
+                "score": round(self.score, 3),
                 "keys": [[int(k[0])] + [round(float(v), 1) for v in k[1:]] for k in self.keys]}
 
 
@@ -69,35 +75,42 @@ class Review:
     faces: list[Face] = field(default_factory=list)
     reviewed: bool = False
 
-    def detections(self) -> tuple[list[Detections], list[list[str]]]:
-        """The boxes to cover in each frame (kept faces only) and each box's mode."""
+    def detections(self, left: bool = False) -> tuple[list[Detections], list[list[str]]]:
+        """The boxes to cover in each frame (kept faces only) and each box's mode, each box of
+        its face's kind. `left`: detected plates and text that are not kept come too, in mode
+        `KEEP` (left visible: not covered, but counted as left in a report)."""
         per_frame: list[list[np.ndarray]] = [[] for _ in range(self.frames)]
         modes: list[list[str]] = [[] for _ in range(self.frames)]
         ids: list[list[int]] = [[] for _ in range(self.frames)]
+        kinds: list[list[int]] = [[] for _ in range(self.frames)]
         for number, face in enumerate(self.faces):
-            if not face.keep:
+            shown = left and face.kind != "face" and face.source == "detected"
+            if not face.keep and not shown:
                 continue
             for frame in range(max(0, face.start), min(self.frames - 1, face.end) + 1):
                 box = face.box_at(frame)
                 if box is not None:
                     per_frame[frame].append(box)
-                    modes[frame].append(face.mode)
+                    modes[frame].append(face.mode if face.keep else KEEP)
                     ids[frame].append(number)
+                    kinds[frame].append(kind_index(face.kind))
         dets = [Detections(np.array(boxes, np.float32).reshape(-1, 4),
-                           np.ones(len(boxes), np.float32), np.array(track, np.int64))
-                for boxes, track in zip(per_frame, ids, strict=True)]
+                           np.ones(len(boxes), np.float32), np.array(track, np.int64),
+                           np.array(kind, np.uint8))
+                for boxes, track, kind in zip(per_frame, ids, kinds, strict=True)]
         return dets, modes
 
     def detections_at(self, frame: int) -> tuple[Detections, list[str]]:
         """The boxes to cover in `frame` and their modes (what `detections` gives for it)."""
-        boxes, modes = [], []
+        boxes, modes, kinds = [], [], []
         for face in self.faces:
             box = face.box_at(frame) if face.keep else None
             if box is not None:
                 boxes.append(box)
                 modes.append(face.mode)
+                kinds.append(kind_index(face.kind))
         return Detections(np.array(boxes, np.float32).reshape(-1, 4),
-                          np.ones(len(boxes), np.float32)), modes
+                          np.ones(len(boxes), np.float32), kinds=np.array(kinds, np.uint8)), modes
 
     def to_json(self) -> dict:
         return {"blindspot_review": STATE_VERSION, "name": self.name, "width": self.width,
@@ -122,27 +135,41 @@ class Review:
                    reviewed=bool(data.get("reviewed", False)))
 
 
+def kind_mode(options: Options, kind: str) -> str:
+    """The mode of a box of `kind` when it is covered: its `--mode KIND=` entry or the mode of
+    every kind (also for a kind found but not covered, should the reviewer cover it)."""
+    named = {MODE_KINDS[k]: m for k, m in options.kind_modes}
+    return named.get(kind, options.mode)
+
+
 def from_detections(name: str, width: int, height: int, found: list[Detections],
-                    mode: str) -> Review:
-    """The review before anyone looked: every detected face (or track) kept, in `mode`."""
+                    options: Options) -> Review:
+    """The review before anyone looked: every detected box (or track) of a covered kind kept,
+    in its kind's mode; text found but not covered (`Options.mode_for` is `KEEP`) not kept,
+    with the mode it gets if the reviewer covers it."""
     faces: list[Face] = []
-    tracks: dict[int, list[list[float]]] = {}
-    scores: dict[int, float] = {}
+    tracks: dict[tuple[str, int], list[list[float]]] = {}
+    scores: dict[tuple[str, int], float] = {}
+
+    def face(face_id: str, kind: str, keys: list[list[float]], score: float) -> Face:
+        if kind not in REVIEW_KINDS:
+            raise ValueError(f"a review holds {', '.join(REVIEW_KINDS)}, not {kind!r}")
+        return Face(face_id, "detected", options.mode_for(kind) != KEEP,
+                    kind_mode(options, kind), int(keys[0][0]), int(keys[-1][0]), keys, score,
+                    kind)
+
     for frame, dets in enumerate(found):
-        for index, (box, score) in enumerate(zip(dets.boxes.tolist(), dets.scores.tolist(),
-                                                 strict=True)):
-            if dets.track_ids is None:  # a photo: each box its own face
-                faces.append(Face(f"f{len(faces) + 1}", "detected", True, mode, frame, frame,
-                                  [[frame, *box]], score))
+        ids = [-1] * len(dets) if dets.track_ids is None else dets.track_ids.tolist()
+        for box, score, kind, tid in zip(dets.boxes.tolist(), dets.scores.tolist(),
+                                         dets.kind_names(), ids, strict=True):
+            if tid < 0:  # a photo (or an untracked box): each box its own
+                faces.append(face(f"f{len(faces) + 1}", kind, [[frame, *box]], score))
                 continue
-            tid = int(dets.track_ids[index])
-            tracks.setdefault(tid, []).append([frame, *box])
-            scores[tid] = max(scores.get(tid, 0.0), score)
+            tracks.setdefault((kind, tid), []).append([frame, *box])
+            scores[kind, tid] = max(scores.get((kind, tid), 0.0), score)
     for number, tid in enumerate(sorted(tracks, key=lambda t: tracks[t][0][0])):
-        keys = tracks[tid]
-        faces.append(Face(f"t{number + 1}", "detected", True, mode, int(keys[0][0]),
-                          int(keys[-1][0]), simplify(keys), scores[tid]))
-    return Review(name, width, height, len(found), mode, faces)
+        faces.append(face(f"t{number + 1}", tid[0], simplify(tracks[tid]), scores[tid]))
+    return Review(name, width, height, len(found), options.mode, faces)
 
 
 def simplify(keys: list[list[float]], tolerance: float = 0.5) -> list[list[float]]:
@@ -221,8 +248,11 @@ def _face(data: object, width: int, height: int, frames: int) -> Face:
         raise StateError("a face has at most one key per frame")
     score = data.get("score", 1.0)
     score = float(score) if isinstance(score, int | float) and math.isfinite(score) else 1.0
+    kind = data.get("kind", "face")  # saved before kinds existed: a face
+    if kind not in REVIEW_KINDS:
+        raise StateError(f"a box's kind is one of {', '.join(REVIEW_KINDS)}")
     return Face(face_id, source, bool(data.get("keep", True)), _mode(data.get("mode")), start,
-                end, keys, score)
+                end, keys, score, str(kind))
 
 
 def _int(value: object, name: str, low: int, high: int) -> int:

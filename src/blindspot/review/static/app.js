@@ -1,6 +1,7 @@
 // blindspot review: the page. Plain JavaScript, no library, nothing fetched from elsewhere.
-// The server keeps the files; this page shows one file at a time, edits its review (faces:
-// boxes at key frames, start/end frames, keep or drop, mode) and sends it back after each change.
+// The server keeps the files; this page shows one file at a time, edits its review (faces,
+// plates and text: boxes at key frames, start/end frames, keep or drop, mode) and sends it back
+// after each change.
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
@@ -9,12 +10,15 @@ const MODES = ["solid", "mosaic", "blur"];
 // A detected face (or track) whose best score is under this is "uncertain": covered, but not
 // counted as a face in the summary (blindspot.detections.FACE_SCORE).
 const FACE_SCORE = 0.4;
+// What a box covers (blindspot.review.state.REVIEW_KINDS); a box saved without one is a face.
+const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text" };
+const DRAW_KINDS = ["face", "text"];  // what a box drawn on the picture can be (T switches)
 const $ = (id) => document.getElementById(id);
 
 const ui = {
   page: 0, pages: 1, files: [], total: 0,
   key: null, file: null, review: null,  // the open file and its review
-  frame: 0, selected: null, preview: false, version: 0,
+  frame: 0, selected: null, preview: false, version: 0, drawKind: "face",
   playing: false, drag: null, saving: Promise.resolve(), saveTimer: null,
   savedIds: new Set(), savedVersion: 0,  // the faces the server knows (it makes their thumbnails)
 };
@@ -185,7 +189,12 @@ function setKey(face, frame, box) {
   face.end = Math.max(face.end, frame);
 }
 
-const faceLabel = (face) => face.id.replace(/^[a-z]/, (c) => ({ f: "Face ", t: "Face ", d: "Added " })[c] || c);
+const kindOf = (face) => face.kind || "face";
+const faceLabel = (face) => (face.source === "drawn" ? `Added ${kindOf(face)} ` : `${KIND_NAMES[kindOf(face)]} `)
+  + face.id.replace(/^[a-z]/, "");
+// A plate or text not covered is "left visible" (the session did not cover its kind, or the
+// reviewer left it); a face not covered is "dropped" (not a face).
+const notKept = (face) => (kindOf(face) === "face" ? "dropped" : "left visible");
 
 function visibleFaces() {
   return ui.review.faces.map((face) => [face, boxAt(face, ui.frame)]).filter(([, box]) => box);
@@ -205,15 +214,28 @@ function drawOverlay() {
     g.classList.add("face", face.keep ? "kept" : "dropped");
     if (face.id === ui.selected) g.classList.add("selected");
     g.dataset.id = face.id;
-    const ellipse = document.createElementNS(SVG, "ellipse");
-    attrs(ellipse, { cx: (x1 + x2) / 2, cy: (y1 + y2) / 2, rx: Math.max((x2 - x1) * scale / 2, 0.5),
-      ry: Math.max((y2 - y1) * scale / 2, 0.5), "stroke-width": 2 * unit });
+    g.dataset.kind = kindOf(face);
+    // The mask as the export makes it: an ellipse around a face, a rectangle padded by a
+    // share of its height around a plate or text (blindspot.redact).
+    let mask;
+    if (kindOf(face) === "face") {
+      mask = document.createElementNS(SVG, "ellipse");
+      attrs(mask, { cx: (x1 + x2) / 2, cy: (y1 + y2) / 2, rx: Math.max((x2 - x1) * scale / 2, 0.5),
+        ry: Math.max((y2 - y1) * scale / 2, 0.5) });
+    } else {
+      const pad = (ui.file.text_pad || 0) * (y2 - y1);
+      mask = document.createElementNS(SVG, "rect");
+      attrs(mask, { x: x1 - pad, y: y1 - pad, width: x2 - x1 + 2 * pad, height: y2 - y1 + 2 * pad });
+    }
+    mask.classList.add("mask");
+    mask.setAttribute("stroke-width", String(2 * unit));
     const rect = document.createElementNS(SVG, "rect");
-    attrs(rect, { x: x1, y: y1, width: x2 - x1, height: y2 - y1, "stroke-width": 1.5 * unit });
+    attrs(rect, { x: x1, y: y1, width: x2 - x1, height: y2 - y1, "stroke-width": 1.5 * unit, class: "box" });
     const text = document.createElementNS(SVG, "text");
-    attrs(text, { x: x1, y: y1 - 4 * unit, "font-size": 13 * unit });
-    text.textContent = faceLabel(face) + (face.keep ? "" : " (dropped)");
-    g.append(ellipse, rect, text);
+    const padTop = kindOf(face) === "face" ? 0 : (ui.file.text_pad || 0) * (y2 - y1);
+    attrs(text, { x: x1, y: y1 - padTop - 4 * unit, "font-size": 13 * unit });
+    text.textContent = faceLabel(face) + (face.keep ? "" : ` (${notKept(face)})`);
+    g.append(mask, rect, text);
     if (face.id === ui.selected) {
       for (const [cx, cy] of [[x1, y1], [x2, y1], [x1, y2], [x2, y2]]) {
         const h = document.createElementNS(SVG, "rect");
@@ -229,6 +251,7 @@ function drawOverlay() {
     const rect = document.createElementNS(SVG, "rect");
     attrs(rect, { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: "drawing",
       "stroke-width": 2 * unit });
+    rect.dataset.kind = ui.drawKind;
     svg.append(rect);
   }
 }
@@ -335,7 +358,8 @@ function addFace(box) {
   let n = 1;
   while (taken.has(`d${n}`)) n++;
   const video = ui.file.kind === "video";
-  const face = { id: `d${n}`, source: "drawn", keep: true, mode: video ? ui.review.mode : defaultMode(),
+  const kind = ui.drawKind;
+  const face = { id: `d${n}`, source: "drawn", keep: true, mode: defaultMode(kind), kind,
     start: ui.frame, end: video ? ui.review.frames - 1 : ui.frame, score: 1, keys: [] };
   setKey(face, ui.frame, box);
   ui.review.faces.push(face);
@@ -343,8 +367,23 @@ function addFace(box) {
   changed();
 }
 
-function defaultMode() {
+// The mode of a new box of `kind`: its kind's (--mode text=blur), else the video's own mode
+// or the mode of every kind.
+function defaultMode(kind) {
+  const named = (ui.file.kind_modes || {})[kind];
+  if (named) return named;
+  if (ui.file.kind === "video") return ui.review.mode;
   return ui.file.default_mode || "solid";
+}
+
+function setDrawKind(kind) {
+  ui.drawKind = DRAW_KINDS.includes(kind) ? kind : "face";
+  for (const b of document.querySelectorAll("#drawKind button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.kind === ui.drawKind));
+  }
+  $("hint").textContent = ui.drawKind === "face"
+    ? "Drag on the picture to cover a face that was missed (T: draw text instead). Click a box to select it; drag it to move, its corners to resize."
+    : "Drag on the picture to cover text that was missed (T: draw a face instead). Click a box to select it; drag it to move, its corners to resize.";
 }
 
 // ------------------------------------------------------------------ faces: the cards
@@ -354,11 +393,20 @@ function renderFaces() {
   list.replaceChildren();
   const video = ui.file.kind === "video";
   const faces = ui.review.faces.filter((f) => video || (f.start <= ui.frame && ui.frame <= f.end));
-  $("faceCount").textContent = `${faces.filter((f) => f.keep).length} covered · ${faces.filter((f) => !f.keep).length} dropped`;
+  const count = (test) => faces.filter(test).length;
+  const counts = [`${count((f) => f.keep)} covered`];
+  const dropped = count((f) => !f.keep && kindOf(f) === "face");
+  const left = count((f) => !f.keep && kindOf(f) !== "face");
+  if (dropped || !left) counts.push(`${dropped} dropped`);
+  if (left) counts.push(`${left} left visible`);
+  $("faceCount").textContent = counts.join(" · ");
+  $("facesTitle").textContent = ui.review.faces.some((f) => kindOf(f) !== "face") ? "Faces and text" : "Faces";
   for (const face of faces) {
+    const kind = kindOf(face);
     const card = document.createElement("div");
     card.className = `card ${face.keep ? "kept" : "dropped"}${face.id === ui.selected ? " selected" : ""}`;
     card.dataset.id = face.id;
+    card.dataset.kind = kind;
     const strip = document.createElement("div");
     strip.className = "strip";
     const samples = video ? 5 : 1;
@@ -376,9 +424,15 @@ function renderFaces() {
     }
     const title = document.createElement("div");
     title.className = "title";
+    const badge = document.createElement("span");
+    badge.className = "kind";
+    badge.textContent = kind;
+    const uncertain = kind === "face" && face.score < FACE_SCORE;
     const what = face.source === "drawn" ? "added by you"
-      : `${face.score < FACE_SCORE ? "uncertain" : "detected"}, score ${face.score.toFixed(2)}`;
-    title.textContent = `${faceLabel(face)} · ${what}`;
+      : `${uncertain ? "uncertain" : "detected"}, score ${face.score.toFixed(2)}`;
+    const words = document.createElement("span");
+    words.textContent = `${faceLabel(face)} · ${what}` + (face.keep || kind === "face" ? "" : " · left visible");
+    title.append(badge, words);
     card.append(strip, title);
     if (video) {
       const span = document.createElement("div");
@@ -389,17 +443,18 @@ function renderFaces() {
     }
     const row = document.createElement("div");
     row.className = "row";
-    const keep = button(face.keep ? "Covered — drop (D)" : "Dropped — cover again (D)", () => toggleKeep(face));
+    const label = kind === "face"
+      ? (face.keep ? "Covered — drop (D)" : "Dropped — cover again (D)")
+      : (face.keep ? "Covered — leave visible (D)" : "Left visible — cover (D)");
+    const keep = button(label, () => toggleKeep(face));
     keep.className = face.keep ? "keep" : "drop";
     row.append(keep);
-    if (!video) {
-      const mode = document.createElement("select");
-      mode.title = "How this face is covered (1 / 2 / 3)";
-      for (const m of MODES) mode.append(new Option(m, m, false, m === face.mode));
-      mode.addEventListener("change", () => { face.mode = mode.value; changed(); });
-      mode.addEventListener("click", (e) => e.stopPropagation());
-      row.append(mode);
-    }
+    const mode = document.createElement("select");
+    mode.title = `How this ${kind} is covered (1 / 2 / 3)`;
+    for (const m of MODES) mode.append(new Option(m, m, false, m === face.mode));
+    mode.addEventListener("change", () => { face.mode = mode.value; changed(); });
+    mode.addEventListener("click", (e) => e.stopPropagation());
+    row.append(mode);
     if (video) {
       row.append(button("Starts here [", () => setRange(face, "start")),
         button("Ends here ]", () => setRange(face, "end")));
@@ -468,13 +523,15 @@ function setRange(face, end) {
   changed();
 }
 
-function setMode(mode) {
-  if (ui.file.kind === "video") {
+// The selected box's mode; in a video with nothing selected (or from the video's Mode menu:
+// `all`), the video's mode and every box's.
+function setMode(mode, all = false) {
+  const face = selectedFace();
+  if (ui.file.kind === "video" && (all || !face)) {
     ui.review.mode = mode;
     $("videoMode").value = mode;
     for (const f of ui.review.faces) f.mode = mode;
   } else {
-    const face = selectedFace();
     if (!face) return;
     face.mode = mode;
   }
@@ -588,6 +645,7 @@ function onKey(event) {
   if (event.target.closest("input[type=number], input[type=text], select")) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const k = event.key;
+  const name = k.length === 1 ? k.toLowerCase() : k;
   const face = selectedFace();
   const handled = {
     j: () => step(1), k: () => step(-1), r: markReviewed, e: exportAll,
@@ -596,6 +654,7 @@ function onKey(event) {
     Delete: () => face && (face.source === "drawn" ? removeFace(face) : face.keep && toggleKeep(face)),
     Backspace: () => face && (face.source === "drawn" ? removeFace(face) : face.keep && toggleKeep(face)),
     1: () => setMode("solid"), 2: () => setMode("mosaic"), 3: () => setMode("blur"),
+    t: () => setDrawKind(ui.drawKind === "face" ? "text" : "face"),
     " ": togglePlay,
     ArrowRight: () => { stopPlaying(); showFrame(ui.frame + (event.shiftKey ? fps() : 1)); },
     ArrowLeft: () => { stopPlaying(); showFrame(ui.frame - (event.shiftKey ? fps() : 1)); },
@@ -606,8 +665,8 @@ function onKey(event) {
     Tab: () => nextFace(event.shiftKey ? -1 : 1),
     Escape: () => { $("help").hidden = true; select(null); },
     "?": () => { $("help").hidden = !$("help").hidden; },
-  }[k.length === 1 ? k.toLowerCase() : k];
-  if (handled && (ui.review || ["j", "k", "?", "e", "Escape"].includes(k))) {
+  }[name];
+  if (handled && (ui.review || ["j", "k", "?", "e", "t", "Escape"].includes(name))) {
     event.preventDefault();
     handled();
   }
@@ -644,7 +703,10 @@ function wire() {
   $("prevFile").addEventListener("click", () => step(-1));
   $("nextFile").addEventListener("click", () => step(1));
   $("previewToggle").addEventListener("change", togglePreview);
-  $("videoMode").addEventListener("change", () => setMode($("videoMode").value));
+  $("videoMode").addEventListener("change", () => setMode($("videoMode").value, true));
+  for (const b of document.querySelectorAll("#drawKind button")) {
+    b.addEventListener("click", () => setDrawKind(b.dataset.kind));
+  }
   $("reviewedBtn").addEventListener("click", markReviewed);
   $("exportBtn").addEventListener("click", exportAll);
   $("playBtn").addEventListener("click", togglePlay);

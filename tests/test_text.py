@@ -1,0 +1,120 @@
+"""The text detector finds real text and plates, ships its models intact, and reads text."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from blindspot.detect import reading, text
+from blindspot.detect.reading import TextReader, plate_like
+from blindspot.detect.text import TextDetector, TextModel, TextSettings
+from blindspot.detections import PLATE, TEXT
+from blindspot.errors import BlindspotError
+
+# The line "EILEEN M. COLLINS" on the blue name patch of the astronaut's suit.
+ASTRONAUT_NAME = (282, 364, 328, 378)
+
+
+@pytest.fixture(scope="module")
+def detector() -> TextDetector:
+    return TextDetector()
+
+
+@pytest.fixture(scope="module")
+def reader() -> TextReader:
+    return TextReader()
+
+
+def plate_scene(text_: str = "KA 4821 B") -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A grey street-like picture with one white plate (black frame, black letters)."""
+    rng = np.random.default_rng(1)
+    scene = rng.normal(110, 12, (720, 1280, 3)).clip(0, 255).astype(np.uint8)
+    cv2.rectangle(scene, (380, 300), (900, 620), (40, 40, 120), -1)  # a car's back
+    x, y, w, h = 540, 480, 220, 52
+    cv2.rectangle(scene, (x, y), (x + w, y + h), (245, 245, 245), -1)
+    cv2.rectangle(scene, (x, y), (x + w, y + h), (0, 0, 0), 3)
+    cv2.putText(scene, text_, (x + 14, y + 40), cv2.FONT_HERSHEY_SIMPLEX, 1.25, (10, 10, 10), 3)
+    return scene, (x, y, x + w, y + h)
+
+
+def overlap(box, target) -> float:
+    """Share of `target` inside `box`."""
+    ix = max(0.0, min(box[2], target[2]) - max(box[0], target[0]))
+    iy = max(0.0, min(box[3], target[3]) - max(box[1], target[1]))
+    return ix * iy / ((target[2] - target[0]) * (target[3] - target[1]))
+
+
+def test_finds_the_astronauts_name_tag(detector, astronaut):
+    dets = detector.detect(astronaut)
+    assert len(dets)
+    assert max(overlap(b, ASTRONAUT_NAME) for b in dets.boxes) > 0.5
+    # It hugs the text: nothing the size of the suit or the picture.
+    assert (dets.boxes[:, 3] - dets.boxes[:, 1]).max() < 60
+
+
+def test_finds_a_plate_and_calls_it_a_plate(detector):
+    scene, plate = plate_scene()
+    dets = detector.detect(scene)
+    hits = [i for i, b in enumerate(dets.boxes) if overlap(plate, b) > 0.8]
+    assert hits, dets.boxes
+    assert dets.kinds[hits[0]] == PLATE
+    # The text line inside the plate is covered: the box spans the letters.
+    box = dets.boxes[hits[0]]
+    assert box[0] < 570 and box[2] > 730
+
+
+def test_a_paragraph_of_small_lines_is_text(detector):
+    page = np.full((600, 800, 3), 235, np.uint8)
+    for i in range(12):
+        cv2.putText(page, "the quick brown fox jumps over the lazy dog", (20, 40 + i * 44),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.9, (20, 20, 20), 2)
+    dets = detector.detect(page)
+    assert len(dets) >= 10
+    assert (dets.kinds == TEXT).sum() >= 10
+
+
+def test_finds_nothing_in_a_flat_picture(detector, no_face):
+    flat = np.full((480, 640, 3), 128, np.uint8)
+    assert len(detector.detect(flat)) == 0
+    assert len(detector.detect(np.zeros((40, 40, 3), np.uint8))) == 0
+
+
+def test_large_pictures_stay_within_the_pixel_budget(detector):
+    s = detector.settings
+    for w, h in [(4000, 3000), (1920, 1080), (1280, 720), (300, 200)]:
+        whole, tiles = detector.scales(w, h)
+        assert w * h * (whole ** 2 + tiles ** 2) <= s.max_pixels * 1.01
+    assert detector.scales(1280, 720)[1] >= 1.0  # small text gets enlarged tiles
+    video = TextDetector(TextSettings.video(), model=detector.model)
+    whole, tiles = video.scales(1920, 1080)
+    assert tiles == 0 and 1920 * 1080 * whole ** 2 <= text.VIDEO_MAX_PIXELS * 1.01
+
+
+def test_a_damaged_model_is_refused(monkeypatch):
+    monkeypatch.setattr(text, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(BlindspotError, match="damaged"):
+        TextModel()
+    monkeypatch.setattr(reading, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(BlindspotError, match="damaged"):
+        TextReader()
+
+
+def test_reads_a_rendered_word(reader):
+    img = np.full((100, 520, 3), 250, np.uint8)
+    cv2.putText(img, "Passport 4821", (10, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.8, (0, 0, 0), 4)
+    scene, plate = plate_scene("KA 4821 B")
+    (word, conf), (plate_text, _), (empty, _) = reader.read(img, [[0, 10, 520, 95]])[0], \
+        reader.read(scene, [plate])[0], reader.read(img, [[5, 5, 5, 50]])[0]
+    assert word.replace(" ", "") == "Passport4821" and conf > 0.8
+    assert plate_text.replace(" ", "") == "KA4821B" and plate_like(plate_text)
+    assert empty == ""
+
+
+def test_plate_like():
+    assert plate_like("B 123 XYZ") and plate_like("RK-867AD") and plate_like("5NCP692")
+    assert not plate_like("SALVADOR")  # no digit
+    assert not plate_like("2014-06-17")  # no letter
+    assert not plate_like("A1")  # too short
+    assert not plate_like("CUMBERLAND AVE 79")  # too long
+    assert not plate_like("粤B12345")  # not a Latin plate
