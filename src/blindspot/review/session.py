@@ -25,7 +25,7 @@ from ..errors import BlindspotError
 from ..options import MODE_KINDS, Options
 from ..outputs import plan_outputs
 from ..pipeline import FileResult, anonymize_file, detect_file, detect_image, is_video
-from ..redact import TEXT_PAD, redact
+from ..redact import PLATE_PAD_X, TEXT_PAD, redact
 from ..report import write_report
 from ..source import open_image, read_photo
 from ..video_io import probe_video, read_frames
@@ -197,7 +197,7 @@ class Session:
     def describe(self, entry: Entry) -> dict:
         data = self.summary(entry) | {"progress": entry.progress, "error": entry.error,
                                       "mask_scale": self.options.mask_scale,
-                                      "text_pad": TEXT_PAD,
+                                      "text_pad": TEXT_PAD, "plate_pad_x": PLATE_PAD_X,
                                       "default_mode": self.options.mode,
                                       "kind_modes": self.kind_modes(),
                                       "covered_kinds": sorted(self.options.covered_kinds())}

@@ -224,8 +224,9 @@ function drawOverlay() {
         ry: Math.max((y2 - y1) * scale / 2, 0.5) });
     } else {
       const pad = (ui.file.text_pad || 0) * (y2 - y1);
+      const padX = kindOf(face) === "plate" ? (ui.file.plate_pad_x || 0) * (y2 - y1) : pad;
       mask = document.createElementNS(SVG, "rect");
-      attrs(mask, { x: x1 - pad, y: y1 - pad, width: x2 - x1 + 2 * pad, height: y2 - y1 + 2 * pad });
+      attrs(mask, { x: x1 - padX, y: y1 - pad, width: x2 - x1 + 2 * padX, height: y2 - y1 + 2 * pad });
     }
     mask.classList.add("mask");
     mask.setAttribute("stroke-width", String(2 * unit));
