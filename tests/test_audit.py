@@ -157,7 +157,7 @@ def test_cli_table_and_errors(photos, tmp_path):
     run = run_cli(photos["anonymized"], tmp_path / "nope.jpg")
     assert run.returncode == 2  # an error: distinct from 1, a finding
     assert run.stderr.strip() == f"blindspot: error: {tmp_path / 'nope.jpg'}: no such file"
-    assert re.search(r"anonymized\.png\s+0\s+-\s+none\s+PASS", run.stdout), run.stdout
+    assert re.search(r"anonymized\.png\s+0\s+-\s+0 \(0\)\s+none\s+PASS", run.stdout), run.stdout
     unpaired = run_cli(photos["anonymized"], "--original", photos["original"], photos["gps"])
     assert unpaired.returncode == 2 and unpaired.stderr.startswith("blindspot: error: give one")
     bad = run_cli(photos["anonymized"], "--every", "0")

@@ -15,6 +15,9 @@ plainly what is still there.
   the other people of the same frame. Where the attacker finds no face in the output, nothing
   is compared: dlib's prints of crops that hold no face are noise (a black ellipse came as
   close as 0.55 to the face it covers).
+- Text left (`audit_text`): blindspot's text detector and PP-OCRv4's recognizer read what text
+  is left in the output; plate-like strings are marked. It is a FAIL for what `cover` says the
+  output was meant to cover (any readable text with "text", plate-like strings with "plates").
 - Metadata residue: the identifying tags exiftool reads in the output (or, without exiftool,
   what Pillow or PyAV can read).
 
@@ -27,8 +30,8 @@ and the first frame of every stretch where a face of the original is left unchan
 the original, where the scan finds a face in the output). blindspot's tiled passes run on one
 checked frame in `thorough_every` frames at most (the other checked frames get its whole-frame
 pass), and dlib's CNN, the slowest, on those same frames, or with the original given on the first
-of them only (every frame's faces are then tested for being left as they were). An explicit
-`every` checks every N-th frame with every detector instead.
+of them only (every frame's faces are then tested for being left as they were). Text is read on
+the thorough frames. An explicit `every` checks every N-th frame with every detector instead.
 
 The recognizer is used only inside one run, to compare one original with its own output; it is
 never used to build, store or search a set of identities. Original pixels, face crops and
@@ -49,6 +52,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .audit_text import TextLeft, failing, read_left
 from .detect.faces import DetectorSettings, FaceDetector
 from .detections import Detections, iou_matrix
 from .errors import BlindspotError
@@ -119,6 +123,12 @@ class AuditSettings:
     reid_overlap: float = 0.25
     match_distance: float = 0.6
     impostor_margin: float = 0.15
+    # What the output was meant to cover (names of `--cover`): text left of those kinds FAILs.
+    cover: tuple[str, ...] = ("faces",)
+    # Text is readable when the recognizer reads at least `text_min_chars` letters or digits
+    # with at least this confidence.
+    text_confidence: float = 0.8
+    text_min_chars: int = 3
     max_pixels: int = 150_000_000
     max_duration: float = 6 * 3600.0
     thumbnails: int = 6  # frames shown per file in the HTML report, at most
@@ -181,6 +191,8 @@ class AuditResult:
     faces_too_small: int = 0  # found in the original, too small for the recognizer
     metadata: list[str] = field(default_factory=list)
     metadata_source: str = "exiftool"
+    text: list[TextLeft] = field(default_factory=list)  # readable text, on thorough frames
+    text_failing: list[TextLeft] = field(default_factory=list)  # of it, what --cover covers
     views: list[View] = field(default_factory=list, repr=False)
 
     @property
@@ -189,7 +201,7 @@ class AuditResult:
 
     @property
     def passed(self) -> bool:
-        return not (self.leaks or self.matches or self.metadata)
+        return not (self.leaks or self.matches or self.metadata or self.text_failing)
 
     @property
     def verdict(self) -> str:
@@ -211,6 +223,8 @@ class AuditResult:
             "reid_matches": len(self.matches),
             "min_distance": None if self.min_distance is None else round(self.min_distance, 3),
             "metadata": self.metadata, "metadata_source": self.metadata_source,
+            "text_left": [_rounded(asdict(t)) for t in self.text],
+            "text_failing": len(self.text_failing),
         }
 
 
@@ -270,7 +284,12 @@ def _check(result: AuditResult, index: int, out, orig, sampler: _Sampler, thorou
     result.reid += reid
     result.faces_in_original += attacked
     result.faces_too_small += small
-    if (leaks or any(r.match for r in reid) or not result.views) \
+    text: list[TextLeft] = []
+    if thorough:
+        text = read_left(out.rgb, index, s.text_confidence, s.text_min_chars)
+        result.text += text
+        result.text_failing += failing(text, s.cover)
+    if (leaks or any(r.match for r in reid) or failing(text, s.cover) or not result.views) \
             and len(result.views) < s.thumbnails:
         result.views.append(_view(out.rgb, index, s.thumbnail_side))
 

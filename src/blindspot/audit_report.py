@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from .audit import AuditResult, AuditSettings, Leak, Reid
+from .audit_text import TextLeft
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _DETECTORS = {"blindspot": "blindspot's detector", "dlib-hog": "dlib HOG",
@@ -37,7 +38,17 @@ def describe_settings(s: AuditSettings) -> str:
             f"{s.cnn_max_pixels / 1e6:.1f} MP); {frames}; re-identification: dlib ResNet on "
             f"the faces the attacker finds in the output, a match is a distance < "
             f"{s.match_distance} and {s.impostor_margin} nearer than the impostors (the face "
-            "blacked out, the frame's other people)")
+            "blacked out, the frame's other people); text: PP-OCRv4 reads the output (on the "
+            f"thorough frames), readable from {s.text_confidence} confidence and "
+            f"{s.text_min_chars} characters, a FAIL for {_text_covered(s.cover)}")
+
+
+def _text_covered(cover: tuple[str, ...]) -> str:
+    if "text" in cover:
+        return "any readable text (--cover text)"
+    if "plates" in cover:
+        return "plate-like strings (--cover plates)"
+    return "nothing (--cover faces: text is reported only)"
 
 
 def plain_verdict(r: AuditResult) -> str:
@@ -55,9 +66,13 @@ def plain_verdict(r: AuditResult) -> str:
         if r.faces_too_small:
             reid += (f" {r.faces_too_small} face(s) of the original were too small for the "
                      "recognizer (under 40 px) and were left to the leak check.")
+        text = ""
+        if r.text:
+            text = (f" Readable text is left ({_quoted(r.text)}): if it names a person or a "
+                    "vehicle, anonymize with --cover text.")
         return ("PASS: no face was found in the output and it carries no identifying "
-                f"metadata.{reid} This is a lower bound on the risk, not a proof of safety: "
-                "stronger detectors and recognizers than these exist.")
+                f"metadata.{reid}{text} This is a lower bound on the risk, not a proof of "
+                "safety: stronger detectors and recognizers than these exist.")
     parts = []
     if r.leaks:
         frames = sorted({leak.frame for leak in r.leaks})
@@ -72,7 +87,24 @@ def plain_verdict(r: AuditResult) -> str:
     if r.metadata:
         parts.append(f"identifying metadata is left: {', '.join(r.metadata[:8])}"
                      + (" …" if len(r.metadata) > 8 else ""))
+    if r.text_failing:
+        plates = "plate-like text" if all(t.plate_like for t in r.text_failing) else "text"
+        parts.append(f"{plates} it was meant to cover can still be read: "
+                     f"{_quoted(r.text_failing)}")
     return "FAIL: " + "; ".join(parts) + ". Do not publish this file as it is."
+
+
+def _quoted(found: list[TextLeft], most: int = 5) -> str:
+    shown = ", ".join(f'"{t.text}"' for t in found[:most])
+    return shown + (f" and {len(found) - most} more" if len(found) > most else "")
+
+
+def _text_text(t: TextLeft, video: bool) -> str:
+    x, y, w, h = t.box
+    frame = f"frame {t.frame}: " if video else ""
+    plate = ", plate-like" if t.plate_like else ""
+    return (f'{frame}text "{t.text}" read (confidence {t.confidence:.2f}{plate}) at '
+            f"x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}")
 
 
 def _frame_list(frames: list[int]) -> str:
@@ -100,15 +132,17 @@ def _reid_text(r: Reid, video: bool) -> str:
 
 
 def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
-    rows = [("FILE", "LEAKS", "RE-ID MATCHES (MIN DIST)", "METADATA", "VERDICT")]
+    rows = [("FILE", "LEAKS", "RE-ID MATCHES (MIN DIST)", "TEXT READ (FAIL)", "METADATA",
+             "VERDICT")]
     for r in results:
         reid = "-" if r.original is None else (
             f"{len(r.matches)} of {len(r.reid)}"
             + (f" ({r.min_distance:.3f})" if r.min_distance is not None else ""))
         meta = ", ".join(r.metadata[:3]) + (" …" if len(r.metadata) > 3 else "") \
             if r.metadata else "none"
-        rows.append((str(r.output), str(len(r.leaks)), reid, meta, r.verdict))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        text = f"{len(r.text)} ({len(r.text_failing)})"
+        rows.append((str(r.output), str(len(r.leaks)), reid, text, meta, r.verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [describe_settings(settings)]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
@@ -116,6 +150,7 @@ def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
         video = r.frames > 1
         found = [_leak_text(leak, video) for leak in r.leaks]
         found += [_reid_text(m, video) for m in r.matches]
+        found += [_text_text(t, video) for t in r.text_failing]
         for text in found[:_DETAILS]:
             lines.append(f"  {r.output}: {text}")
         if len(found) > _DETAILS:
@@ -188,6 +223,8 @@ def _section(r: AuditResult) -> str:
         parts.append(_figure(r, view, video))
     rows = [("leak", _leak_text(leak, video)) for leak in r.leaks]
     rows += [("re-identification", _reid_text(x, video)) for x in r.reid]
+    rows += [("text" + (" (FAIL)" if t in r.text_failing else ""), _text_text(t, video))
+             for t in r.text]
     rows += [("metadata", f"{tag} ({r.metadata_source})") for tag in r.metadata]
     if rows:
         parts.append("<table><tr><th>check</th><th>finding</th></tr>" + "".join(
@@ -205,6 +242,8 @@ def _figure(r: AuditResult, view, video: bool) -> str:
              for leak in r.leaks if leak.frame == view.frame]
     boxes += [(x.box, "box match" if x.match else "box nomatch", f"distance {x.distance:.2f}")
               for x in r.reid if x.frame == view.frame]
+    boxes += [(t.box, "box" if t in r.text_failing else "box nomatch", f'text "{t.text}"')
+              for t in r.text if t.frame == view.frame]
     divs = []
     for (x, y, bw, bh), cls, title in boxes:
         k = view.scale

@@ -171,6 +171,9 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     demo = _Parser(prog="blindspot demo", description="Anonymize a bundled example photo.")
     demo.add_argument("-o", "--output", type=Path, metavar="DIR",
                       help="folder for the example and its result (default: a new temp folder)")
+    demo.add_argument("--cover", type=_arg(parse_cover), default=Options.cover,
+                      metavar="KINDS", help=f"what to cover: {COVER_HELP}; try text: the "
+                      "astronaut's name tag")
     return {"anonymize": anonymize, "detect": detect, "clean": clean, "demo": demo,
             "audit": _audit_parser(), "cluster": _cluster_parser(anonymize),
             "review": _review_parser()}
@@ -192,8 +195,9 @@ def _audit_parser() -> argparse.ArgumentParser:
     from .audit import AuditSettings
     audit = _Parser(prog="blindspot audit", description="Attack anonymized outputs: look for "
                     "faces with three detectors, try to re-identify the originals' faces with "
-                    "dlib's recognizer, read the metadata left. Exit 0: all PASS, 1: a file "
-                    "FAILs, 2: a file could not be audited. Needs pip install 'blindspot[audit]'.")
+                    "dlib's recognizer, read the text and the metadata left. Exit 0: all PASS, "
+                    "1: a file FAILs, 2: a file could not be audited. Needs pip install "
+                    "'blindspot[audit]'.")
     audit.add_argument("outputs", nargs="+", metavar="OUTPUT")
     audit.add_argument("--original", nargs="+", metavar="ORIGINAL", default=[],
                        help="the originals, one per OUTPUT in the same order: adds the "
@@ -203,6 +207,11 @@ def _audit_parser() -> argparse.ArgumentParser:
                             f"a sample: every {AuditSettings.sample_every}th frame, the last, "
                             "and frames where the original's faces appear, jump or are left "
                             "unchanged; see docs/audit.md)")
+    audit.add_argument("--cover", type=_arg(parse_cover), default=AuditSettings.cover,
+                       metavar="KINDS", help="what the outputs were anonymized to cover (their "
+                       "--cover): readable text left of those kinds is a FAIL (text: any, "
+                       "plates: plate-like strings); other readable text is reported "
+                       "(default faces)")
     audit.add_argument("--json", action="store_true", help="print the findings as JSON")
     audit.add_argument("--html", type=Path, metavar="REPORT.html",
                        help="write a self-contained HTML report (shows the outputs only)")
@@ -359,7 +368,7 @@ def _audit(args: argparse.Namespace) -> int:
     if args.original and len(args.original) != len(args.outputs):
         raise ValueError(f"give one --original per OUTPUT, in the same order "
                          f"({len(args.outputs)} outputs, {len(args.original)} originals)")
-    settings = AuditSettings(every=args.every)
+    settings = AuditSettings(every=args.every, cover=args.cover)
     if args.html is not None and args.html.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"{args.html}: the HTML report's name must end in .html")
     try:
@@ -413,7 +422,7 @@ def _review(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
-    for line in run_demo(args.output):
+    for line in run_demo(args.output, args.cover):
         print(line)
     return 0
 

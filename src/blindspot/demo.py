@@ -39,14 +39,17 @@ def build_example(path: Path) -> Path:
     return path
 
 
-def run_demo(folder: Path | None = None) -> Iterator[str]:
-    """Build the example, anonymize it, and say where both are."""
+def run_demo(folder: Path | None = None, cover: tuple[str, ...] | None = None
+             ) -> Iterator[str]:
+    """Build the example, anonymize it (covering `cover`, default: `Options.cover`), and say
+    where both are."""
     folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="blindspot-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     source = build_example(folder / "astronaut.jpg")
     output = folder / "astronaut.anon.jpg"
     from .options import Options
-    result = anonymize_file(source, output, Options(overwrite=True))
+    options = Options(overwrite=True) if cover is None else Options(cover=cover, overwrite=True)
+    result = anonymize_file(source, output, options)
     yield result.summary()
     yield f"example: {source}"
     yield f"result:  {output}"
