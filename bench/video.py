@@ -25,7 +25,11 @@ the repository root), in one run:
 Then a memory-flatness line: one clip (`--flat-clip`) and the same clip looped 4× (re-encoded
 with PyAV, cached next to the reference boxes) → the ratio of blindspot's peak memory on the two.
 
-    python bench/video.py [FOLDER] [--limit N] [--flat-clip NAME] [--no-deface] [-v]
+`--cover KINDS` (e.g. plates) runs each clip a second time with that cover and prints its time
+against the default run's, and the boxes it covered per kind.
+
+    python bench/video.py [FOLDER] [--limit N] [--flat-clip NAME] [--no-deface] [--cover KINDS]
+                          [-v]
 """
 
 from __future__ import annotations
@@ -66,13 +70,13 @@ _CHILD = """
 import json, resource, sys, time
 import numpy as np
 import blindspot
-clip, out, boxes_path = sys.argv[1:4]
+clip, out, boxes_path, cover = sys.argv[1:5]
 start = time.perf_counter()
-result = blindspot.anonymize_file(clip, out)
+result = blindspot.anonymize_file(clip, out, blindspot.Options(cover=tuple(cover.split(","))))
 seconds = time.perf_counter() - start
 dets = result.detections
 np.savez(boxes_path, boxes=np.concatenate([d.boxes.reshape(-1, 4) for d in dets]),
-         counts=np.array([len(d) for d in dets]))
+         kinds=np.concatenate([d.kinds for d in dets]), counts=np.array([len(d) for d in dets]))
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": seconds, "frames": result.frames, "faces": result.faces,
                   "uncertain": result.uncertain,
@@ -100,28 +104,29 @@ def clips_in(folder: Path) -> list[Path]:
         return [folder / r["file"] for r in csv.DictReader(f, delimiter="\t")]
 
 
-def run_blindspot(clip: Path, workdir: Path
+def run_blindspot(clip: Path, workdir: Path, cover: str = "faces"
                   ) -> tuple[float, int, float, list[Detections], float, str]:
     """(seconds, frames, peak MB, per-frame covered boxes, CPU seconds, faces counted as
     "N (+U)" with U the uncertain tracks) of one anonymize_file in a child process."""
     out = workdir / f"{clip.stem}.blindspot{output_extension(clip.suffix)}"
     out.unlink(missing_ok=True)
     boxes_path = workdir / f"{clip.stem}.boxes.npz"
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(clip), str(out), str(boxes_path)],
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(clip), str(out), str(boxes_path),
+                           cover], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"blindspot failed on {clip.name}:\n{done.stderr}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
     with np.load(boxes_path) as data:
-        boxes = _split(data["boxes"], data["counts"])
+        boxes = _split(data["boxes"], data["kinds"], data["counts"])
     faces = f"{report['faces']}" + (f" (+{report['uncertain']})" if report["uncertain"] else "")
     return (report["seconds"], report["frames"], report["peak_kib"] / 1024, boxes, report["cpu"],
             faces)
 
 
-def _split(boxes: np.ndarray, counts: np.ndarray) -> list[Detections]:
-    parts = np.split(boxes, np.cumsum(counts)[:-1])
-    return [Detections(b.reshape(-1, 4), np.ones(len(b), np.float32)) for b in parts]
+def _split(boxes: np.ndarray, kinds: np.ndarray, counts: np.ndarray) -> list[Detections]:
+    cuts = np.cumsum(counts)[:-1]
+    return [Detections(b.reshape(-1, 4), np.ones(len(b), np.float32), kinds=k)
+            for b, k in zip(np.split(boxes, cuts), np.split(kinds, cuts), strict=True)]
 
 
 def floor_seconds(clip: Path, workdir: Path) -> float:
@@ -309,6 +314,9 @@ def main() -> None:
                         help=f"the clip looped {LOOPS}× for the memory line ('' to skip)")
     parser.add_argument("--no-deface", action="store_true", help="do not run deface")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every leak")
+    parser.add_argument("--cover", metavar="KINDS",
+                        help="also time each clip with this --cover (e.g. plates): the cost "
+                             "of looking for more than faces, as a ratio to the default run")
     parser.add_argument("--leak-crops", type=Path, metavar="DIR",
                         help="save a crop of every leaked reference box here, to look at")
     args = parser.parse_args()
@@ -317,6 +325,7 @@ def main() -> None:
     rows: list[Row] = []
     peaks: dict[str, float] = {}
     opinions: list[int | None] = []
+    covers: list[tuple[str, float, float, str, list[Detections]]] = []
     with tempfile.TemporaryDirectory(prefix="blindspot-bench-") as tmp:
         workdir = Path(tmp)
         for clip in clips:
@@ -330,6 +339,9 @@ def main() -> None:
             opinions.append(second_opinion(clip, missed, args.leak_crops))
             rows.append(Row(clip.name, frames, seconds, floor, deface, peak, leaked, cpu,
                             deface_cpu, faces))
+            if args.cover:
+                extra = run_blindspot(clip, workdir, args.cover)
+                covers.append((clip.name, seconds, extra[0], extra[5], extra[3]))
             if args.verbose:
                 for index, box, share in missed:
                     side = max(box[2] - box[0], box[3] - box[1])
@@ -341,6 +353,22 @@ def main() -> None:
               f", every frame; a face is covered when ≥ {COVERED_SHARE:.0%} of its box is "
               f"masked (mask_scale {Options().mask_scale}).\n")
         print(table(rows))
+        if covers:
+            print(f"\n--cover {args.cover}: seconds against the default run of the same clip "
+                  "(text is looked for on the detection cadence)\n")
+            print("| clip | default s | --cover s | ratio | faces | boxes per kind |")
+            print("|---|---:|---:|---:|---:|---|")
+            for name, base, extra_s, faces_text, dets in covers:
+                kinds: dict[str, int] = {}
+                for d in dets:
+                    for k in d.kind_names():
+                        kinds[k] = kinds.get(k, 0) + 1
+                print(f"| {name} | {base:.2f} | {extra_s:.2f} | {extra_s / base:.2f}× | "
+                      f"{faces_text} | {kinds} |")
+            base_total = sum(c[1] for c in covers)
+            extra_total = sum(c[2] for c in covers)
+            print(f"| **total** | {base_total:.2f} | {extra_total:.2f} | "
+                  f"{extra_total / base_total:.2f}× | | |")
         if rows and all(o is not None for o in opinions):
             boxes = sum(r.leaked for r in rows)
             print(f"\nLeaked reference boxes that a second detector (libfacedetection via yuface, "

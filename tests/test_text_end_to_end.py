@@ -69,7 +69,10 @@ def test_plates_covered_and_other_text_left_and_counted(street):
     out = np.asarray(Image.open(street["plates"]))
     assert changed(source, out, plate) > 0.8  # the plate (its frame mostly: padded)
     assert changed(source, out, (60, 80, 700, 130)) < 0.9  # the sign, not all covered
-    entry = json.loads(street["report"].read_text())["files"][0]
+    report = json.loads(street["report"].read_text())
+    assert report["text_model"]["name"] == "ppocrv4_det.onnx"
+    assert report["settings"]["cover"] == ["faces", "plates"]
+    entry = report["files"][0]
     assert entry["covered"]["plate"] >= 1 and entry["left_visible"] == {"text": 1}
     assert {row[5] for row in entry["frames_boxes"][0]} == {"plate"}
 

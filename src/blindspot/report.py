@@ -1,6 +1,7 @@
 """`--report FILE.json`: what blindspot did to each file, for the person who publishes it.
 
-Per file: the settings, the model, counts, and per frame the boxes that were covered. Files
+Per file: the settings, the models, counts (per kind covered, and text left visible), and per
+frame the boxes that were covered. Files
 are named by their output only: an input's name or hash links the published file to the
 original (on a seized phone, say), so they are written only with `--report-hashes`.
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 from . import __version__
 from .atomic import atomic_output
 from .detect.faces import MODEL_NAME, MODEL_SHA256
+from .detect.text import MODEL_FILE as TEXT_MODEL_NAME
+from .detect.text import MODEL_SHA256 as TEXT_MODEL_SHA256
 from .options import Options
 from .pipeline import FileResult
 
@@ -47,6 +50,8 @@ def build_report(results: list[FileResult], options: Options, with_hashes: bool)
     return {
         "blindspot": __version__,
         "model": {"name": MODEL_NAME, "sha256": MODEL_SHA256},
+        **({"text_model": {"name": TEXT_MODEL_NAME, "sha256": TEXT_MODEL_SHA256}}
+           if options.finds_text() else {}),
         "settings": settings,
         "box_format": "[x, y, w, h, score, kind] in displayed pixels, before the mask margin",
         "files": [file_entry(r, with_hashes) for r in results],

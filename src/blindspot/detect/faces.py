@@ -17,7 +17,7 @@ import numpy as np
 
 from ..detections import Detections, drop_contained, merge_group, nms, nms_groups
 from .onnx import load_model, session
-from .tiles import Tile, tile_grid
+from .tiles import Tile, resize, tile_grid
 
 MODEL_NAME = "centerface"
 MODEL_FILE = "centerface.onnx"
@@ -103,17 +103,6 @@ def _decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray,
     return nms(Detections(boxes, heatmap[ys, xs]), 0.3, "best")
 
 
-def _resize(rgb: np.ndarray, fx: float, fy: float | None = None) -> np.ndarray:
-    """`rgb` scaled by `fx` in width and `fy` (default: `fx`) in height."""
-    fy = fx if fy is None else fy
-    h, w = rgb.shape[:2]
-    size = (max(1, round(w * fx)), max(1, round(h * fy)))
-    if size == (w, h):
-        return rgb
-    interp = cv2.INTER_LINEAR if fx * fy > 1 else cv2.INTER_AREA
-    return cv2.resize(rgb, size, interpolation=interp)
-
-
 class FaceDetector:
     """Multi-scale face detection with one model session."""
 
@@ -158,7 +147,7 @@ class FaceDetector:
 
     def _whole(self, rgb: np.ndarray, factor: float) -> Detections:
         h, w = rgb.shape[:2]
-        resized = _resize(rgb, factor)
+        resized = resize(rgb, factor)
         dets = self.model.run(resized, self.settings.threshold)
         return dets.scaled(w / resized.shape[1], h / resized.shape[0])
 
@@ -174,7 +163,7 @@ class FaceDetector:
         src_w, src_h = max(32, int(s.tile_size / fx)), max(32, int(s.tile_size / fy))
         parts = []
         for t in tile_grid(w, h, min(src_w, src_h), s.tile_overlap):
-            crop = _resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], fx, fy)
+            crop = resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], fx, fy)
             dets = self.model.run(crop, s.threshold)
             dets = dets.select(~_cut(dets.boxes, t, w, h, crop.shape[1] / t.w,
                                      crop.shape[0] / t.h))

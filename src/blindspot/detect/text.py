@@ -19,7 +19,7 @@ import numpy as np
 
 from ..detections import PLATE, TEXT, Detections, drop_contained, nms
 from .onnx import load_model, session
-from .tiles import tile_grid
+from .tiles import resize, tile_grid
 
 MODEL_FILE = "ppocrv4_det.onnx"
 MODEL_SHA256 = "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"
@@ -139,16 +139,6 @@ def _mean_inside(prob: np.ndarray, corners: np.ndarray) -> float:
     return cv2.mean(prob[y0:y1 + 1, x0:x1 + 1], mask)[0]
 
 
-def _resize(rgb: np.ndarray, fx: float, fy: float | None = None) -> np.ndarray:
-    fy = fx if fy is None else fy
-    h, w = rgb.shape[:2]
-    size = (max(1, round(w * fx)), max(1, round(h * fy)))
-    if size == (w, h):
-        return rgb
-    interp = cv2.INTER_LINEAR if fx * fy > 1 else cv2.INTER_AREA
-    return cv2.resize(rgb, size, interpolation=interp)
-
-
 def is_plate(dets: Detections, height: int, s: TextSettings) -> np.ndarray:
     """Which boxes have a licence plate's shape: a line wider than tall, neither tiny nor a
     large part of the picture, that the model is sure of."""
@@ -173,7 +163,7 @@ class TextDetector:
         s = self.settings
         h, w = rgb.shape[:2]
         whole_k, tile_k = self.scales(w, h)
-        small = _resize(rgb, whole_k)
+        small = resize(rgb, whole_k)
         prob = self.model.probability(small, s.clahe_whole, s.clahe_grid)
         parts = [boxes_from_probability(prob, s).scaled(w / small.shape[1], h / small.shape[0])]
         if tile_k > 0:
@@ -205,7 +195,7 @@ class TextDetector:
         h, w = rgb.shape[:2]
         parts = []
         for t in tile_grid(w, h, max(64, int(s.tile_size / factor)), s.tile_overlap):
-            crop = _resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], factor)
+            crop = resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], factor)
             prob = self.model.probability(crop, s.clahe, s.clahe_grid)
             parts.append(boxes_from_probability(prob, s).scaled(
                 t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y))

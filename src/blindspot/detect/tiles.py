@@ -1,9 +1,13 @@
-"""Overlapping tiles over an image, for detecting small faces at an upscaled resolution."""
+"""Overlapping tiles over an image, and resizing, for detecting small faces and text at an
+upscaled resolution."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import cv2
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -31,3 +35,14 @@ def tile_grid(width: int, height: int, size: int, overlap: int) -> list[Tile]:
         raise ValueError("tile size must exceed the overlap")
     return [Tile(x, y, w, h) for y, h in _spans(height, size, overlap)
             for x, w in _spans(width, size, overlap)]
+
+
+def resize(rgb: np.ndarray, fx: float, fy: float | None = None) -> np.ndarray:
+    """`rgb` scaled by `fx` in width and `fy` (default: `fx`) in height."""
+    fy = fx if fy is None else fy
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * fx)), max(1, round(h * fy)))
+    if size == (w, h):
+        return rgb
+    interp = cv2.INTER_LINEAR if fx * fy > 1 else cv2.INTER_AREA
+    return cv2.resize(rgb, size, interpolation=interp)
