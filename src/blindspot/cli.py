@@ -24,7 +24,7 @@ from . import __version__
 from .batch import Progress, Task, available_cores, run_local, split_done
 from .detect.onnx import DEVICES, providers
 from .errors import BlindspotError
-from .options import COVER, MODES, Options, parse_cover, parse_modes
+from .options import COVER, MODES, VOICES, Options, parse_cover, parse_modes
 from .outputs import MEDIA_EXTENSIONS, plan_outputs
 from .pipeline import FileResult, detect_file, is_video
 from .report import write_report
@@ -138,6 +138,11 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                        help=f"video quality, 0–51, lower is better (default {Options.crf})")
     video.add_argument("--no-audio", action="store_true",
                        help="drop the sound (voices identify people too)")
+    video.add_argument("--voice", choices=VOICES, default=Options.voice,
+                       help="what to do with speech in the sound: keep it (it identifies the "
+                            "speaker), mute it (other sound kept), or disguise the voice (the "
+                            "words stay; see README, Voices, for what it resists) (default "
+                            f"{Options.voice})")
     video.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",
                        help=f"detect on every N-th frame; tracking covers the frames between "
                             f"(default {Options.detect_every})")
@@ -238,6 +243,8 @@ def _review_parser() -> argparse.ArgumentParser:
     _common(review)
     review.add_argument("--crf", type=int, default=Options.crf, help="video quality, 0–51")
     review.add_argument("--no-audio", action="store_true", help="drop the sound of videos")
+    review.add_argument("--voice", choices=VOICES, default=Options.voice,
+                        help="speech in the sound of videos: keep, mute or disguise")
     review.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",
                         help="video: detect on every N-th frame")
     review.add_argument("--report", type=Path, metavar="FILE.json",
@@ -289,7 +296,7 @@ def _anonymize(args: argparse.Namespace) -> int:
     options = Options(**_kinds(args), threshold=args.threshold, mask_scale=args.mask_scale,
                       overwrite=args.force, max_pixels=args.max_pixels, crf=args.crf,
                       keep_audio=not args.no_audio, detect_every=args.detect_every,
-                      max_duration=args.max_duration, max_frames=args.max_frames,
+                      voice=args.voice, max_duration=args.max_duration, max_frames=args.max_frames,
                       device=args.device, threads=args.threads or 0)
     providers(options.device)  # --device cuda without CUDA: one line before any work
     status, results = _run_batch(args, "anon", Task("anonymize", options))
@@ -405,6 +412,7 @@ def _review(args: argparse.Namespace) -> int:
     options = Options(**_kinds(args), threshold=args.threshold, mask_scale=args.mask_scale,
                       overwrite=args.force, max_pixels=args.max_pixels,
                       max_frames=args.max_frames, crf=args.crf, keep_audio=not args.no_audio,
+                      voice=args.voice,
                       detect_every=args.detect_every)
     if not 0 <= args.port <= 65535:
         raise ValueError(f"port must lie between 0 and 65535, not {args.port}")

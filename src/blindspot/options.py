@@ -9,6 +9,7 @@ from .detect.onnx import DEVICES
 from .detect.text import TextSettings
 
 MODES = ("solid", "mosaic", "blur")
+VOICES = ("keep", "mute", "disguise")
 # `--cover`: what is covered. "text" is all text, plates included; each name covers the
 # kinds (`detections.KINDS`) listed here.
 COVER = {"faces": ("face",), "plates": ("plate",), "text": ("plate", "text")}
@@ -69,6 +70,9 @@ class Options:
     full_every: int = 24
     crf: int = 20
     keep_audio: bool = True
+    # What happens to speech in the sound (`audio.voices.VOICES`): kept as it is, muted, or
+    # disguised (the words stay, the voice changes).
+    voice: str = "keep"
     max_duration: float = 6 * 3600.0
     # Where the model runs (cpu, cuda, auto) and the threads per process of ONNX Runtime, and
     # of the video decoder and encoder (0: their defaults, about one per core). They change
@@ -95,6 +99,8 @@ class Options:
             raise ValueError(f"detect-every must lie between 1 and 30, not {self.detect_every}")
         if not 0 <= self.full_every <= 300:
             raise ValueError(f"full-every must lie between 0 and 300, not {self.full_every}")
+        if self.voice not in VOICES:
+            raise ValueError(f"voice must be one of {', '.join(VOICES)}, not {self.voice!r}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must lie between 0 and 51, not {self.crf}")
         if not 1 <= self.max_pixels:

@@ -20,6 +20,8 @@ from PIL import Image
 
 from . import strip
 from .atomic import atomic_output
+from .audio.speech import Span
+from .audio.voices import Speech, find_speech
 from .detect.detector import KindsDetector
 from .detect.faces import DetectorSettings, FaceDetector
 from .detect.text import TextDetector, TextSettings
@@ -53,6 +55,10 @@ class FileResult:
     # ({"face": 2, "plate": 1}, {"text": 12}).
     covered: dict[str, int] = field(default_factory=dict)
     left: dict[str, int] = field(default_factory=dict)
+    # Video: the speech found in the sound (None: not looked for) and what was done to it.
+    speech: Speech | None = None
+    voice: str = "keep"
+    speech_edits: list[tuple[Span, str]] = field(default_factory=list)  # each span's edit
 
     def summary(self) -> str:
         removed = ", ".join(self.metadata_removed) if self.metadata_removed else "none found"
@@ -66,10 +72,23 @@ class FileResult:
             parts.append(covered)
             if self.left.get("text"):
                 parts.append(f"{_plural(self.left['text'], 'text')} left: --cover text")
+        if self.speech_edits:
+            parts.append(self._speech_summary())
         if self.frames > 1:
             parts.append(f"{self.frames} frames")
         parts.append(f"metadata removed: {removed}")
         return f"{self.source} -> {self.output}: {'; '.join(parts)}"
+
+    def _speech_summary(self) -> str:
+        """"speech 42 s kept: …", or what was done to it ("speech 40 s muted, 2 s kept")."""
+        seconds: dict[str, float] = {}
+        for span, voice in self.speech_edits:
+            seconds[voice] = seconds.get(voice, 0.0) + span.end - span.start
+        if set(seconds) == {"keep"}:
+            return (f"speech {seconds['keep']:.0f} s kept: voices identify people; "
+                    "--voice mute or disguise")
+        done = {"mute": "muted", "disguise": "disguised", "keep": "kept"}
+        return "speech " + ", ".join(f"{s:.0f} s {done[v]}" for v, s in seconds.items())
 
 
 _NOUNS = {"face": "face", "plate": "plate", "text": "text region", "person": "person"}
@@ -167,13 +186,15 @@ def _counted(result: FileResult, covered: list[Detections], left: list[Detection
 def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
                    options: Options | None = None,
                    detections: list[Detections] | None = None,
-                   modes: list[list[str]] | None = None) -> FileResult:
+                   modes: list[list[str]] | None = None,
+                   speech: list[tuple[Span, str]] | None = None) -> FileResult:
     """Write `out`: the photo or video at `path` with every face covered and no metadata.
 
     `detections`, one per frame in displayed pixels (as `detect_file` returns them, edited
     by a reviewer, say), replaces detection. `modes` (one list per frame, one mode per box of
     `detections`) picks each box's mode instead of `options.mode_for` its kind; `KEEP` leaves
-    a box visible."""
+    a box visible. For a video, `speech` (spans of its sound in seconds, each with "keep",
+    "mute" or "disguise") replaces speech detection and `options.voice`."""
     options = options or Options()
     path, out = Path(path), Path(out)
     if modes is not None and (detections is None or len(modes) != len(detections)):
@@ -181,7 +202,7 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
     with _errors_name(path):
         _refuse_input_as_output(path, out)
         if is_video(path):
-            return _anonymize_video(path, out, options, detections, modes)
+            return _anonymize_video(path, out, options, detections, modes, speech)
         photo = read_photo(path, options.max_pixels, options.max_frames)
         writer = writer_for(out, photo.format)
         _check_frame_count(detections, len(photo.frames))
@@ -204,7 +225,8 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
 
 def _anonymize_video(path: Path, out: Path, options: Options,
                      detections: list[Detections] | None,
-                     modes: list[list[str]] | None = None) -> FileResult:
+                     modes: list[list[str]] | None = None,
+                     speech: list[tuple[Span, str]] | None = None) -> FileResult:
     if detections is None:
         info, found = detect_video(path, options, *video_detectors(options))
     else:
@@ -213,10 +235,18 @@ def _anonymize_video(path: Path, out: Path, options: Options,
     if modes is None:
         modes = [box_modes(dets, options) for dets in found]
     covered, covered_modes, left = _split(found, modes)
+    found_speech = None
+    if speech is None and options.keep_audio and info.audio_streams:
+        found_speech = find_speech(path)
+        speech = [(span, options.voice) for span in found_speech.spans]
+    elif speech is not None:
+        found_speech = Speech([span for span, _ in speech])
     # render_video refuses a frame count other than len(covered)
-    render_video(path, out, options, covered, covered_modes)
+    render_video(path, out, options, covered, covered_modes,
+                 speech if options.keep_audio else None)
     result = FileResult(path, out, frames=len(covered),
-                        metadata_removed=info.metadata + info.dropped_streams)
+                        metadata_removed=info.metadata + info.dropped_streams,
+                        speech=found_speech, voice=options.voice, speech_edits=speech or [])
     return _counted(result, covered, left, options)
 
 

@@ -31,6 +31,9 @@ def file_entry(result: FileResult, with_hashes: bool) -> dict:
         "uncertain": result.uncertain,
         "covered": result.covered,
         "left_visible": result.left,
+        **({"speech": [[round(s.start, 2), round(s.end, 2), voice]
+                       for s, voice in result.speech_edits]}
+           if result.speech is not None else {}),
         "boxes_covered": sum(len(d) for d in result.detections),
         "metadata_removed": result.metadata_removed,
         "frames_boxes": [d.to_xywh() for d in result.detections],

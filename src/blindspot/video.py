@@ -22,6 +22,9 @@ from typing import TypeVar
 import numpy as np
 
 from .atomic import atomic_output
+from .audio.edit import SpanEditor
+from .audio.speech import Span
+from .audio.voices import editor
 from .detect.detector import Detector
 from .detections import Detections
 from .errors import BlindspotError
@@ -139,10 +142,12 @@ def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
 
 
 def render_video(path: Path, out: Path, options: Options, boxes: list[Detections],
-                 modes: list[list[str]] | None = None) -> None:
+                 modes: list[list[str]] | None = None,
+                 speech: list[tuple[Span, str]] | None = None) -> None:
     """Pass 2: write `out`, the video at `path` with `boxes[i]` covered in frame i (every
     frame must have its entry, even an empty one: a frame count that differs is an error),
-    each box in `options.mode` or, when given, in its mode of `modes[i]`."""
+    each box in `options.mode` or, when given, in its mode of `modes[i]`; each span of `speech`
+    (seconds of the sound) kept, muted or disguised as it says."""
 
     def cover(frame: VideoFrame) -> np.ndarray:
         if frame.index >= len(boxes):
@@ -152,8 +157,12 @@ def render_video(path: Path, out: Path, options: Options, boxes: list[Detections
                       seed=frame.index, modes=None if modes is None else modes[frame.index])
 
     with atomic_output(out, options.overwrite) as f:
+        edit = None
+        if any(voice != "keep" for _, voice in speech or []):
+            def edit(rate: int) -> SpanEditor | None:
+                return editor(speech or [], rate)
         written = transcode(path, f, out.suffix, cover, crf=options.crf, threads=options.threads,
-                            keep_audio=options.keep_audio)
+                            keep_audio=options.keep_audio, edit_audio=edit)
         if written != len(boxes):
             raise BlindspotError(f"the render pass saw {written} frames, the detection pass "
                                  f"{len(boxes)}: the video changed while it was read")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import av
 import av.bitstream
@@ -55,7 +55,10 @@ _AUDIO_FALLBACK = {"webm": "libopus"}
 # MP4's muxer accepts more (PCM, say) than it can always write or players play.
 _MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
 _AUDIO_BITRATE = 160_000
-_AUDIO_FRAME_SIZE = {"aac": 1024, "libopus": 960}
+_AUDIO_FRAME_SIZE = {"aac": 1024, "libopus": 960, "libmp3lame": 1152}
+# Encoders of the decoders' codecs where FFmpeg names them otherwise (an edited sound keeps
+# its codec).
+_AUDIO_ENCODERS = {"opus": "libopus", "mp3": "libmp3lame", "vorbis": "libvorbis"}
 # Audio packets held while the first video frame is decoded (the header needs its size).
 _MAX_EARLY_AUDIO = 4096
 
@@ -391,6 +394,26 @@ def read_frames(path: Path, threads: int = 0) -> Iterator[VideoFrame]:
         decoder.finish()
 
 
+def read_audio(path: Path, rate: int) -> Iterator[np.ndarray]:
+    """The first audio stream of `path` (none: nothing), decoded, mixed to mono and resampled
+    to `rate` Hz: float32 chunks in order. Video packets are skipped, not decoded."""
+    with _opened(path) as container:
+        if not container.streams.audio:
+            return
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    frame.pts = None
+                    for mono in resampler.resample(frame):
+                        yield mono.to_ndarray().reshape(-1).astype(np.float32)
+            for mono in resampler.resample(None):
+                yield mono.to_ndarray().reshape(-1).astype(np.float32)
+        except av.FFmpegError as e:
+            raise BlindspotError(f"cannot read the sound: {_reason(e)}") from None
+
+
 def probe_video(path: Path, max_pixels: int, max_duration: float) -> VideoInfo:
     """What `path` holds; refuses non-videos and videos over the size or duration limits."""
     with _opened(path) as container:
@@ -481,9 +504,18 @@ def identifying_metadata(container: av.container.Container) -> list[str]:
 # ---------------------------------------------------------------------------- writing
 
 
+class AudioEditor(Protocol):
+    """Edits the samples of one audio stream in order (see `audio.edit.SpanEditor`)."""
+
+    def push(self, samples: np.ndarray, start: int) -> list[tuple[np.ndarray, int]]: ...
+
+    def finish(self) -> list[tuple[np.ndarray, int]]: ...
+
+
 def transcode(path: Path, out: BinaryIO, out_suffix: str,
               process: Callable[[VideoFrame], np.ndarray], crf: int = 20,
-              keep_audio: bool = True, threads: int = 0) -> int:
+              keep_audio: bool = True, threads: int = 0,
+              edit_audio: Callable[[int], AudioEditor] | None = None) -> int:
     """Write `path` into `out` with each video frame replaced by `process(frame)`.
 
     `path` is demuxed once: each video frame is decoded (as `read_frames` does, failing
@@ -495,6 +527,10 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
     `VP9_CRF_OFFSET`); AVI: MP4 with H.264. Audio packets are copied as they are; only when
     the output container cannot hold the codec (say PCM from an AVI, in an MP4) is the audio
     re-encoded, to AAC (Opus in WebM). `keep_audio=False` writes no audio stream.
+    `edit_audio(sample_rate)`, when given, makes the editor of the first audio stream (see
+    `audio.edit.SpanEditor`): its samples are decoded, edited and encoded again with the same
+    codec where the container and encoders allow (else AAC, Opus in WebM), same rate and
+    channels, sample for sample (the timing does not move); other audio streams are dropped.
     Returns the number of frames written.
     """
     suffix = output_extension(out_suffix)
@@ -504,12 +540,14 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
     with _opened(path) as source:
         video = _video_stream(source)
         audio = list(source.streams.audio) if keep_audio else []
+        if edit_audio is not None:
+            audio = audio[:1]
         try:
             output = av.open(out, "w", format=muxer, container_options={"fflags": "+bitexact"})
         except av.FFmpegError as e:
             raise BlindspotError(f"cannot write video: {_reason(e)}") from None
         try:
-            writer = _Writer(output, muxer, video, audio, crf, threads)
+            writer = _Writer(output, muxer, video, audio, crf, threads, edit_audio)
             decoder = _Decoder(video, threads)
             for packet in source.demux():
                 decoder.seen(packet)
@@ -545,16 +583,21 @@ class _Writer:
 
     def __init__(self, output: av.container.OutputContainer, muxer: str,
                  video: av.video.stream.VideoStream, audio: list[av.audio.stream.AudioStream],
-                 crf: int, threads: int = 0) -> None:
+                 crf: int, threads: int = 0,
+                 edit_audio: Callable[[int], AudioEditor] | None = None) -> None:
         self.output, self.muxer, self.source, self.crf = output, muxer, video, crf
         self.threads = threads  # the encoder's; 0: its default (one per core, or so)
         self.stream: av.video.stream.VideoStream | None = None
         self.sei_filter: av.bitstream.BitStreamFilterContext | None = None
         self.early: list[av.Packet] = []  # audio demuxed before the video stream exists
+        self.edit_audio = edit_audio
         self.audio_out = {s.index: self._audio_stream(s) for s in audio}
         self.frames = 0
 
     def _audio_stream(self, source: av.audio.stream.AudioStream) -> _AudioOut:
+        if self.edit_audio is not None:
+            rate = source.codec_context.sample_rate or 48000
+            return _AudioOut(source, self._same_codec(source), editor=self.edit_audio(rate))
         if self.muxer == "mp4" and source.codec_context.name not in _MP4_AUDIO:
             return _AudioOut(source, self._audio_encoder(source))
         try:
@@ -563,6 +606,21 @@ class _Writer:
             return _AudioOut(source, self._audio_encoder(source))
         stream.metadata.clear()
         return _AudioOut(source, stream, copy=True)
+
+    def _same_codec(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
+        """An encoder of the source's codec, rate and channels, when this container and
+        FFmpeg's encoders allow; else `_audio_encoder`'s."""
+        context = source.codec_context
+        name = _AUDIO_ENCODERS.get(context.name, context.name)
+        if self.muxer == "mp4" and context.name not in _MP4_AUDIO:
+            return self._audio_encoder(source)
+        try:
+            stream = self.output.add_stream(name, rate=context.sample_rate)
+        except (ValueError, av.FFmpegError):
+            return self._audio_encoder(source)
+        stream.layout = context.layout.name
+        stream.bit_rate = context.bit_rate or _AUDIO_BITRATE
+        return stream
 
     def _audio_encoder(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
         name = _AUDIO_FALLBACK.get(self.muxer, "aac")
@@ -649,8 +707,9 @@ class _Writer:
             self.output.mux(packet)
             return
         for frame in packet.decode():
-            for resampled in out.resample(frame):
-                self._mux_all(out.stream.encode(resampled))
+            for edited in out.edited(frame):
+                for resampled in out.resample(edited):
+                    self._mux_all(out.stream.encode(resampled))
 
     def _mux_all(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -663,7 +722,11 @@ class _Writer:
         for out in self.audio_out.values():
             if not out.copy:
                 for frame in out.source.decode(None):
-                    for resampled in out.resample(frame):
+                    for edited in out.edited(frame):
+                        for resampled in out.resample(edited):
+                            self._mux_all(out.stream.encode(resampled))
+                for edited in out.edited(None):
+                    for resampled in out.resample(edited):
                         self._mux_all(out.stream.encode(resampled))
                 for resampled in out.resample(None):
                     self._mux_all(out.stream.encode(resampled))
@@ -675,10 +738,40 @@ class _AudioOut:
     """Where one source audio stream goes: copied packets, or a re-encoding encoder."""
 
     def __init__(self, source: av.audio.stream.AudioStream, stream: av.audio.stream.AudioStream,
-                 copy: bool = False) -> None:
-        self.source, self.stream, self.copy = source, stream, copy
+                 copy: bool = False, editor: AudioEditor | None = None) -> None:
+        self.source, self.stream, self.copy, self.editor = source, stream, copy, editor
         self.resampler: av.AudioResampler | None = None
         self.samples = 0  # the sample clock of the re-encoded audio
+        self.planar: av.AudioResampler | None = None  # decoded → float planar, for the editor
+        self.layout = ""
+        self.rate = 0
+        self.decoded = 0  # samples given to the editor so far
+
+    def edited(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        """`frame` (None: the end) through the editor, if there is one: the frames that are
+        ready, float planar at the source's rate and layout."""
+        if self.editor is None:
+            return [] if frame is None else [frame]
+        ready: list[tuple[np.ndarray, int]] = []
+        if frame is None:
+            ready += self.editor.finish()
+        else:
+            if self.planar is None:
+                self.layout, self.rate = frame.layout.name, frame.sample_rate
+                self.planar = av.AudioResampler(format="fltp", layout=self.layout,
+                                                rate=self.rate)
+            frame.pts = None
+            for planar in self.planar.resample(frame):
+                samples = planar.to_ndarray().astype(np.float32)
+                ready += self.editor.push(samples, self.decoded)
+                self.decoded += samples.shape[-1]
+        frames = []
+        for samples, _ in ready:
+            edited = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.clip(-1, 1)),
+                                                format="fltp", layout=self.layout)
+            edited.sample_rate = self.rate
+            frames.append(edited)
+        return frames
 
     def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
         if self.resampler is None:
@@ -686,7 +779,9 @@ class _AudioOut:
             self.resampler = av.AudioResampler(format=context.format.name,
                                                layout=context.layout.name,
                                                rate=context.sample_rate,
-                                               frame_size=_AUDIO_FRAME_SIZE[context.name])
+                                               frame_size=_AUDIO_FRAME_SIZE.get(context.name,
+                                                                                context.frame_size
+                                                                                or None))
         if frame is not None:
             frame.pts = None
         frames = self.resampler.resample(frame)

@@ -1,0 +1,1 @@
+"""Audio: where people speak (`speech`), so that their voices can be muted."""

@@ -1,0 +1,101 @@
+"""Editing the sound where people speak: mute or disguise speech spans, keep the rest.
+
+`SpanEditor` takes the decoded samples of one audio stream in order, as they arrive
+(`push(samples, start)`: float32, channels × n, `start` the index of the first sample), and
+returns edited samples in the same order, as many as it was given, so the timing (and lip
+sync) never moves. Each span has its own edit:
+
+- `mute`: the gain is 0 inside the span and ramps over `FADE` seconds on either side of it
+  (no click; spans come padded from speech detection, so no syllable leaks in the ramp).
+- `disguise`: the samples are collected until the span ends (or `MAX_PIECE` seconds, for very
+  long speech), transformed at once by `transform` (the same random voice for the whole file),
+  and crossfaded into the untouched sound over `FADE` seconds. The output then lags the input
+  by up to one piece; `finish()` returns the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .speech import Span
+
+FADE = 0.02  # seconds of ramp at each edge of an edited span
+MAX_PIECE = 30.0  # seconds of speech transformed at once, at most
+EDITS = ("mute", "disguise")
+
+Transform = Callable[[np.ndarray, int], np.ndarray]  # (channels × n, rate) → same shape
+
+
+class SpanEditor:
+    """Edits one audio stream at `rate` Hz: each span (seconds from its first sample) as its
+    edit says, everything else as it is."""
+
+    def __init__(self, spans: Sequence[tuple[Span, str]], rate: int,
+                 transform: Transform | None = None) -> None:
+        fade = max(1, round(FADE * rate))
+        self.rate, self.fade, self.transform = rate, fade, transform
+        # Sample ranges [a, b) of the spans, with room for the ramps outside them.
+        self.ranges: list[tuple[int, int, str]] = []
+        for span, edit in spans:
+            if edit not in EDITS:
+                raise ValueError(f"edit must be one of {', '.join(EDITS)}, not {edit!r}")
+            if span.end > span.start:
+                self.ranges.append((max(0, round(span.start * rate) - fade),
+                                    round(span.end * rate) + fade, edit))
+        if transform is None and any(edit == "disguise" for *_, edit in self.ranges):
+            raise ValueError("disguise needs a transform")
+        self.pending: list[np.ndarray] = []  # samples held back (disguise), in order
+        self.pending_start = 0  # index of the first held-back sample
+        self.held = 0
+
+    def push(self, samples: np.ndarray, start: int) -> list[tuple[np.ndarray, int]]:
+        """Edited samples ready to go out: a list of (channels × n float32, first index)."""
+        samples = np.asarray(samples, np.float32)
+        if not self.held:
+            self.pending_start = start
+        self.pending.append(samples)
+        self.held += samples.shape[-1]
+        end = self.pending_start + self.held
+        # Hold back while a disguised span is still running (up to MAX_PIECE): it is
+        # transformed as one piece once it has ended.
+        running = [b for a, b, edit in self.ranges
+                   if edit == "disguise" and a < end and b > end]
+        if running and self.held < MAX_PIECE * self.rate:
+            return []
+        return self.finish()
+
+    def finish(self) -> list[tuple[np.ndarray, int]]:
+        """Whatever is still held back, edited."""
+        if not self.held:
+            return []
+        start = self.pending_start
+        piece = np.concatenate(self.pending, axis=-1)
+        self.pending, self.held = [], 0
+        keep, disguised = self._weights(start, piece.shape[-1])
+        out = piece * keep[None, :]
+        if disguised.any():
+            changed = np.asarray(self.transform(piece, self.rate), np.float32)  # type: ignore[misc]
+            if changed.shape != piece.shape:
+                raise ValueError("the transform changed the number of samples")
+            out += changed * disguised[None, :]
+        return [(out.astype(np.float32), start)]
+
+    def _weights(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """For samples start…start+n-1: the weight of the sound as it is (0 inside every span,
+        1 outside) and of the disguised sound (1 inside disguised spans, 0 elsewhere), with
+        linear ramps over `fade` samples at the edges of each span's range."""
+        index = np.arange(start, start + n, dtype=np.int64)
+        keep = np.ones(n, np.float32)
+        disguised = np.zeros(n, np.float32)
+        for a, b, edit in self.ranges:
+            if b <= start or a >= start + n:
+                continue
+            before = np.clip((a + self.fade - index) / self.fade, 0, 1)  # 1 before a
+            after = np.clip((index - (b - self.fade)) / self.fade, 0, 1)  # 1 after b
+            outside = np.maximum(before, after).astype(np.float32)
+            keep = np.minimum(keep, outside)
+            if edit == "disguise":
+                disguised = np.maximum(disguised, 1 - outside)
+        return keep, np.minimum(disguised, 1 - keep)
