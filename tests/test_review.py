@@ -3,19 +3,22 @@
 A photo: drop the detected face, cover a face the detector missed, export, and the output has
 exactly that: the dropped face untouched, the missed one covered. The same for a video: drop a
 detected track, draw a box over a missed face on the first frame, move it on the last, export.
-Screenshots go to tests/artifacts/.
+And a video's speech: the span found shown on the timeline, muted, another marked by hand,
+exported silent there. Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import select
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from fractions import Fraction
 from pathlib import Path
@@ -225,7 +228,8 @@ def _assert_numbers_only(saved: dict) -> None:
         if isinstance(value, dict):
             assert set(value) <= {"blindspot_review", "name", "width", "height", "frames",
                                   "mode", "reviewed", "faces", "id", "source", "keep", "kind",
-                                  "start", "end", "score", "keys"}
+                                  "start", "end", "score", "keys", "sound", "speech",
+                                  "voice"}
             for v in value.values():
                 walk(v)
         elif isinstance(value, list):
@@ -513,3 +517,126 @@ def test_a_folder_of_many_photos_is_paged(tmp_path):
         with urllib.request.urlopen(thumb, timeout=30) as response:
             assert response.headers["Content-Type"] == "image/jpeg"
             assert Image.open(io.BytesIO(response.read())).size == (160, 120)
+
+
+# ---------------------------------------------------------------------------- speech
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    """An MP4 with real speech (espeak-ng) over a hum, and a plain picture (no face to find):
+    (path, speech start s, speech end s, sound rate)."""
+    from test_voice import clip_with_speech
+    if not Path("/usr/bin/espeak-ng").exists():
+        pytest.skip("espeak-ng not installed")
+    folder = tmp_path_factory.mktemp("talk")
+    picture = np.zeros((96, 128, 3), np.uint8)
+    picture[:, :, 1] = np.linspace(40, 200, 128, dtype=np.uint8)[None, :]
+    return clip_with_speech(folder, picture)
+
+
+def _seek(page, frame: int) -> None:
+    """Show frame `frame` with the keyboard (Home, then seconds and frames)."""
+    from playwright.sync_api import expect
+    page.keyboard.press("Home")
+    for _ in range(frame // FPS):
+        page.keyboard.press("Shift+ArrowRight")
+    for _ in range(frame % FPS):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#timeline")).to_have_value(str(frame))
+
+
+def test_speech_is_shown_muted_and_marked_by_hand_then_exported_silent(browser, talk):
+    from playwright.sync_api import expect
+    from test_voice import db, sound_of
+    path, start, end, rate = talk
+    with ReviewServer(str(path)) as server:  # --voice keep (the default): spans start kept
+        page, requests, problems = _open_page(browser, server)
+        page.wait_for_selector("#speechList li[data-id=s1]", timeout=120_000)
+        review = server.opened("0/talk.mp4")["review"]
+        found = review["speech"]
+        assert [(s["id"], s["source"], s["voice"]) for s in found][:1] == [
+            ("s1", "detected", "keep")]
+        assert found[0]["start"] <= start + 0.3 and found[-1]["end"] >= end - 0.3
+        assert abs(review["sound"] - (end + 2)) < 0.2
+        row = page.locator("#speechList li[data-id=s1]")
+        label = f"Speech 0:0{found[0]['start']:.1f}–0:0{found[0]['end']:.1f} · keep"
+        assert label in row.inner_text()
+        band = page.locator("#speechBars .band[data-id=s1]")
+        assert band.get_attribute("data-voice") == "keep"
+        # the band lies where the speech is on the timeline (frames at 10 a second)
+        bar, box = page.locator("#speechBars").bounding_box(), band.bounding_box()
+        last = (review["frames"] - 1) / FPS
+        assert abs((box["x"] - bar["x"]) / bar["width"] - found[0]["start"] / last) < 0.02
+        assert abs((box["x"] + box["width"] - bar["x"]) / bar["width"]
+                   - min(1, found[0]["end"] / last)) < 0.02
+
+        # Mute the speech found; clicking its band seeks the player to it.
+        page.click("#speechList li[data-id=s1] button[data-voice=mute]")
+        expect(band).to_have_attribute("data-voice", "mute")
+        expect(row).to_have_attribute("data-voice", "mute")
+        page.keyboard.press("End")
+        band.click()
+        expect(page.locator("#timeline")).to_have_value(str(math.ceil(found[0]["start"] * FPS)))
+        expect(band).to_have_class(re.compile("selected"))
+
+        # Mark a stretch of the hum after the speech by hand: S at its start, S at its end.
+        marked = (math.ceil((found[-1]["end"] + 0.3) * FPS), math.ceil((end + 1.2) * FPS))
+        _seek(page, marked[0])
+        page.keyboard.press("s")
+        expect(page.locator("#markBtn")).to_have_attribute("aria-pressed", "true")
+        _seek(page, marked[1])
+        page.keyboard.press("s")
+        page.wait_for_selector("#speechList li[data-id=m1][data-voice=mute]")
+        expect(page.locator("#markBtn")).to_have_attribute("aria-pressed", "false")
+        assert page.locator("#speechBars .band[data-id=m1][data-source=marked]").count() == 1
+        assert page.locator("#speechList li[data-id=m1] button.remove").count() == 1
+        assert page.locator("#speechList li[data-id=s1] button.remove").count() == 0
+        state = path.with_name("talk.anon.mp4.review.json")
+        saved = _wait_saved(state, lambda s: {(x["id"], x["voice"]) for x in s["speech"]} >= {
+            ("s1", "mute"), ("m1", "mute")})
+        page.keyboard.press("Escape")
+        page.screenshot(path="/tmp/review_speech.png")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "review-speech.png")
+        _export(page)
+        assert not problems, problems
+        assert all(url.startswith(server.base + "/") for url in requests), requests
+
+    _assert_numbers_only(saved)
+    m1 = next(s for s in saved["speech"] if s["id"] == "m1")
+    assert m1["source"] == "marked"
+    assert abs(m1["start"] - marked[0] / FPS) < 0.06 and abs(m1["end"] - marked[1] / FPS) < 0.06
+    original, _, _ = sound_of(path)
+    out, out_rate, _ = sound_of(path.with_name("talk.anon.mp4"))
+    assert out_rate == rate and abs(len(out) - len(original)) <= 2048
+
+    def part(a: float, b: float) -> slice:
+        return slice(round(a * rate), round(b * rate))
+
+    for a, b in ((start, end), (m1["start"] + 0.05, m1["end"] - 0.05)):  # muted
+        assert db(out[part(a, b)]) <= db(original[part(a, b)]) - 30, (a, b)
+    for a, b in ((0.2, 1.0), (m1["end"] + 0.1, end + 1.9)):  # the hum around: kept
+        assert abs(db(out[part(a, b)]) - db(original[part(a, b)])) < 1.0, (a, b)
+
+
+def test_a_review_saved_before_voices_gets_the_speech_found(talk):
+    """A state saved without speech loads (its faces as saved); the speech is found then, each
+    span in the session's --voice."""
+    path, start, end, _ = talk
+    frames = len(_decoded(path))
+    state = path.with_name("talk.anon.mp4.review.json")
+    state.write_text(json.dumps({
+        "blindspot_review": 1, "name": "talk.mp4", "width": 128, "height": 96,
+        "frames": frames, "mode": "blur", "reviewed": True,
+        "faces": [{"id": "d1", "source": "drawn", "keep": True, "mode": "blur", "start": 0,
+                   "end": frames - 1, "keys": [[0, 10, 10, 40, 40]]}]}))
+    with ReviewServer(str(path), "--voice", "disguise") as server:
+        review = server.opened("0/talk.mp4")["review"]
+        # the sound's length is the server's: a page cannot stretch it
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.api("/api/file/0/talk.mp4", review | {"sound": review["sound"] + 5}, "PUT")
+        assert refused.value.code == 422
+    assert review["reviewed"] is True and [f["id"] for f in review["faces"]] == ["d1"]
+    assert review["speech"] and {s["voice"] for s in review["speech"]} == {"disguise"}
+    assert review["speech"][0]["start"] <= start + 0.3

@@ -108,6 +108,63 @@ def test_a_state_saved_before_kinds_loads_as_faces(tmp_path):
     assert review.to_json()["faces"][0]["kind"] == "face"
 
 
+def _speech(**changes) -> dict:
+    span = {"id": "s1", "source": "detected", "start": 1.5, "end": 3.25, "voice": "mute"}
+    return span | changes
+
+
+def test_speech_spans_load_clamped_and_give_the_edits():
+    from blindspot.audio.speech import Span
+    review = Review.from_json(_review([]) | {"sound": 6.0, "speech": [
+        _speech(id="s2", start=4.0, end=9.0, voice="keep"), _speech(),
+        _speech(id="m1", source="marked", start=-0.5, end=0.75, voice="disguise")]})
+    assert review.sound == 6.0
+    assert [(s.id, s.source, s.start, s.end, s.voice) for s in review.speech] == [
+        ("s2", "detected", 4.0, 6.0, "keep"), ("s1", "detected", 1.5, 3.25, "mute"),
+        ("m1", "marked", 0.0, 0.75, "disguise")]  # clamped to the sound's [0, 6]
+    assert review.speech_edits() == [(Span(0.0, 0.75), "disguise"), (Span(1.5, 3.25), "mute"),
+                                     (Span(4.0, 6.0), "keep")]
+    again = Review.from_json(json.loads(json.dumps(review.to_json())))
+    assert again.to_json() == review.to_json() and again.speech_edits() == review.speech_edits()
+    # found speech: one span per span found, each in the session's voice
+    spans = state.speech_spans([Span(0.5, 1.0), Span(2.0, 3.0)], "disguise")
+    assert [(s.id, s.source, s.voice) for s in spans] == [("s1", "detected", "disguise"),
+                                                          ("s2", "detected", "disguise")]
+    # a video without sound: looked for, none; nothing to edit
+    silent = Review.from_json(_review([]) | {"sound": 0, "speech": []})
+    assert silent.speech_edits() == [] and silent.to_json()["sound"] == 0
+
+
+def test_a_state_saved_before_voices_loads_with_no_speech(tmp_path):
+    output = tmp_path / "march.anon.mp4"
+    state.state_path(output).write_text(json.dumps(_review([_face()])))
+    review = state.load(output)
+    assert review is not None and review.speech == [] and review.sound is None
+    assert review.speech_edits() is None  # never looked for: the export finds it
+    assert "speech" not in review.to_json() and "sound" not in review.to_json()
+
+
+@pytest.mark.parametrize("bad", [
+    {"sound": 5, "speech": [_speech(voice="whisper")]},
+    {"sound": 5, "speech": [_speech(voice=None)]},
+    {"sound": 5, "speech": [_speech(source="drawn")]},
+    {"sound": 5, "speech": [_speech(id="")]}, {"sound": 5, "speech": [_speech(id="x" * 40)]},
+    {"sound": 5, "speech": [_speech(start=3, end=2)]},
+    {"sound": 5, "speech": [_speech(start=2, end=2)]},
+    {"sound": 5, "speech": [_speech(start=5.5, end=7)]},  # wholly past the sound's end
+    {"sound": 5, "speech": [_speech(start=float("nan"))]},
+    {"sound": 5, "speech": [_speech(start="1")]}, {"sound": 5, "speech": [_speech(end=True)]},
+    {"sound": 5, "speech": [_speech(), _speech()]}, {"sound": 5, "speech": ["a span"]},
+    {"sound": 5, "speech": {"s1": _speech()}},
+    {"sound": 5, "speech": [_speech(id=f"s{i}") for i in range(state.MAX_SPEECH + 1)]},
+    {"sound": -1, "speech": []}, {"sound": float("inf"), "speech": []}, {"sound": "5"},
+    {"speech": [_speech()]},  # spans without the sound's length
+])
+def test_malformed_speech_is_refused(bad):
+    with pytest.raises(StateError):
+        Review.from_json(_review([]) | bad)
+
+
 def test_simplify_keeps_every_turn():
     keys = [[i, float(abs(i - 5)), 0, 10, 10] for i in range(11)]
     kept = state.simplify(keys)

@@ -5,7 +5,8 @@ they came from), fixed when the session starts; nothing else on disk can be name
 decoded lazily, one file at a time in a worker thread, and kept in memory only (small caches):
 face pixels are never written to disk, only the review's numbers are. A video is decoded once
 into downscaled JPEG frames for the player, then faces (and text, as `--cover` asks) are
-found with `detect_file`.
+found with `detect_file`, and the speech in its sound with `find_speech` (each span in the
+session's `--voice` until the reviewer picks another).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..audio.voices import find_speech
 from ..errors import BlindspotError
 from ..options import MODE_KINDS, Options
 from ..outputs import plan_outputs
@@ -200,7 +202,9 @@ class Session:
                                       "text_pad": TEXT_PAD, "plate_pad_x": PLATE_PAD_X,
                                       "default_mode": self.options.mode,
                                       "kind_modes": self.kind_modes(),
-                                      "covered_kinds": sorted(self.options.covered_kinds())}
+                                      "covered_kinds": sorted(self.options.covered_kinds()),
+                                      "voice": self.options.voice,
+                                      "keep_audio": self.options.keep_audio}
         if entry.status == "ready" and entry.review is not None:
             data["review"] = entry.review.to_json()
             if entry.kind == "video":
@@ -272,6 +276,14 @@ class Session:
                     raise BlindspotError("the video changed while it was read")
                 entry.review = state.from_detections(entry.source.name, info.width,
                                                      info.height, found, self.options)
+        if entry.review.sound is None and self.options.keep_audio:
+            # Not looked for yet (a new review, or one saved before voices): each span found
+            # gets the session's voice. Without sound there is none to find.
+            entry.progress = "finding speech"
+            speech = find_speech(entry.source) if info.audio_streams else None
+            entry.review.sound = speech.duration if speech is not None else 0.0
+            entry.review.speech = (state.speech_spans(speech.spans, self.options.voice)
+                                   if speech is not None else [])
         self._videos.put(entry.key, video)
         return video
 
@@ -293,6 +305,9 @@ class Session:
         old = entry.review
         if (review.width, review.height, review.frames) != (old.width, old.height, old.frames):
             raise state.StateError("the review is for a picture of another size")
+        if (review.sound is None) != (old.sound is None) or (
+                review.sound is not None and abs(review.sound - old.sound) > 0.01):
+            raise state.StateError("the review is for a sound of another length")
         review.name = entry.source.name
         with self._lock:
             entry.review = review
@@ -459,7 +474,10 @@ class Session:
         if kept:
             names = {kind: name for name, kind in MODE_KINDS.items()}
             options = replace(options, cover=(*options.cover, *(names[k] for k in sorted(kept))))
-        return anonymize_file(entry.source, entry.output, options, dets, modes)
+        # The reviewer's speech spans, each its own voice, replace speech detection (none
+        # when speech was never looked for: found at export, in the session's voice).
+        speech = review.speech_edits() if entry.kind == "video" else None
+        return anonymize_file(entry.source, entry.output, options, dets, modes, speech)
 
     def export_status(self) -> dict:
         job = self.export

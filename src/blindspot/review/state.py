@@ -6,6 +6,10 @@ text): its boxes at key frames (a detected track has one at every frame it was f
 photo box exactly one), covered from frame `start` to frame `end` and linearly interpolated
 between its keys (held before the first and after the last). The file holds numbers and short
 names only: boxes, frame indices, kinds, modes, never pixels, crops or the text read.
+
+A video's review also holds its speech: `SpeechSpan`s (seconds from the sound's first sample,
+found or marked by hand), each kept, muted or disguised, and the sound's length (`sound`: None
+when speech was never looked for, as in a review saved before voices; 0: the file has no sound).
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_output
+from ..audio.speech import Span
 from ..detections import Detections, kind_index
-from ..options import KEEP, MODE_KINDS, MODES, Options
+from ..options import KEEP, MODE_KINDS, MODES, VOICES, Options
 
 STATE_VERSION = 1
 STATE_SUFFIX = ".review.json"
 MAX_FACES = 5_000  # per file: more than any real picture, few enough to refuse a runaway page
+MAX_SPEECH = 5_000  # speech spans per file: hours of talk, yet a bound on what a page may send
+MAX_SOUND = 7 * 24 * 3600.0  # seconds: the longest sound a review may say it has
+SPEECH_SOURCES = ("detected", "marked")
 # What a reviewed box can be (a state saved before kinds existed holds faces only).
 REVIEW_KINDS = ("face", "plate", "text")
 
@@ -64,6 +72,21 @@ class Face:
 
 
 @dataclass
+class SpeechSpan:
+    """A stretch of speech, in seconds from the sound's first sample, and what happens to it."""
+
+    id: str
+    source: str  # "detected" or "marked" (by hand)
+    start: float
+    end: float
+    voice: str  # one of VOICES: keep, mute, disguise
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "source": self.source, "start": round(self.start, 3),
+                "end": round(self.end, 3), "voice": self.voice}
+
+
+@dataclass
 class Review:
     """Every face of one file, the mode for a video, and whether a person has looked at it."""
 
@@ -74,6 +97,16 @@ class Review:
     mode: str
     faces: list[Face] = field(default_factory=list)
     reviewed: bool = False
+    speech: list[SpeechSpan] = field(default_factory=list)
+    sound: float | None = None  # seconds of sound; None: speech never looked for
+
+    def speech_edits(self) -> list[tuple[Span, str]] | None:
+        """Each speech span and its voice, for `anonymize_file(speech=…)`; None when speech
+        was never looked for (the export then finds it, as `blindspot FILE` would)."""
+        if self.sound is None:
+            return None
+        return [(Span(s.start, s.end), s.voice) for s in sorted(self.speech,
+                                                                 key=lambda s: s.start)]
 
     def detections(self, left: bool = False) -> tuple[list[Detections], list[list[str]]]:
         """The boxes to cover in each frame (kept faces only) and each box's mode, each box of
@@ -115,7 +148,10 @@ class Review:
     def to_json(self) -> dict:
         return {"blindspot_review": STATE_VERSION, "name": self.name, "width": self.width,
                 "height": self.height, "frames": self.frames, "mode": self.mode,
-                "reviewed": self.reviewed, "faces": [f.to_json() for f in self.faces]}
+                "reviewed": self.reviewed, "faces": [f.to_json() for f in self.faces],
+                **({} if self.sound is None else {
+                    "sound": round(self.sound, 3),
+                    "speech": [s.to_json() for s in self.speech]})}
 
     @classmethod
     def from_json(cls, data: object) -> Review:
@@ -130,9 +166,10 @@ class Review:
         faces = [_face(f, width, height, frames) for f in faces_data]
         if len({f.id for f in faces}) != len(faces):
             raise StateError("face ids must differ")
+        sound, speech = _speech(data)
         return cls(name=str(data.get("name", "")), width=width, height=height, frames=frames,
                    mode=_mode(data.get("mode")), faces=faces,
-                   reviewed=bool(data.get("reviewed", False)))
+                   reviewed=bool(data.get("reviewed", False)), speech=speech, sound=sound)
 
 
 def kind_mode(options: Options, kind: str) -> str:
@@ -170,6 +207,12 @@ def from_detections(name: str, width: int, height: int, found: list[Detections],
     for number, tid in enumerate(sorted(tracks, key=lambda t: tracks[t][0][0])):
         faces.append(face(f"t{number + 1}", tid[0], simplify(tracks[tid]), scores[tid]))
     return Review(name, width, height, len(found), options.mode, faces)
+
+
+def speech_spans(spans: list[Span], voice: str) -> list[SpeechSpan]:
+    """The speech found, before anyone listened: one span per span found, each in `voice`."""
+    return [SpeechSpan(f"s{number + 1}", "detected", span.start, span.end, voice)
+            for number, span in enumerate(spans)]
 
 
 def simplify(keys: list[list[float]], tolerance: float = 0.5) -> list[list[float]]:
@@ -253,6 +296,49 @@ def _face(data: object, width: int, height: int, frames: int) -> Face:
         raise StateError(f"a box's kind is one of {', '.join(REVIEW_KINDS)}")
     return Face(face_id, source, bool(data.get("keep", True)), _mode(data.get("mode")), start,
                 end, keys, score, str(kind))
+
+
+def _speech(data: dict) -> tuple[float | None, list[SpeechSpan]]:
+    """The sound's length and the speech spans of a review (saved before voices: none)."""
+    sound = data.get("sound")
+    if sound is None:
+        if data.get("speech"):
+            raise StateError("speech spans need the sound's length")
+        return None, []
+    sound = _seconds(sound, "sound", 0.0, MAX_SOUND)
+    spans_data = data.get("speech", [])
+    if not isinstance(spans_data, list) or len(spans_data) > MAX_SPEECH:
+        raise StateError(f"speech must be a list of at most {MAX_SPEECH}")
+    spans = []
+    for span in spans_data:
+        if not isinstance(span, dict):
+            raise StateError("each speech span must be a JSON object")
+        span_id = span.get("id")
+        if not isinstance(span_id, str) or not 0 < len(span_id) <= 32:
+            raise StateError("a speech span needs an id of 1 to 32 characters")
+        source = span.get("source")
+        if source not in SPEECH_SOURCES:
+            raise StateError("a speech span's source is 'detected' or 'marked'")
+        # Clamped to the sound: a span marked at the last frame may reach past its end.
+        start, end = (min(max(0.0, _seconds(span.get(k), k, -MAX_SOUND, MAX_SOUND)), sound)
+                      for k in ("start", "end"))
+        if not start < end:
+            raise StateError("a speech span needs start < end, within the sound")
+        voice = span.get("voice")
+        if voice not in VOICES:
+            raise StateError(f"a speech span's voice is one of {', '.join(VOICES)}")
+        spans.append(SpeechSpan(span_id, str(source), start, end, str(voice)))
+    if len({s.id for s in spans}) != len(spans):
+        raise StateError("speech span ids must differ")
+    return sound, spans
+
+
+def _seconds(value: object, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise StateError(f"{name} must be a number of seconds")
+    if not low <= value <= high:
+        raise StateError(f"{name} must be from {low:.0f} to {high:.0f} seconds")
+    return float(value)
 
 
 def _int(value: object, name: str, low: int, high: int) -> int:

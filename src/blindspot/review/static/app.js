@@ -1,7 +1,7 @@
 // blindspot review: the page. Plain JavaScript, no library, nothing fetched from elsewhere.
 // The server keeps the files; this page shows one file at a time, edits its review (faces,
-// plates and text: boxes at key frames, start/end frames, keep or drop, mode) and sends it back
-// after each change.
+// plates and text: boxes at key frames, start/end frames, keep or drop, mode; a video's speech:
+// spans of its sound, each kept, muted or disguised) and sends it back after each change.
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
@@ -13,6 +13,9 @@ const FACE_SCORE = 0.4;
 // What a box covers (blindspot.review.state.REVIEW_KINDS); a box saved without one is a face.
 const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text" };
 const DRAW_KINDS = ["face", "text"];  // what a box drawn on the picture can be (T switches)
+const VOICES = ["keep", "mute", "disguise"];  // what happens to a speech span (blindspot.options)
+const VOICE_DONE = { keep: "kept", mute: "muted", disguise: "disguised" };
+const MIN_SPEECH = 0.05;  // seconds: a span marked shorter than this is dropped
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -21,6 +24,7 @@ const ui = {
   frame: 0, selected: null, preview: false, version: 0, drawKind: "face",
   playing: false, drag: null, saving: Promise.resolve(), saveTimer: null,
   savedIds: new Set(), savedVersion: 0,  // the faces the server knows (it makes their thumbnails)
+  speechSelected: null, marking: null,  // the selected speech span; {start} while marking one
 };
 
 // ------------------------------------------------------------------ server
@@ -94,11 +98,13 @@ async function step(delta) {
 async function openFile(key) {
   await flushSave();
   stopPlaying();
-  Object.assign(ui, { key, file: null, review: null, selected: null, frame: 0 });
+  Object.assign(ui, { key, file: null, review: null, selected: null, frame: 0,
+    speechSelected: null, marking: null });
   renderFileList();
   $("picture").removeAttribute("src");
   $("overlay").replaceChildren();
   $("faceList").replaceChildren();
+  $("speechPanel").hidden = true;
   for (;;) {
     const data = await api("GET", `/api/file/${enc(key)}`);
     if (ui.key !== key) return;  // another file was chosen meanwhile
@@ -122,7 +128,13 @@ async function openFile(key) {
   $("timeline").max = String(ui.review.frames - 1);
   $("overlay").setAttribute("viewBox", `0 0 ${ui.review.width} ${ui.review.height}`);
   $("canvas").dataset.ready = "1";
+  $("speechPanel").hidden = !video;
+  if (video) {
+    const voice = ui.file.voice && ui.file.voice !== "keep" ? ui.file.voice : "mute";
+    $("markVoice").value = voice;
+  }
   fitPicture();
+  renderSpeech();
   showFrame(0);
   renderFaces();
 }
@@ -152,6 +164,7 @@ function showFrame(frame) {
   if (ui.file.kind === "video") {
     const t = ui.file.times[ui.frame] || 0;
     $("timeText").textContent = `${fmtTime(t)} · frame ${ui.frame + 1} / ${ui.review.frames}`;
+    showSpeechNow(t);
   } else {
     $("timeText").textContent = `frame ${ui.frame + 1} / ${ui.review.frames}`;
     if (ui.review.frames > 1) renderFaces();  // an animation's cards are per frame
@@ -159,6 +172,7 @@ function showFrame(frame) {
   drawOverlay();
 }
 
+const fmtShort = (t) => `${Math.floor(t / 60)}:${(t % 60).toFixed(1).padStart(4, "0")}`;
 const fmtTime = (t) => `${Math.floor(t / 60)}:${(t % 60).toFixed(2).padStart(5, "0")}`;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -498,6 +512,7 @@ function renderTrackBars() {
 
 function select(id) {
   ui.selected = id;
+  if (id !== null && ui.speechSelected !== null) selectSpeech(null);
   for (const card of document.querySelectorAll(".card")) card.classList.toggle("selected", card.dataset.id === id);
   drawOverlay();
   renderTrackBars();
@@ -537,6 +552,210 @@ function setMode(mode, all = false) {
     face.mode = mode;
   }
   changed();
+}
+
+// ------------------------------------------------------------------ speech
+
+// Speech can be reviewed: a video whose sound was searched for speech (and is kept).
+const speechOn = () => Boolean(ui.review && ui.file.kind === "video" && ui.review.sound > 0);
+const speechSpans = () => (ui.review && ui.review.speech) || [];
+const timeOf = (frame) => (ui.file.times[frame] || 0);
+
+// Where time `t` (seconds) lies on the timeline, 0…100: between the frames around it (the
+// timeline is in frames), past the last frame by one frame's time at most.
+function timelinePercent(t) {
+  const times = ui.file.times;
+  const n = times.length;
+  if (n < 2) return 0;
+  let lo = 0;
+  let hi = n - 1;
+  if (t >= times[hi]) return 100 * Math.min(n - 1, hi + (t - times[hi]) * (ui.file.fps || 25)) / (n - 1);
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] <= t) lo = mid; else hi = mid;
+  }
+  const frac = times[hi] > times[lo] ? (t - times[lo]) / (times[hi] - times[lo]) : 0;
+  return 100 * Math.max(0, lo + frac) / (n - 1);
+}
+
+// The first frame shown at or after time `t`.
+function frameAtTime(t) {
+  const times = ui.file.times;
+  const i = times.findIndex((x) => x >= t - 1e-6);
+  return i < 0 ? times.length - 1 : i;
+}
+
+const speechLabel = (span) => `${span.source === "marked" ? "Marked speech" : "Speech"} `
+  + `${fmtShort(span.start)}–${fmtShort(span.end)}`;
+
+function renderSpeech() {
+  if (!ui.review || ui.file.kind !== "video") return;
+  const list = $("speechList");
+  list.replaceChildren();
+  const on = speechOn();
+  $("markBtn").hidden = !on;
+  $("markVoiceLabel").hidden = !on;
+  $("speechLegend").hidden = !on;
+  const spans = speechSpans().slice().sort((a, b) => a.start - b.start);
+  if (!on) {
+    $("speechCount").textContent = ui.review.sound === 0 ? "no sound in this video"
+      : (ui.file.keep_audio === false ? "the sound is removed (--no-audio)" : "not looked for");
+  } else {
+    const seconds = {};
+    for (const span of spans) seconds[span.voice] = (seconds[span.voice] || 0) + span.end - span.start;
+    const parts = VOICES.filter((v) => seconds[v]).map((v) => `${seconds[v].toFixed(1)} s ${VOICE_DONE[v]}`);
+    $("speechCount").textContent = spans.length
+      ? `${spans.length} span${spans.length > 1 ? "s" : ""} · ${parts.join(" · ")}`
+      : "none found · mark any by hand (S)";
+  }
+  for (const span of spans) {
+    const li = document.createElement("li");
+    li.dataset.id = span.id;
+    li.dataset.voice = span.voice;
+    li.dataset.source = span.source;
+    if (span.id === ui.speechSelected) li.classList.add("selected");
+    const what = document.createElement("span");
+    what.className = "what";
+    what.textContent = speechLabel(span) + ` · ${span.voice}`;
+    const voices = document.createElement("span");
+    voices.className = "voices";
+    voices.setAttribute("role", "group");
+    voices.setAttribute("aria-label", "What happens to this speech");
+    for (const voice of VOICES) {
+      const b = button(voice, () => setVoice(span, voice));
+      b.dataset.voice = voice;
+      b.setAttribute("aria-pressed", String(voice === span.voice));
+      voices.append(b);
+    }
+    li.append(what, voices);
+    if (span.source === "marked") {
+      const remove = button("Remove", () => removeSpeech(span));
+      remove.className = "remove";
+      li.append(remove);
+    }
+    li.addEventListener("click", () => seekSpeech(span));
+    list.append(li);
+  }
+  renderSpeechBars();
+  showSpeechNow(timeOf(ui.frame));
+}
+
+function renderSpeechBars() {
+  const bars = $("speechBars");
+  bars.replaceChildren();
+  if (!speechOn()) return;
+  const band = (start, end) => {
+    const b = document.createElement("div");
+    b.className = "band";
+    const left = timelinePercent(start);
+    b.style.left = `${left}%`;
+    b.style.width = `${Math.max(0, timelinePercent(end) - left)}%`;
+    return b;
+  };
+  for (const span of speechSpans()) {
+    const b = band(span.start, span.end);
+    b.dataset.id = span.id;
+    b.dataset.voice = span.voice;
+    b.dataset.source = span.source;
+    if (span.id === ui.speechSelected) b.classList.add("selected");
+    b.title = `${speechLabel(span)} · ${VOICE_DONE[span.voice]}`;
+    b.addEventListener("click", () => seekSpeech(span));
+    bars.append(b);
+  }
+  if (ui.marking) {
+    const now = timeOf(ui.frame);
+    const b = band(Math.min(ui.marking.start, now), Math.max(ui.marking.start, now));
+    b.classList.add("marking");
+    b.title = `marking speech from ${fmtShort(ui.marking.start)}`;
+    bars.append(b);
+  }
+}
+
+// The spans the player is in now: their rows lit.
+function showSpeechNow(t) {
+  if (ui.marking) renderSpeechBars();
+  const byId = new Map(speechSpans().map((s) => [s.id, s]));
+  for (const li of $("speechList").children) {
+    const span = byId.get(li.dataset.id);
+    li.classList.toggle("now", Boolean(span && span.start <= t && t < span.end));
+  }
+}
+
+function selectSpeech(id) {
+  if (id !== null) select(null);
+  ui.speechSelected = id;
+  for (const el of document.querySelectorAll("#speechList li, #speechBars .band")) {
+    el.classList.toggle("selected", el.dataset.id === id);
+  }
+  const row = document.querySelector(`#speechList li[data-id="${CSS.escape(id || "")}"]`);
+  if (row) row.scrollIntoView({ block: "nearest" });
+}
+
+function seekSpeech(span) {
+  stopPlaying();
+  selectSpeech(span.id);
+  showFrame(frameAtTime(span.start));
+}
+
+function setVoice(span, voice) {
+  span.voice = voice;
+  selectSpeech(span.id);
+  speechChanged();
+}
+
+function removeSpeech(span) {
+  ui.review.speech = speechSpans().filter((s) => s !== span);
+  if (ui.speechSelected === span.id) ui.speechSelected = null;
+  speechChanged();
+}
+
+// S: the first press starts a span at the current time, the second ends it there (at the last
+// frame: the end of the sound). The new span gets the voice chosen beside the button.
+function markSpeech() {
+  if (!speechOn()) return;
+  const now = timeOf(ui.frame);
+  if (!ui.marking) {
+    ui.marking = { start: now };
+    showMarking();
+    return;
+  }
+  let [start, end] = [ui.marking.start, now];
+  if (end < start) [start, end] = [end, start];
+  if (ui.frame >= ui.review.frames - 1 && end === now) end = ui.review.sound;
+  ui.marking = null;
+  showMarking();
+  start = Math.max(0, Math.min(start, ui.review.sound));
+  end = Math.min(end, ui.review.sound);
+  if (end - start < MIN_SPEECH) return renderSpeechBars();
+  const taken = new Set(speechSpans().map((s) => s.id));
+  let n = 1;
+  while (taken.has(`m${n}`)) n++;
+  const round = (t) => Math.round(t * 1000) / 1000;
+  const span = { id: `m${n}`, source: "marked", start: round(start), end: round(end),
+    voice: $("markVoice").value };
+  ui.review.speech = [...speechSpans(), span];
+  ui.speechSelected = span.id;
+  speechChanged();
+}
+
+function cancelMarking() {
+  if (!ui.marking) return;
+  ui.marking = null;
+  showMarking();
+  renderSpeechBars();
+}
+
+function showMarking() {
+  const marking = Boolean(ui.marking);
+  $("markBtn").setAttribute("aria-pressed", String(marking));
+  $("markBtn").textContent = marking ? `End here (S) · from ${fmtShort(ui.marking.start)}` : "Mark speech (S)";
+  renderSpeechBars();
+}
+
+function speechChanged() {
+  renderSpeech();
+  clearTimeout(ui.saveTimer);
+  ui.saveTimer = setTimeout(save, 250);
 }
 
 // ------------------------------------------------------------------ saving
@@ -652,8 +871,8 @@ function onKey(event) {
     j: () => step(1), k: () => step(-1), r: markReviewed, e: exportAll,
     p: () => { $("previewToggle").checked = !ui.preview; togglePreview(); },
     d: () => face && toggleKeep(face),
-    Delete: () => face && (face.source === "drawn" ? removeFace(face) : face.keep && toggleKeep(face)),
-    Backspace: () => face && (face.source === "drawn" ? removeFace(face) : face.keep && toggleKeep(face)),
+    Delete: () => (face ? dropFace(face) : removeSelectedSpeech()),
+    Backspace: () => (face ? dropFace(face) : removeSelectedSpeech()),
     1: () => setMode("solid"), 2: () => setMode("mosaic"), 3: () => setMode("blur"),
     t: () => setDrawKind(ui.drawKind === "face" ? "text" : "face"),
     " ": togglePlay,
@@ -664,13 +883,22 @@ function onKey(event) {
     "[": () => face && ui.file.kind === "video" && setRange(face, "start"),
     "]": () => face && ui.file.kind === "video" && setRange(face, "end"),
     Tab: () => nextFace(event.shiftKey ? -1 : 1),
-    Escape: () => { $("help").hidden = true; select(null); },
+    s: markSpeech,
+    Escape: () => { $("help").hidden = true; cancelMarking(); select(null); selectSpeech(null); },
     "?": () => { $("help").hidden = !$("help").hidden; },
   }[name];
   if (handled && (ui.review || ["j", "k", "?", "e", "t", "Escape"].includes(name))) {
     event.preventDefault();
     handled();
   }
+}
+
+const dropFace = (face) => (face.source === "drawn" ? removeFace(face) : face.keep && toggleKeep(face));
+
+// Delete with a span marked by hand selected removes it (a span found stays: set it to keep).
+function removeSelectedSpeech() {
+  const span = speechSpans().find((s) => s.id === ui.speechSelected);
+  if (span && span.source === "marked") removeSpeech(span);
 }
 
 const fps = () => Math.max(1, Math.round(ui.file ? ui.file.fps || 25 : 25));
@@ -713,6 +941,8 @@ function wire() {
   $("playBtn").addEventListener("click", togglePlay);
   $("timeline").addEventListener("input", () => { stopPlaying(); showFrame(Number($("timeline").value)); });
   $("helpBtn").addEventListener("click", () => { $("help").hidden = false; });
+  $("markBtn").addEventListener("click", markSpeech);
+  $("markVoice").addEventListener("change", () => $("markVoice").blur());  // S marks again
   $("helpClose").addEventListener("click", () => { $("help").hidden = true; });
 }
 
