@@ -57,6 +57,6 @@ def editor(edits: list[tuple[Span, str]], rate: int) -> SpanEditor | None:
     params = DisguiseParams.draw(np.random.default_rng())
 
     def transform(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-        return disguise(samples, sample_rate, params)
+        return disguise(samples, sample_rate, params=params)
 
     return SpanEditor(edits, rate, transform)

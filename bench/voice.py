@@ -1,0 +1,302 @@
+"""Voice disguise benchmark: can a speaker recognizer still tell who is talking?
+
+On `../shared/data/voice` (relative to the repository root; 12 speakers, 113 read-speech clips,
+16 kHz; `speakers.tsv` lists file, speaker, seconds, source, sex), each method of
+`blindspot.audio.disguise.METHODS` disguises every clip with its own random draw, then an
+attacker with an offline speaker-embedding model (resemblyzer's GE2E encoder, cosine
+similarity) tries to name the speaker:
+
+- naive: enrolls each speaker from clean speech, probes with disguised clips;
+- parrot: knows the method and disguises its enrollment clips the same way, each with its own
+  random draw (it cannot know ours), then probes with our disguised clips.
+
+Enrollment: each of the 12 speakers is the mean embedding of all their clips but the probe.
+Rank-1 identification among the 12 (chance 1/12 = 0.083); verification EER over all probe ×
+enrolled-speaker trials. "none" is clean speech (what the recognizer can do).
+
+The 12 speakers are split in two fixed parts by a SHA-256 hash of the speaker name (`part`): the
+method and its parameter ranges were chosen on "tune" only; "held-out" was not looked at while
+choosing them and is the figure to trust. Probes are scored per part; the gallery always has all
+12 speakers.
+
+Also per method: CPU seconds of the disguise per minute of audio (process time, one thread), and
+intelligibility proxies, both between each clean clip and its disguised version:
+
+- STOI (short-time objective intelligibility, Taal et al. 2011, `pystoi`): correlation of the
+  1/3-octave band envelopes, 0–1. It was made for noise and distortion of the same voice; a
+  voice whose pitch and formants moved scores lower although the words may be as clear, so it is
+  a pessimistic proxy here, useful to compare methods, not an intelligibility score;
+- with `--asr`: word agreement (1 − WER) of an offline recognizer (PocketSphinx's US English
+  model, shipped in its wheel) on the disguised clip against its own transcript of the clean clip
+  (there are no reference transcripts here; PocketSphinx is weak on this speech, so this measures
+  how much of what a recognizer heard survives, not absolute intelligibility).
+
+Embeddings (and transcripts) are cached in `$TMPDIR/blindspot-voice-bench` (keyed by the clip,
+the method, the role and a hash of disguise.py): a second run only computes what changed.
+
+Install (a bench extra, never the core install):
+
+    pip install torch==2.13.0 librosa webrtcvad-wheels pystoi pocketsphinx
+    pip install --no-deps resemblyzer
+
+    python bench/voice.py [FOLDER] [--methods none pitch mcadams formant disguise]
+                          [--part tune|held-out|all] [--asr]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from blindspot.audio import disguise as disguise_module
+from blindspot.audio.disguise import METHODS, apply
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = ROOT / "../shared/data/voice"
+PARTS = ("tune", "held-out")
+CACHE = Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "blindspot-voice-bench"
+CODE_HASH = hashlib.sha256(Path(disguise_module.__file__).read_bytes()).hexdigest()[:12]
+
+
+def part(name: str) -> str:
+    """The fixed part a speaker belongs to: "tune" (the method was chosen on these) or
+    "held-out" (never used to choose anything)."""
+    return PARTS[int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2]
+
+
+@dataclass(frozen=True)
+class Clip:
+    file: str
+    speaker: str
+    seconds: float
+
+
+def read_clips(folder: Path) -> list[Clip]:
+    lines = (folder / "speakers.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    clips = []
+    for line in lines[1:]:
+        row = dict(zip(head, line.split("\t"), strict=True))
+        clips.append(Clip(row["file"], row["speaker"], float(row["seconds"])))
+    return clips
+
+
+def load(folder: Path, clip: Clip) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    audio, rate = soundfile.read(str(folder / clip.file), dtype="float32", always_2d=False)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    return audio, rate
+
+
+def seed(*parts: str) -> np.random.Generator:
+    return np.random.default_rng(int(hashlib.sha256("|".join(parts).encode()).hexdigest(), 16))
+
+
+class Bench:
+    def __init__(self, folder: Path, asr: bool) -> None:
+        import torch
+        from resemblyzer import VoiceEncoder
+
+        torch.set_num_threads(1)
+        self.folder, self.asr = folder, asr
+        self.encoder = VoiceEncoder("cpu", verbose=False)
+        self.audio: dict[str, tuple[np.ndarray, int]] = {}
+        self.decoder = None
+        CACHE.mkdir(parents=True, exist_ok=True)
+
+    def clean(self, clip: Clip) -> tuple[np.ndarray, int]:
+        if clip.file not in self.audio:
+            self.audio[clip.file] = load(self.folder, clip)
+        return self.audio[clip.file]
+
+    def disguised(self, method: str, clip: Clip, role: str) -> tuple[np.ndarray, float]:
+        """The clip disguised by `method` with the role's own random draw; CPU seconds."""
+        audio, rate = self.clean(clip)
+        if method == "none":
+            return audio, 0.0
+        start = time.process_time()
+        out = apply(method, audio, rate, seed(role, method, clip.file))
+        return out, time.process_time() - start
+
+    def _cached(self, key: str, make) -> np.ndarray:
+        path = CACHE / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".npy")
+        if path.exists():
+            return np.load(path, allow_pickle=False)
+        value = np.asarray(make())
+        np.save(path, value, allow_pickle=False)
+        return value
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        from resemblyzer import preprocess_wav
+
+        wav = preprocess_wav(audio.astype(np.float32))
+        if len(wav) < 1600:  # all silence after trimming: embed what there is
+            wav = audio.astype(np.float32)
+        return self.encoder.embed_utterance(wav)
+
+    def key(self, method: str, clip: Clip, role: str) -> str:
+        code = "" if method == "none" else CODE_HASH
+        return f"{method}|{role}|{clip.file}|{code}"
+
+    def embedding(self, method: str, clip: Clip, role: str, costs: list) -> np.ndarray:
+        def make():
+            audio, cpu = self.disguised(method, clip, role)
+            return np.append(self.embed(audio), cpu)  # the CPU seconds are cached too
+
+        value = self._cached("emb|" + self.key(method, clip, role), make)
+        costs.append((float(value[-1]), clip.seconds))
+        return value[:-1]
+
+    def stoi(self, method: str, clip: Clip) -> float:
+        from pystoi import stoi
+
+        def make():
+            clean, rate = self.clean(clip)
+            audio, _ = self.disguised(method, clip, "probe")
+            return np.array([stoi(clean, audio, rate, extended=False)])
+
+        return float(self._cached("stoi|" + self.key(method, clip, "probe"), make)[0])
+
+    def transcript(self, method: str, clip: Clip) -> list[str]:
+        def make():
+            if self.decoder is None:
+                from pocketsphinx import Decoder
+
+                self.decoder = Decoder(samprate=16000, loglevel="FATAL")
+            if self.clean(clip)[1] != 16000:
+                raise SystemExit(f"{clip.file}: PocketSphinx's model needs 16 kHz audio")
+            audio, _ = self.disguised(method, clip, "probe")
+            pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+            self.decoder.start_utt()
+            self.decoder.process_raw(pcm, full_utt=True)
+            self.decoder.end_utt()
+            hyp = self.decoder.hyp()
+            return np.array((hyp.hypstr if hyp else "").split(), dtype=str)
+
+        words = self._cached("asr|" + self.key(method, clip, "probe"), make)
+        return [str(w) for w in words]
+
+
+def word_errors(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def eer(target: np.ndarray, nontarget: np.ndarray) -> float:
+    """Equal error rate: where false rejections of targets equal false acceptances."""
+    thresholds = np.sort(np.concatenate([target, nontarget]))
+    frr = np.searchsorted(np.sort(target), thresholds, side="left") / len(target)
+    far = 1 - np.searchsorted(np.sort(nontarget), thresholds, side="left") / len(nontarget)
+    i = int(np.argmin(np.abs(frr - far)))
+    return float((frr[i] + far[i]) / 2)
+
+
+def attack(
+    clips: list[Clip], probes: np.ndarray, gallery: np.ndarray, scored: list[int]
+) -> tuple[float, float]:
+    """Rank-1 and EER of the probes `scored` (indices into clips) against each speaker's mean
+    gallery embedding over all their clips but the probe."""
+    speakers = sorted({c.speaker for c in clips})
+    of = np.array([speakers.index(c.speaker) for c in clips])
+    sums = np.stack([gallery[of == s].sum(axis=0) for s in range(len(speakers))])
+    hits, target, nontarget = 0, [], []
+    for i in scored:
+        enrolled = sums.copy()
+        enrolled[of[i]] -= gallery[i]
+        enrolled = np.stack([unit(e) for e in enrolled])
+        scores = enrolled @ unit(probes[i])
+        hits += int(np.argmax(scores) == of[i])
+        target.append(scores[of[i]])
+        nontarget.extend(np.delete(scores, of[i]))
+    return hits / len(scored), eer(np.array(target), np.array(nontarget))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
+    ap.add_argument("--methods", nargs="+", default=["none", *METHODS])
+    ap.add_argument("--part", choices=["tune", "held-out", "all"], default="all")
+    ap.add_argument("--asr", action="store_true", help="also PocketSphinx word agreement")
+    args = ap.parse_args(argv)
+    for m in args.methods:
+        if m != "none" and m not in METHODS:
+            ap.error(f"unknown method {m!r}; known: none {' '.join(METHODS)}")
+
+    clips = read_clips(args.folder)
+    bench = Bench(args.folder, args.asr)
+    parts = list(PARTS) if args.part == "all" else [args.part]
+    scored_by_part = {
+        p: [i for i, c in enumerate(clips) if part(c.speaker) == p] for p in parts
+    }
+    if args.part == "all":
+        scored_by_part["all"] = list(range(len(clips)))
+    needed = sorted({i for idx in scored_by_part.values() for i in idx})
+
+    print(f"{len(clips)} clips, {len({c.speaker for c in clips})} speakers; chance rank-1 "
+          f"{1 / len({c.speaker for c in clips}):.3f}; parts: "
+          + ", ".join(f"{p} {len({clips[i].speaker for i in idx})} speakers / {len(idx)} clips"
+                      for p, idx in scored_by_part.items()), file=sys.stderr)
+    clean = np.stack([bench.embedding("none", c, "probe", []) for c in clips])
+
+    rows = []
+    for method in args.methods:
+        t0 = time.time()
+        costs: list[tuple[float, float]] = []
+        probes = clean.copy()
+        for i in needed:
+            probes[i] = bench.embedding(method, clips[i], "probe", costs)
+        # The parrot's enrollment covers every speaker's clips (the gallery has all 12).
+        parrot = (
+            clean
+            if method == "none"
+            else np.stack([bench.embedding(method, c, "attacker", costs) for c in clips])
+        )
+        cpu = sum(c for c, _ in costs)
+        seconds = sum(s for _, s in costs)
+        for p, idx in scored_by_part.items():
+            naive_r1, naive_eer = attack(clips, probes, clean, idx)
+            parrot_r1, parrot_eer = attack(clips, probes, parrot, idx)
+            stoi = float(np.mean([bench.stoi(method, clips[i]) for i in idx]))
+            agree = None
+            if args.asr:
+                errors = words = 0
+                for i in idx:
+                    ref = bench.transcript("none", clips[i])
+                    errors += word_errors(ref, bench.transcript(method, clips[i]))
+                    words += len(ref)
+                agree = 1 - errors / max(words, 1)
+            rows.append((method, p, naive_r1, naive_eer, parrot_r1, parrot_eer, stoi, agree,
+                         cpu / seconds if seconds else None))
+        print(f"{method}: {time.time() - t0:.0f} s", file=sys.stderr)
+
+    print(f"| method | part | naive rank-1 | naive EER | parrot rank-1 | parrot EER | STOI |"
+          f"{' ASR word agreement |' if args.asr else ''} CPU s per s of audio |")
+    print(f"|---|---|---|---|---|---|---|{'---|' if args.asr else ''}---|")
+    for method, p, nr, ne, pr, pe, stoi, agree, cost in rows:
+        cost_text = "—" if cost is None else f"{cost:.3f}"
+        agree_text = f" {agree:.2f} |" if args.asr else ""
+        print(f"| {method} | {p} | {nr:.3f} | {ne:.1%} | {pr:.3f} | {pe:.1%} | {stoi:.2f} |"
+              f"{agree_text} {cost_text} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
