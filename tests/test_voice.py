@@ -182,3 +182,22 @@ def test_keep_says_how_much_speech_is_kept(talk, tmp_path):
     assert entry["speech"] and {voice for *_, voice in entry["speech"]} == {"keep"}
     spoken = sum(b - a for a, b, _ in entry["speech"])
     assert end - start - 0.5 <= spoken <= end - start + 1.5
+
+
+def test_disguise_changes_the_speech_and_keeps_the_rest_and_the_timing(talk, tmp_path):
+    from blindspot.options import Options
+    from blindspot.pipeline import anonymize_file
+
+    path, start, end, rate = talk
+    result = anonymize_file(path, tmp_path / "out.mp4", Options(voice="disguise"))
+    assert "disguised" in result.summary()
+    original, _, _ = sound_of(path)
+    changed, out_rate, codec = sound_of(tmp_path / "out.mp4")
+    assert codec == "aac" and out_rate == rate
+    assert abs(len(changed) - len(original)) <= 2048
+    a, b = round(start * rate), round(end * rate)
+    # The voice is another (not the same samples), about as loud (each frame keeps its energy).
+    assert np.corrcoef(changed[a:b], original[a:b])[0, 1] < 0.5
+    assert abs(db(changed[a:b]) - db(original[a:b])) < 6
+    hum = slice(round(0.2 * rate), round(1.0 * rate))
+    assert abs(db(changed[hum]) - db(original[hum])) < 1.0
