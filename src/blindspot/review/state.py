@@ -262,12 +262,18 @@ def load(output: Path) -> Review | None:
         return None
 
 
+def _ident(data: dict, what: str) -> str:
+    """The `id` of a face or speech span: 1 to 32 characters."""
+    ident = data.get("id")
+    if not isinstance(ident, str) or not 0 < len(ident) <= 32:
+        raise StateError(f"{what} needs an id of 1 to 32 characters")
+    return ident
+
+
 def _face(data: object, width: int, height: int, frames: int) -> Face:
     if not isinstance(data, dict):
         raise StateError("each face must be a JSON object")
-    face_id = data.get("id")
-    if not isinstance(face_id, str) or not 0 < len(face_id) <= 32:
-        raise StateError("a face needs an id of 1 to 32 characters")
+    face_id = _ident(data, "a face")
     source = data.get("source")
     if source not in ("detected", "drawn"):
         raise StateError("a face's source is 'detected' or 'drawn'")
@@ -313,9 +319,7 @@ def _speech(data: dict) -> tuple[float | None, list[SpeechSpan]]:
     for span in spans_data:
         if not isinstance(span, dict):
             raise StateError("each speech span must be a JSON object")
-        span_id = span.get("id")
-        if not isinstance(span_id, str) or not 0 < len(span_id) <= 32:
-            raise StateError("a speech span needs an id of 1 to 32 characters")
+        span_id = _ident(span, "a speech span")
         source = span.get("source")
         if source not in SPEECH_SOURCES:
             raise StateError("a speech span's source is 'detected' or 'marked'")
