@@ -37,6 +37,7 @@ import numpy as np
 __all__ = ["METHODS", "DisguiseParams", "disguise", "apply"]
 
 _EPS = 1e-10
+FLATTEN_LIMIT_DB = 12.0  # the most the speaker's long-term spectral shape is corrected, in dB
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,12 @@ def _transform(
     fine_out = np.where(np.arange(bins)[None, :] / ratio > bins - 1, fine.min(), fine_out)
 
     if flatten:
-        env = env - flatten * _long_term_shape(env, mag, rate)[None, :]
+        # At most FLATTEN_LIMIT_DB either way: a recording's band limit (a low-passed or
+        # compressed sound) is not the speaker's, and undoing it would raise the noise floor
+        # above the speech.
+        limit = FLATTEN_LIMIT_DB / 20.0 * np.log(10.0)
+        shape = np.clip(_long_term_shape(env, mag, rate), -limit, limit)
+        env = env - flatten * shape[None, :]
     out_log = env + fine_out
     if eq is not None:
         hz, db = eq
