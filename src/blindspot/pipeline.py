@@ -57,7 +57,6 @@ class FileResult:
     left: dict[str, int] = field(default_factory=dict)
     # Video: the speech found in the sound (None: not looked for) and what was done to it.
     speech: Speech | None = None
-    voice: str = "keep"
     speech_edits: list[tuple[Span, str]] = field(default_factory=list)  # each span's edit
 
     def summary(self) -> str:
@@ -146,10 +145,9 @@ def anonymize_image(rgb: np.ndarray, options: Options | None = None
     boxes covered."""
     options = options or Options()
     found = detect_image(rgb, options)
-    modes = box_modes(found, options)
-    covered = found.select(np.array([m != KEEP for m in modes], bool))
+    (covered,), (modes,), _ = _split([found], [box_modes(found, options)])
     out = redact(np.array(rgb, copy=True), covered, options.mode, options.mask_scale,
-                 modes=[m for m in modes if m != KEEP])
+                 modes=modes)
     return out, covered
 
 
@@ -246,7 +244,7 @@ def _anonymize_video(path: Path, out: Path, options: Options,
                  speech if options.keep_audio else None)
     result = FileResult(path, out, frames=len(covered),
                         metadata_removed=info.metadata + info.dropped_streams,
-                        speech=found_speech, voice=options.voice, speech_edits=speech or [])
+                        speech=found_speech, speech_edits=speech or [])
     return _counted(result, covered, left, options)
 
 

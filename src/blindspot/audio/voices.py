@@ -26,10 +26,6 @@ class Speech:
     spans: list[Span] = field(default_factory=list)
     duration: float = 0.0  # seconds of sound (0: the file has none)
 
-    @property
-    def seconds(self) -> float:
-        return sum(s.end - s.start for s in self.spans)
-
 
 def find_speech(path: Path, detector: SpeechDetector | None = None) -> Speech:
     """The speech spans of the first audio stream of `path` (none: an empty Speech)."""
