@@ -3,8 +3,11 @@
 On `../shared/data/voice` (relative to the repository root; 12 speakers, 113 read-speech clips,
 16 kHz; `speakers.tsv` lists file, speaker, seconds, source, sex), each method of
 `blindspot.audio.disguise.METHODS` disguises every clip with its own random draw, then an
-attacker with an offline speaker-embedding model (resemblyzer's GE2E encoder, cosine
-similarity) tries to name the speaker:
+attacker with an offline speaker-embedding model (resemblyzer's GE2E encoder, run without torch
+as `blindspot.audio.speaker.embed`; cosine similarity) tries to name the speaker. The attacker
+hears the speech only: each clip's speech spans (`blindspot.audio.speech`, Silero VAD, with
+`ATTACK_SPEECH`: silero's own 30 ms padding, no merging) cut out and joined, as resemblyzer's
+`preprocess_wav` trims silences with webrtcvad:
 
 - naive: enrolls each speaker from clean speech, probes with disguised clips;
 - parrot: knows the method and disguises its enrollment clips the same way, each with its own
@@ -34,10 +37,15 @@ intelligibility proxies, both between each clean clip and its disguised version:
 Embeddings (and transcripts) are cached in `$TMPDIR/blindspot-voice-bench` (keyed by the clip,
 the method, the role and a hash of disguise.py): a second run only computes what changed.
 
-Install (a bench extra, never the core install):
+Also, from the clean clips of the scored parts (tune when `--part all`: never tune on
+held-out), the thresholds for `blindspot audit`'s speaker check on clip pairs (one recording
+against another): the cosine at the EER of same-speaker against different-speaker pairs, and
+the cosine that 95 % of same-speaker pairs reach; and the cosine between each clean clip and its
+disguised version (the original and output of one recording) per method.
 
-    pip install torch==2.13.0 librosa webrtcvad-wheels pystoi pocketsphinx
-    pip install --no-deps resemblyzer
+Install (a bench extra, never the core install; the attacker itself needs only blindspot):
+
+    pip install soundfile pystoi pocketsphinx
 
     python bench/voice.py [FOLDER] [--methods none pitch mcadams formant disguise]
                           [--part tune|held-out|all] [--asr]
@@ -57,13 +65,23 @@ from pathlib import Path
 import numpy as np
 
 from blindspot.audio import disguise as disguise_module
+from blindspot.audio import speaker as speaker_module
+from blindspot.audio import speech as speech_module
 from blindspot.audio.disguise import METHODS, apply
+from blindspot.audio.speaker import SpeakerEncoder
+from blindspot.audio.speech import SpeechSettings, speech_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = ROOT / "../shared/data/voice"
 PARTS = ("tune", "held-out")
 CACHE = Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "blindspot-voice-bench"
 CODE_HASH = hashlib.sha256(Path(disguise_module.__file__).read_bytes()).hexdigest()[:12]
+# How the attacker finds the speech it embeds: silero's own padding (30 ms), no merging, so
+# pauses are cut out as webrtcvad's trimming in resemblyzer's `preprocess_wav` cuts them.
+ATTACK_SPEECH = SpeechSettings(pad=0.03, merge_gap=0.0)
+ATTACKER_HASH = hashlib.sha256(
+    Path(speaker_module.__file__).read_bytes() + Path(speech_module.__file__).read_bytes()
+    + repr(ATTACK_SPEECH).encode()).hexdigest()[:12]
 
 
 def part(name: str) -> str:
@@ -104,12 +122,8 @@ def seed(*parts: str) -> np.random.Generator:
 
 class Bench:
     def __init__(self, folder: Path, asr: bool) -> None:
-        import torch
-        from resemblyzer import VoiceEncoder
-
-        torch.set_num_threads(1)
         self.folder, self.asr = folder, asr
-        self.encoder = VoiceEncoder("cpu", verbose=False)
+        self.encoder = SpeakerEncoder(threads=1)
         self.audio: dict[str, tuple[np.ndarray, int]] = {}
         self.decoder = None
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -136,13 +150,14 @@ class Bench:
         np.save(path, value, allow_pickle=False)
         return value
 
-    def embed(self, audio: np.ndarray) -> np.ndarray:
-        from resemblyzer import preprocess_wav
-
-        wav = preprocess_wav(audio.astype(np.float32))
-        if len(wav) < 1600:  # all silence after trimming: embed what there is
-            wav = audio.astype(np.float32)
-        return self.encoder.embed_utterance(wav)
+    def embed(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        """The attacker's embedding of the speech in `audio`."""
+        spans = speech_spans(audio, rate, ATTACK_SPEECH)
+        wav = np.concatenate([audio[round(s.start * rate):round(s.end * rate)] for s in spans]
+                             or [audio[:0]])
+        if len(wav) < rate // 10:  # (almost) no speech found: embed what there is
+            wav = audio
+        return self.encoder.embed(wav, rate, min_seconds=0)
 
     def key(self, method: str, clip: Clip, role: str) -> str:
         code = "" if method == "none" else CODE_HASH
@@ -151,9 +166,10 @@ class Bench:
     def embedding(self, method: str, clip: Clip, role: str, costs: list) -> np.ndarray:
         def make():
             audio, cpu = self.disguised(method, clip, role)
-            return np.append(self.embed(audio), cpu)  # the CPU seconds are cached too
+            # the CPU seconds are cached too
+            return np.append(self.embed(audio, self.clean(clip)[1]), cpu)
 
-        value = self._cached("emb|" + self.key(method, clip, role), make)
+        value = self._cached(f"emb|{self.key(method, clip, role)}|{ATTACKER_HASH}", make)
         costs.append((float(value[-1]), clip.seconds))
         return value[:-1]
 
@@ -209,6 +225,25 @@ def eer(target: np.ndarray, nontarget: np.ndarray) -> float:
     return float((frr[i] + far[i]) / 2)
 
 
+def thresholds(clips: list[Clip], clean: np.ndarray, idx: list[int]) -> dict[str, float]:
+    """Clip-pair verification on clean speech among the clips `idx` (one recording against
+    another, as the audit compares an output with its original): the EER and the cosine at it
+    (false accepts = false rejects), and the cosine that 95 % of same-speaker pairs reach."""
+    e = np.stack([unit(clean[i]) for i in idx])
+    who = np.array([clips[i].speaker for i in idx])
+    cos = e @ e.T
+    upper = np.triu_indices(len(idx), k=1)
+    same = (who[:, None] == who[None, :])[upper]
+    target, nontarget = np.sort(cos[upper][same]), np.sort(cos[upper][~same])
+    candidates = np.concatenate([target, nontarget])
+    frr = np.searchsorted(target, candidates, side="left") / len(target)
+    far = 1 - np.searchsorted(nontarget, candidates, side="left") / len(nontarget)
+    i = int(np.argmin(np.abs(frr - far)))
+    return {"target": len(target), "nontarget": len(nontarget),
+            "eer": float((frr[i] + far[i]) / 2), "at_eer": float(candidates[i]),
+            "match95": float(np.quantile(target, 0.05))}
+
+
 def attack(
     clips: list[Clip], probes: np.ndarray, gallery: np.ndarray, scored: list[int]
 ) -> tuple[float, float]:
@@ -256,13 +291,14 @@ def main(argv: list[str] | None = None) -> int:
                       for p, idx in scored_by_part.items()), file=sys.stderr)
     clean = np.stack([bench.embedding("none", c, "probe", []) for c in clips])
 
-    rows = []
+    rows, kept = [], {}
     for method in args.methods:
         t0 = time.time()
         costs: list[tuple[float, float]] = []
         probes = clean.copy()
         for i in needed:
             probes[i] = bench.embedding(method, clips[i], "probe", costs)
+        kept[method] = np.einsum("ij,ij->i", clean, probes)  # unit vectors: cosines
         # The parrot's enrollment covers every speaker's clips (the gallery has all 12).
         parrot = (
             clean
@@ -295,6 +331,28 @@ def main(argv: list[str] | None = None) -> int:
         agree_text = f" {agree:.2f} |" if args.asr else ""
         print(f"| {method} | {p} | {nr:.3f} | {ne:.1%} | {pr:.3f} | {pe:.1%} | {stoi:.2f} |"
               f"{agree_text} {cost_text} |")
+
+    # The audit's speaker check: FAIL when cosine(output, original) >= threshold. Thresholds
+    # from tune's clean speech (held-out printed as a check, never used to choose).
+    levels = {p: thresholds(clips, clean, scored_by_part[p]) for p in parts}
+    print("\n| clean clip pairs | same-speaker pairs | different-speaker pairs | EER |"
+          " threshold at EER | threshold, 95 % of same-speaker pairs match |")
+    print("|---|---|---|---|---|---|")
+    for p, t in levels.items():
+        print(f"| {p} | {t['target']} | {t['nontarget']} | {t['eer']:.1%} | {t['at_eer']:.3f} |"
+              f" {t['match95']:.3f} |")
+    chosen = levels["tune" if "tune" in levels else parts[0]]
+    print(f"\ncosine between each clean clip and its processed version (the same recording);"
+          f" thresholds from {'tune' if 'tune' in levels else parts[0]}: at EER"
+          f" {chosen['at_eer']:.3f}, 95 % match {chosen['match95']:.3f}")
+    print("| method | part | min | 5th pct | median | max | ≥ EER threshold | ≥ 95 % threshold |")
+    print("|---|---|---|---|---|---|---|---|")
+    for method, cos in kept.items():
+        for p, idx in scored_by_part.items():
+            c = cos[idx]
+            print(f"| {method} | {p} | {c.min():.3f} | {np.quantile(c, 0.05):.3f} |"
+                  f" {np.median(c):.3f} | {c.max():.3f} | {np.mean(c >= chosen['at_eer']):.0%} |"
+                  f" {np.mean(c >= chosen['match95']):.0%} |")
     return 0
 
 

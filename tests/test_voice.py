@@ -201,3 +201,32 @@ def test_disguise_changes_the_speech_and_keeps_the_rest_and_the_timing(talk, tmp
     assert abs(db(changed[a:b]) - db(original[a:b])) < 6
     hum = slice(round(0.2 * rate), round(1.0 * rate))
     assert abs(db(changed[hum]) - db(original[hum])) < 1.0
+
+
+def test_the_audit_fails_a_kept_voice_and_passes_a_muted_one(talk, tmp_path):
+    from blindspot.audit import AuditSettings, audit_file
+    from blindspot.audit_report import json_report, plain_verdict, terminal_table
+    from blindspot.options import Options
+    from blindspot.pipeline import anonymize_file
+
+    path = talk[0]
+    results = {}
+    for voice in ("keep", "mute"):
+        anonymize_file(path, tmp_path / f"{voice}.mp4", Options(voice=voice))
+        results[voice] = audit_file(tmp_path / f"{voice}.mp4", path)
+    kept, muted = results["keep"], results["mute"]
+    # The kept voice is the original's (through AAC): a match, a FAIL that says what to do.
+    assert kept.verdict == "FAIL" and len(kept.voice.matches) == 1
+    assert kept.voice.max_similarity > 0.95
+    assert "--voice mute" in plain_verdict(kept)
+    # The muted one holds no speech where the original spoke: nothing to compare, a PASS.
+    assert muted.voice is not None and muted.voice.compared == ()
+    assert muted.voice.speech_seconds > 3 and muted.voice.left_seconds < 0.5
+    assert muted.verdict == "PASS" and "No speech is left" in plain_verdict(muted)
+    table = terminal_table([kept, muted], AuditSettings())
+    assert "VOICE MATCHES" in table and "no speech left" in table
+    import json
+    voices = [f["voice"] for f in json.loads(json_report([kept, muted], AuditSettings()))["files"]]
+    assert [v["matches"] for v in voices] == [1, 0]
+    # Without the original there is nothing to compare the voice with.
+    assert audit_file(tmp_path / "keep.mp4").voice is None
