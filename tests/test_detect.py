@@ -115,14 +115,19 @@ def test_drop_contained_keeps_separate_faces_and_drops_parts():
     assert len(drop_contained(Detections([[0, 0, 100, 120], [10, 60, 50, 115]], [0.3, 0.9]))) == 2
 
 
-def test_count_faces_counts_sure_tracks_and_boxes():
-    from blindspot.detections import count_faces
+def test_count_kind_counts_sure_tracks_and_boxes():
+    from blindspot.detections import count_kind
     photo = [Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.9, 0.1])]
-    assert count_faces(photo) == (1, 1)
+    assert count_kind(photo, "face") == (1, 1)
     ids = np.array([0, 1])
     video = [Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.3, 0.1], ids),
              Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.8, 0.2], ids)]
-    assert count_faces(video) == (1, 1)  # track 0 reaches 0.8 once: a face
+    assert count_kind(video, "face") == (1, 1)  # track 0 reaches 0.8 once: a face
+    people = [Detections([[0, 0, 10, 30], [20, 0, 30, 30]], [0.45, 0.6]).with_kind("person")]
+    assert count_kind(people, "person") == (1, 1)  # a person from 0.5, not 0.4
+    assert count_kind(people, "face") == (0, 0)
+    plates = [Detections([[0, 0, 30, 10]], [0.1]).with_kind("plate")]
+    assert count_kind(plates, "plate") == (1, 0)  # every plate counts
 
 
 def test_summary_line_names_uncertain_boxes(tmp_path):

@@ -177,7 +177,7 @@ def test_simplify_keeps_every_turn():
     _face(keys=[[0, float("nan"), 0, 5, 5]]), _face(keys=[[0, 1e9, 0, 2e9, 5]]),
     _face(keys=[[12, 0, 0, 5, 5]]), _face(keys=[[0, 0, 0, 5, 5], [0, 1, 1, 6, 6]]),
     _face(keys=[[0, "0", 0, 5, 5]]), _face(keys=[[0, 0, 0, 5]]), _face(start=True),
-    _face(kind="person"), _face(kind=""), _face(kind=None), _face(kind=["text"]), "a face",
+    _face(kind="body"), _face(kind=""), _face(kind=None), _face(kind=["text"]), "a face",
 ])
 def test_a_malformed_review_is_refused(bad):
     with pytest.raises(StateError):

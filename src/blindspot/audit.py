@@ -18,6 +18,11 @@ plainly what is still there.
 - Text left (`audit_text`): blindspot's text detector and PP-OCRv4's recognizer read what text
   is left in the output; plate-like strings are marked. It is a FAIL for what `cover` says the
   output was meant to cover (any readable text with "text", plate-like strings with "plates").
+- People left (`audit_people`), when the output was meant to cover people (`--cover people`):
+  blindspot's person detector looks for people in the output; one it finds is a FAIL.
+- Voices (`audit_voice`), for a video with its original: each span of the original's speech
+  and the output's sound over it are compared by a speaker recognizer (GE2E); where speech is
+  left and the two are as alike as two recordings of one speaker, it is a FAIL.
 - Metadata residue: the identifying tags exiftool reads in the output (or, without exiftool,
   what Pillow or PyAV can read).
 
@@ -52,7 +57,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .audit_people import PersonLeft, people_left
 from .audit_text import TextLeft, failing, read_left
+from .audit_voice import VoiceCheck, check_voice
 from .detect.faces import DetectorSettings, FaceDetector
 from .detections import Detections, iou_matrix
 from .errors import BlindspotError
@@ -129,6 +136,16 @@ class AuditSettings:
     # with at least this confidence.
     text_confidence: float = 0.8
     text_min_chars: int = 3
+    # A person the person detector finds in the output from this score up is left uncovered
+    # (with `cover` naming people; on thorough frames).
+    person_threshold: float = 0.5
+    # Voices: a span of the original's speech and the output's sound over it match from this
+    # cosine of their GE2E prints (`audit_voice`); spans shorter than `voice_min_seconds` are
+    # compared together. 0.707 is where two clean recordings of one speaker and of two
+    # speakers are told apart equally badly (EER 0.9 %, bench/voice.py, tune speakers): 99 %
+    # of same-speaker pairs reach it. A kept voice through AAC scores 0.99 and more.
+    voice_threshold: float = 0.707
+    voice_min_seconds: float = 1.0
     max_pixels: int = 150_000_000
     max_duration: float = 6 * 3600.0
     thumbnails: int = 6  # frames shown per file in the HTML report, at most
@@ -193,6 +210,8 @@ class AuditResult:
     metadata_source: str = "exiftool"
     text: list[TextLeft] = field(default_factory=list)  # readable text, on thorough frames
     text_failing: list[TextLeft] = field(default_factory=list)  # of it, what --cover covers
+    people: list[PersonLeft] = field(default_factory=list)  # --cover people: people found
+    voice: VoiceCheck | None = None  # a video with its original and speech in it
     views: list[View] = field(default_factory=list, repr=False)
 
     @property
@@ -201,7 +220,8 @@ class AuditResult:
 
     @property
     def passed(self) -> bool:
-        return not (self.leaks or self.matches or self.metadata or self.text_failing)
+        return not (self.leaks or self.matches or self.metadata or self.text_failing
+                    or self.people or (self.voice is not None and self.voice.matches))
 
     @property
     def verdict(self) -> str:
@@ -225,6 +245,13 @@ class AuditResult:
             "metadata": self.metadata, "metadata_source": self.metadata_source,
             "text_left": [_rounded(asdict(t)) for t in self.text],
             "text_failing": len(self.text_failing),
+            "people_left": [_rounded(asdict(p)) for p in self.people],
+            "voice": None if self.voice is None else {
+                "speech_seconds": round(self.voice.speech_seconds, 2),
+                "left_seconds": round(self.voice.left_seconds, 2),
+                "compared": [{k: round(v, 3) if isinstance(v, float) else v
+                              for k, v in asdict(m).items()} for m in self.voice.compared],
+                "matches": len(self.voice.matches)},
         }
 
 
@@ -261,6 +288,9 @@ def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = N
     if last is not None and settings.every is None and result.frames > 1:  # the last frame
         index, out, orig = last
         _check(result, index, out, orig, sampler, False, models, settings, video)
+    if video and result.original is not None:
+        result.voice = check_voice(output, result.original, settings.voice_threshold,
+                                   settings.voice_min_seconds)
     result.metadata, result.metadata_source = _named(output, _metadata, output)
     return result
 
@@ -285,11 +315,16 @@ def _check(result: AuditResult, index: int, out, orig, sampler: _Sampler, thorou
     result.faces_in_original += attacked
     result.faces_too_small += small
     text: list[TextLeft] = []
+    people: list[PersonLeft] = []
     if thorough:
         text = read_left(out.rgb, index, s.text_confidence, s.text_min_chars)
         result.text += text
         result.text_failing += failing(text, s.cover)
-    if (leaks or any(r.match for r in reid) or failing(text, s.cover) or not result.views) \
+        if "people" in s.cover:
+            people = people_left(out.rgb, index, s.person_threshold)
+            result.people += people
+    if (leaks or any(r.match for r in reid) or failing(text, s.cover) or people
+            or not result.views) \
             and len(result.views) < s.thumbnails:
         result.views.append(_view(out.rgb, index, s.thumbnail_side))
 

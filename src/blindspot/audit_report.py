@@ -16,7 +16,9 @@ from pathlib import Path
 from PIL import Image
 
 from .audit import AuditResult, AuditSettings, Leak, Reid
+from .audit_people import PersonLeft
 from .audit_text import TextLeft
+from .audit_voice import VoiceCheck, VoiceMatch
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _DETECTORS = {"blindspot": "blindspot's detector", "dlib-hog": "dlib HOG",
@@ -40,7 +42,11 @@ def describe_settings(s: AuditSettings) -> str:
             f"{s.match_distance} and {s.impostor_margin} nearer than the impostors (the face "
             "blacked out, the frame's other people); text: PP-OCRv4 reads the output (on the "
             f"thorough frames), readable from {s.text_confidence} confidence and "
-            f"{s.text_min_chars} characters, a FAIL for {_text_covered(s.cover)}")
+            f"{s.text_min_chars} characters, a FAIL for {_text_covered(s.cover)}; voices (videos "
+            f"with the original): GE2E prints of each speech span, a match from similarity "
+            f"{s.voice_threshold}"
+            + (f"; people: blindspot's person detector on the output (thorough frames), a "
+               f"person from {s.person_threshold} is a FAIL" if "people" in s.cover else ""))
 
 
 def _text_covered(cover: tuple[str, ...]) -> str:
@@ -66,12 +72,13 @@ def plain_verdict(r: AuditResult) -> str:
         if r.faces_too_small:
             reid += (f" {r.faces_too_small} face(s) of the original were too small for the "
                      "recognizer (under 40 px) and were left to the leak check.")
+        voice = "" if r.voice is None else " " + _voice_summary(r.voice)
         text = ""
         if r.text:
             text = (f" Readable text is left ({_quoted(r.text)}): if it names a person or a "
                     "vehicle, anonymize with --cover text.")
         return ("PASS: no face was found in the output and it carries no identifying "
-                f"metadata.{reid}{text} This is a lower bound on the risk, not a proof of "
+                f"metadata.{reid}{voice}{text} This is a lower bound on the risk, not a proof of "
                 "safety: stronger detectors and recognizers than these exist.")
     parts = []
     if r.leaks:
@@ -91,6 +98,13 @@ def plain_verdict(r: AuditResult) -> str:
         plates = "plate-like text" if all(t.plate_like for t in r.text_failing) else "text"
         parts.append(f"{plates} it was meant to cover can still be read: "
                      f"{_quoted(r.text_failing)}")
+    if r.voice is not None and r.voice.matches:
+        parts.append(f"the voice in {len(r.voice.matches)} of {len(r.voice.compared)} speech "
+                     f"span(s) still matches the original's speaker (similarity up to "
+                     f"{r.voice.max_similarity:.2f}): use --voice mute")
+    if r.people:
+        parts.append(f"{len(r.people)} person(s) it was meant to cover can still be seen "
+                     "(--cover people)")
     return "FAIL: " + "; ".join(parts) + ". Do not publish this file as it is."
 
 
@@ -105,6 +119,29 @@ def _text_text(t: TextLeft, video: bool) -> str:
     plate = ", plate-like" if t.plate_like else ""
     return (f'{frame}text "{t.text}" read (confidence {t.confidence:.2f}{plate}) at '
             f"x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}")
+
+
+def _person_text(p: PersonLeft, video: bool) -> str:
+    x, y, w, h = p.box
+    frame = f"frame {p.frame}: " if video else ""
+    return (f"{frame}person found by blindspot's person detector (score {p.score:.2f}) at "
+            f"x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}")
+
+
+def _voice_summary(v: VoiceCheck) -> str:
+    """What the speaker check found, when it found no match."""
+    if not v.compared:
+        return (f"No speech is left where the original's {v.speech_seconds:.0f} s of speech "
+                "are: the speaker check had nothing to compare.")
+    return (f"The speaker recognizer compared {len(v.compared)} speech span(s) with the "
+            f"original's: none matches the speaker (highest similarity "
+            f"{v.max_similarity:.2f}).")
+
+
+def _match_text(m: VoiceMatch) -> str:
+    said = "MATCH, the voice still identifies the speaker" if m.match else "no match"
+    return (f"speech {m.start:.1f}–{m.end:.1f} s: similarity {m.similarity:.2f} to the "
+            f"original's speaker ({said})")
 
 
 def _frame_list(frames: list[int]) -> str:
@@ -131,9 +168,21 @@ def _reid_text(r: Reid, video: bool) -> str:
 # ---------------------------------------------------------------------------- terminal
 
 
+def _voice_cell(v: VoiceCheck | None) -> str:
+    if v is None:
+        return "-"
+    if not v.compared:
+        return "no speech left"
+    return f"{len(v.matches)} of {len(v.compared)} ({v.max_similarity:.2f})"
+
+
 def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
-    rows = [("FILE", "LEAKS", "RE-ID MATCHES (MIN DIST)", "TEXT READ (FAIL)", "METADATA",
-             "VERDICT")]
+    # Columns of their own when people were checked, and when a voice was
+    people = "people" in settings.cover
+    voices = any(r.voice is not None for r in results)
+    rows = [("FILE", "LEAKS", "RE-ID MATCHES (MIN DIST)", "TEXT READ (FAIL)",
+             *(("PEOPLE LEFT",) if people else ()),
+             *(("VOICE MATCHES (MAX SIM)",) if voices else ()), "METADATA", "VERDICT")]
     for r in results:
         reid = "-" if r.original is None else (
             f"{len(r.matches)} of {len(r.reid)}"
@@ -141,7 +190,9 @@ def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
         meta = ", ".join(r.metadata[:3]) + (" …" if len(r.metadata) > 3 else "") \
             if r.metadata else "none"
         text = f"{len(r.text)} ({len(r.text_failing)})"
-        rows.append((str(r.output), str(len(r.leaks)), reid, text, meta, r.verdict))
+        rows.append((str(r.output), str(len(r.leaks)), reid, text,
+                     *((str(len(r.people)),) if people else ()),
+                     *((_voice_cell(r.voice),) if voices else ()), meta, r.verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [describe_settings(settings)]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -151,6 +202,8 @@ def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
         found = [_leak_text(leak, video) for leak in r.leaks]
         found += [_reid_text(m, video) for m in r.matches]
         found += [_text_text(t, video) for t in r.text_failing]
+        found += [_person_text(p, video) for p in r.people]
+        found += [_match_text(m) for m in (r.voice.matches if r.voice else [])]
         for text in found[:_DETAILS]:
             lines.append(f"  {r.output}: {text}")
         if len(found) > _DETAILS:
@@ -225,6 +278,9 @@ def _section(r: AuditResult) -> str:
     rows += [("re-identification", _reid_text(x, video)) for x in r.reid]
     rows += [("text" + (" (FAIL)" if t in r.text_failing else ""), _text_text(t, video))
              for t in r.text]
+    rows += [("person left", _person_text(p, video)) for p in r.people]
+    rows += [("voice" + (" (FAIL)" if m.match else ""), _match_text(m))
+             for m in (r.voice.compared if r.voice else ())]
     rows += [("metadata", f"{tag} ({r.metadata_source})") for tag in r.metadata]
     if rows:
         parts.append("<table><tr><th>check</th><th>finding</th></tr>" + "".join(
@@ -244,6 +300,7 @@ def _figure(r: AuditResult, view, video: bool) -> str:
               for x in r.reid if x.frame == view.frame]
     boxes += [(t.box, "box" if t in r.text_failing else "box nomatch", f'text "{t.text}"')
               for t in r.text if t.frame == view.frame]
+    boxes += [(p.box, "box", f"person {p.score:.2f}") for p in r.people if p.frame == view.frame]
     divs = []
     for (x, y, bw, bh), cls, title in boxes:
         k = view.scale

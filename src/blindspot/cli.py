@@ -1,10 +1,10 @@
 """The `blindspot` command: a thin layer over the Python API.
 
-    blindspot FILE_OR_DIR… [-o OUT] [--cover faces,plates,text]   cover and strip metadata
+    blindspot FILE_OR_DIR… [-o OUT] [--cover faces,plates,text,people]   cover, strip metadata
     blindspot detect FILE… --json       print the boxes found
     blindspot clean FILE… [-o OUT]      strip metadata only, pixels untouched
     blindspot demo                      anonymize a bundled example
-    blindspot audit OUTPUT… [--original ORIGINAL…]   attack outputs: leaks, re-id, metadata
+    blindspot audit OUTPUT… [--original ORIGINAL…]   attack outputs: leaks, re-id, voices, metadata
     blindspot cluster FILE_OR_DIR… --address ADDR   anonymize on a Ray cluster
     blindspot review FILE_OR_DIR…       check and fix every face in the browser, then export
 """
@@ -69,7 +69,8 @@ def _outputs(parser: argparse.ArgumentParser, suffix: str) -> None:
                              f"core, {available_cores()} here)")
 
 
-COVER_HELP = (f"a comma list of {', '.join(COVER)} (text: all text, plates included) "
+COVER_HELP = (f"a comma list of {', '.join(COVER)} (text: all text, plates included; "
+              "people: whole people, in filled boxes) "
               f"(default {','.join(Options.cover)})")
 
 
@@ -121,8 +122,8 @@ def _speed(parser: argparse.ArgumentParser) -> None:
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     anonymize = _Parser(
         prog="blindspot",
-        description="Cover every face (with --cover: plates, all text) and remove identifying "
-                    "metadata from photos and videos. "
+        description="Cover every face (with --cover: plates, all text, whole people) and remove "
+                    "identifying metadata from photos and videos. "
                     "Other commands: blindspot {detect,clean,demo,audit,cluster} --help",
     )
     anonymize.add_argument("--version", action="version", version=f"blindspot {__version__}")
@@ -202,13 +203,15 @@ def _audit_parser() -> argparse.ArgumentParser:
     from .audit import AuditSettings
     audit = _Parser(prog="blindspot audit", description="Attack anonymized outputs: look for "
                     "faces with three detectors, try to re-identify the originals' faces with "
-                    "dlib's recognizer, read the text and the metadata left. Exit 0: all PASS, "
+                    "dlib's recognizer and the speakers of videos with a speaker recognizer, "
+                    "read the text and the metadata left. Exit 0: all PASS, "
                     "1: a file FAILs, 2: a file could not be audited. Needs pip install "
                     "'blindspot[audit]'.")
     audit.add_argument("outputs", nargs="+", metavar="OUTPUT")
     audit.add_argument("--original", nargs="+", metavar="ORIGINAL", default=[],
                        help="the originals, one per OUTPUT in the same order: adds the "
-                            "re-identification attack (never written anywhere)")
+                            "re-identification attack, and for videos the speaker check (never "
+                            "written anywhere)")
     audit.add_argument("--every", type=int, default=None, metavar="N",
                        help="check every N-th frame of a video with every detector (default: "
                             f"a sample: every {AuditSettings.sample_every}th frame, the last, "
@@ -217,8 +220,8 @@ def _audit_parser() -> argparse.ArgumentParser:
     audit.add_argument("--cover", type=_arg(parse_cover), default=AuditSettings.cover,
                        metavar="KINDS", help="what the outputs were anonymized to cover (their "
                        "--cover): readable text left of those kinds is a FAIL (text: any, "
-                       "plates: plate-like strings); other readable text is reported "
-                       "(default faces)")
+                       "plates: plate-like strings; other readable text is reported), and "
+                       "with people a person found in the output (default faces)")
     audit.add_argument("--json", action="store_true", help="print the findings as JSON")
     audit.add_argument("--html", type=Path, metavar="REPORT.html",
                        help="write a self-contained HTML report (shows the outputs only)")

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # A box (photo) or track (video) whose best score reaches this is counted as a face; weaker
-# ones are covered all the same and counted as uncertain (see `count_faces`).
+# ones are covered all the same and counted as uncertain (see `count_kind`).
 FACE_SCORE = 0.4
+# The same for people (the person detector's demo threshold is 0.3; blindspot covers from 0.1).
+PERSON_SCORE = 0.5
+SURE_SCORES = {"face": FACE_SCORE, "person": PERSON_SCORE}  # other kinds: every box is sure
 
 # What a box holds; `Detections.kinds` stores indices into this tuple.
 KINDS = ("face", "plate", "text", "person")
@@ -114,20 +117,15 @@ def kind_index(name: str) -> int:
         raise ValueError(f"unknown kind {name!r}: one of {', '.join(KINDS)}") from None
 
 
-def count_faces(frames: list[Detections]) -> tuple[int, int]:
-    """(faces, uncertain) among the face boxes of `frames`: a track (boxes sharing a track id,
-    in video) or an untracked box (a photo) is a face when its best score reaches `FACE_SCORE`,
-    uncertain otherwise. Every box is covered either way: the count is what a person reads,
-    and a weak box in one pass (a texture, a face-like object) should not be reported as a
-    person."""
-    best = _best_scores([d.of_kind("face") for d in frames])
-    faces = sum(score >= FACE_SCORE for score in best)
-    return faces, len(best) - faces
-
-
-def count_kind(frames: list[Detections], kind: str) -> int:
-    """How many tracks (video) or untracked boxes (photo) of `kind` the boxes of `frames` hold."""
-    return len(_best_scores([d.of_kind(kind) for d in frames]))
+def count_kind(frames: list[Detections], kind: str) -> tuple[int, int]:
+    """(sure, uncertain) among the boxes of `kind` in `frames`: a track (boxes sharing a track
+    id, in video) or an untracked box (a photo) is sure when its best score reaches its kind's
+    `SURE_SCORES` (faces, people), uncertain otherwise. Every box is covered either way: the
+    count is what a person reads, and a weak box in one pass (a texture, a face-like object)
+    should not be reported as a person."""
+    best = _best_scores([d.of_kind(kind) for d in frames])
+    sure = sum(score >= SURE_SCORES.get(kind, 0.0) for score in best)
+    return sure, len(best) - sure
 
 
 def _best_scores(frames: list[Detections]) -> list[float]:

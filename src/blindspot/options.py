@@ -6,15 +6,17 @@ from dataclasses import dataclass
 
 from .detect.faces import DetectorSettings
 from .detect.onnx import DEVICES
+from .detect.people import PeopleSettings
 from .detect.text import TextSettings
 
 MODES = ("solid", "mosaic", "blur")
 VOICES = ("keep", "mute", "disguise")
 # `--cover`: what is covered. "text" is all text, plates included; each name covers the
 # kinds (`detections.KINDS`) listed here.
-COVER = {"faces": ("face",), "plates": ("plate",), "text": ("plate", "text")}
+COVER = {"faces": ("face",), "plates": ("plate",), "text": ("plate", "text"),
+         "people": ("person",)}
 # `--mode KIND=MODE` names a kind as `--cover` does.
-MODE_KINDS = {"faces": "face", "plates": "plate", "text": "text"}
+MODE_KINDS = {"faces": "face", "plates": "plate", "text": "text", "people": "person"}
 # The mode of a box of a kind that is found but not covered (text when only plates are).
 KEEP = "keep"
 
@@ -123,6 +125,10 @@ class Options:
         """Whether the text detector runs (plates or text are covered)."""
         return bool(self.covered_kinds() & {"plate", "text"})
 
+    def finds_people(self) -> bool:
+        """Whether the person detector runs (people are covered)."""
+        return "person" in self.covered_kinds()
+
     def mode_for(self, kind: str) -> str:
         """How a box of `kind` is covered: its mode, or `KEEP` when the kind is not covered."""
         if kind not in self.covered_kinds():
@@ -136,6 +142,13 @@ class Options:
 
     def text_settings(self) -> TextSettings:
         return TextSettings(device=self.device, threads=self.threads)
+
+    def people_settings(self) -> PeopleSettings:
+        return PeopleSettings(device=self.device, threads=self.threads)
+
+    def video_people_settings(self) -> PeopleSettings:
+        """Video frames between thorough ones: the person detector's lighter pass."""
+        return PeopleSettings.video(device=self.device, threads=self.threads)
 
     def video_text_settings(self) -> TextSettings:
         """Video frames between thorough ones: the whole frame only, at most about 720p."""

@@ -24,8 +24,9 @@ from .audio.speech import Span
 from .audio.voices import Speech, find_speech
 from .detect.detector import KindsDetector
 from .detect.faces import DetectorSettings, FaceDetector
+from .detect.people import PeopleDetector, PeopleSettings
 from .detect.text import TextDetector, TextSettings
-from .detections import KINDS, Detections, count_faces, count_kind
+from .detections import KINDS, Detections, count_kind
 from .errors import BlindspotError
 from .metadata import describe
 from .options import KEEP, Options
@@ -44,7 +45,8 @@ class FileResult:
     source: Path
     output: Path | None
     faces: int | None = None  # None: faces were not looked for (`clean`)
-    # Weak boxes (photo) or tracks (video) covered as well, not counted as faces (count_faces)
+    # Weak boxes (photo) or tracks (video) of faces and people covered as well, not counted
+    # (`count_kind`)
     uncertain: int = 0
     frames: int = 1
     metadata_removed: list[str] = field(default_factory=list)
@@ -108,27 +110,37 @@ def _text_detector(settings: TextSettings) -> TextDetector:
     return TextDetector(settings)
 
 
+@lru_cache(maxsize=2)
+def _people_detector(settings: PeopleSettings) -> PeopleDetector:
+    return PeopleDetector(settings)
+
+
 def photo_detector(options: Options) -> KindsDetector:
     """The detector of photos (and of the video frames where the thorough one runs)."""
     faces = _detector(options.detector_settings()) if "face" in options.covered_kinds() \
         else None
     text = _text_detector(options.text_settings()) if options.finds_text() else None
-    return KindsDetector(faces, text)
+    people = _people_detector(options.people_settings()) if options.finds_people() else None
+    return KindsDetector(faces, text, people)
 
 
 def video_detectors(options: Options) -> tuple[KindsDetector, KindsDetector | None]:
     """The video detectors: the light one (most frames of the cadence: faces on the whole
     frame, text on the whole frame at most `VIDEO_MAX_PIXELS`) and the thorough one (every
     `full_every`-th frame, as for photos; None: never), each sharing one model per kind."""
-    faces = text = thorough_faces = thorough_text = None
+    faces = text = people = thorough_faces = thorough_text = thorough_people = None
     if "face" in options.covered_kinds():
         faces = _detector(options.video_detector_settings())
         thorough_faces = FaceDetector(options.detector_settings(), faces.model)
     if options.finds_text():
         text = _text_detector(options.video_text_settings())
         thorough_text = TextDetector(options.text_settings(), text.model)
-    thorough = KindsDetector(thorough_faces, thorough_text) if options.full_every else None
-    return KindsDetector(faces, text), thorough
+    if options.finds_people():
+        people = _people_detector(options.video_people_settings())
+        thorough_people = PeopleDetector(options.people_settings(), people.model)
+    thorough = KindsDetector(thorough_faces, thorough_text, thorough_people) \
+        if options.full_every else None
+    return KindsDetector(faces, text, people), thorough
 
 
 def detect_image(rgb: np.ndarray, options: Options | None = None) -> Detections:
@@ -174,10 +186,12 @@ def _counted(result: FileResult, covered: list[Detections], left: list[Detection
     `options` covers or a reviewer chose to cover, how many were covered; per kind found but
     not covered, how many were left visible."""
     result.detections = covered
-    result.faces, result.uncertain = count_faces(covered)
-    kinds = [k for k in KINDS if k in options.covered_kinds() or count_kind(covered, k)]
-    result.covered = {k: result.faces if k == "face" else count_kind(covered, k) for k in kinds}
-    result.left = {k: n for k in KINDS if (n := count_kind(left, k))}
+    counts = {k: count_kind(covered, k) for k in KINDS}
+    result.faces = counts["face"][0]
+    result.uncertain = sum(uncertain for _, uncertain in counts.values())
+    kinds = [k for k in KINDS if k in options.covered_kinds() or sum(counts[k])]
+    result.covered = {k: counts[k][0] for k in kinds}
+    result.left = {k: n for k in KINDS if (n := sum(count_kind(left, k)))}
     return result
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .detections import FACE, PERSON, PLATE, Detections
+from .detections import FACE, PERSON, PLATE, TEXT, Detections
 
 SOLID_COLOUR = (0, 0, 0)
 MOSAIC_BLOCKS = 6  # at most this many blocks across a face
@@ -30,18 +30,21 @@ TEXT_PAD = 0.25
 # letters' height on an EU plate (520 × 110 mm, letters 75 mm high over about 440 mm), about
 # that on a US one. Plates are padded this much of their height to the left and right.
 PLATE_PAD_X = 0.5
+# People: what a person detector's box leaves out of a person (an arm, a bag).
+PERSON_PAD_X = 0.0
+PERSON_PAD_Y = 0.0
+# Each kind's box is grown by these shares of its height, left and right, above and below
+# (faces get their ellipse instead, `mask_scale`).
+PADS = {FACE: (0.0, 0.0), PLATE: (PLATE_PAD_X, TEXT_PAD), TEXT: (TEXT_PAD, TEXT_PAD),
+        PERSON: (PERSON_PAD_X, PERSON_PAD_Y)}
 
 
 def padded(box: np.ndarray, kind: int = FACE) -> np.ndarray:
-    """The box a mask is built around: text and plate boxes grown by `TEXT_PAD` × their
-    height on every side (plates by `PLATE_PAD_X` × their height left and right), other kinds
-    as they are."""
+    """The box a mask is built around: grown by its kind's `PADS` (shares of its height)."""
     box = np.asarray(box, np.float64)
-    if kind in (FACE, PERSON):
-        return box
+    share_x, share_y = PADS[kind]
     height = box[3] - box[1]
-    pad_x = (PLATE_PAD_X if kind == PLATE else TEXT_PAD) * height
-    pad_y = TEXT_PAD * height
+    pad_x, pad_y = share_x * height, share_y * height
     return box + np.array([-pad_x, -pad_y, pad_x, pad_y])
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from . import __version__
 from .atomic import atomic_output
 from .detect.faces import MODEL_NAME, MODEL_SHA256
+from .detect.people import MODEL_FILE as PEOPLE_MODEL_NAME
+from .detect.people import MODEL_SHA256 as PEOPLE_MODEL_SHA256
 from .detect.text import MODEL_FILE as TEXT_MODEL_NAME
 from .detect.text import MODEL_SHA256 as TEXT_MODEL_SHA256
 from .options import Options
@@ -55,6 +57,8 @@ def build_report(results: list[FileResult], options: Options, with_hashes: bool)
         "model": {"name": MODEL_NAME, "sha256": MODEL_SHA256},
         **({"text_model": {"name": TEXT_MODEL_NAME, "sha256": TEXT_MODEL_SHA256}}
            if options.finds_text() else {}),
+        **({"people_model": {"name": PEOPLE_MODEL_NAME, "sha256": PEOPLE_MODEL_SHA256}}
+           if options.finds_people() else {}),
         "settings": settings,
         "box_format": "[x, y, w, h, score, kind] in displayed pixels, before the mask margin",
         "files": [file_entry(r, with_hashes) for r in results],

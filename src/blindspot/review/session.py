@@ -23,11 +23,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..audio.voices import find_speech
+from ..detections import KINDS
 from ..errors import BlindspotError
 from ..options import MODE_KINDS, Options
 from ..outputs import plan_outputs
 from ..pipeline import FileResult, anonymize_file, detect_file, detect_image, is_video
-from ..redact import PLATE_PAD_X, TEXT_PAD, redact
+from ..redact import PADS, redact
 from ..report import write_report
 from ..source import open_image, read_photo
 from ..video_io import probe_video, read_frames
@@ -199,7 +200,7 @@ class Session:
     def describe(self, entry: Entry) -> dict:
         data = self.summary(entry) | {"progress": entry.progress, "error": entry.error,
                                       "mask_scale": self.options.mask_scale,
-                                      "text_pad": TEXT_PAD, "plate_pad_x": PLATE_PAD_X,
+                                      "pads": {KINDS[k]: pad for k, pad in PADS.items()},
                                       "default_mode": self.options.mode,
                                       "kind_modes": self.kind_modes(),
                                       "covered_kinds": sorted(self.options.covered_kinds()),
@@ -403,14 +404,16 @@ class Session:
         else:
             rgb = self._media(entry)[index]
         x1, y1, x2, y2 = box
-        # a face with some of its surroundings; a line of text with a little room around it
-        pad = 0.3 * max(x2 - x1, y2 - y1) if face.kind == "face" else 0.5 * (y2 - y1)
+        # a face with some of its surroundings; a line of text with a little room around it;
+        # a person with a little
+        pad = {"face": 0.3 * max(x2 - x1, y2 - y1), "person": 0.05 * (y2 - y1)}.get(
+            face.kind, 0.5 * (y2 - y1))
         height, width = rgb.shape[:2]
         crop = rgb[max(0, int(y1 - pad)):min(height, int(y2 + pad) + 1),
                    max(0, int(x1 - pad)):min(width, int(x2 + pad) + 1)]
         if crop.size == 0:
             crop = np.zeros((8, 8, 3), np.uint8)
-        side = FACE_THUMB_SIDE if face.kind == "face" else TEXT_THUMB_SIDE
+        side = TEXT_THUMB_SIDE if face.kind in ("plate", "text") else FACE_THUMB_SIDE
         return _jpeg(crop, side / max(crop.shape[:2]), quality=80)
 
     def _media(self, entry: Entry):

@@ -33,7 +33,7 @@ MAX_SPEECH = 5_000  # speech spans per file: hours of talk, yet a bound on what 
 MAX_SOUND = 7 * 24 * 3600.0  # seconds: the longest sound a review may say it has
 SPEECH_SOURCES = ("detected", "marked")
 # What a reviewed box can be (a state saved before kinds existed holds faces only).
-REVIEW_KINDS = ("face", "plate", "text")
+REVIEW_KINDS = ("face", "plate", "text", "person")
 
 
 class StateError(ValueError):

@@ -7,12 +7,12 @@
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
 const SVG = "http://www.w3.org/2000/svg";  // a namespace name, never fetched
 const MODES = ["solid", "mosaic", "blur"];
-// A detected face (or track) whose best score is under this is "uncertain": covered, but not
-// counted as a face in the summary (blindspot.detections.FACE_SCORE).
-const FACE_SCORE = 0.4;
+// A detected face or person (or track) whose best score is under its kind's is "uncertain":
+// covered, but not counted in the summary (blindspot.detections.SURE_SCORES).
+const SURE_SCORES = { face: 0.4, person: 0.5 };
 // What a box covers (blindspot.review.state.REVIEW_KINDS); a box saved without one is a face.
-const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text" };
-const DRAW_KINDS = ["face", "text"];  // what a box drawn on the picture can be (T switches)
+const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text", person: "Person" };
+const DRAW_KINDS = ["face", "text", "person"];  // what a drawn box can be (T goes round them)
 const VOICES = ["keep", "mute", "disguise"];  // what happens to a speech span (blindspot.options)
 const VOICE_DONE = { keep: "kept", mute: "muted", disguise: "disguised" };
 const MIN_SPEECH = 0.05;  // seconds: a span marked shorter than this is dropped
@@ -229,16 +229,15 @@ function drawOverlay() {
     if (face.id === ui.selected) g.classList.add("selected");
     g.dataset.id = face.id;
     g.dataset.kind = kindOf(face);
-    // The mask as the export makes it: an ellipse around a face, a rectangle padded by a
-    // share of its height around a plate or text (blindspot.redact).
+    // The mask as the export makes it: an ellipse around a face, a rectangle padded by
+    // shares of its height around other kinds (blindspot.redact.PADS).
+    const [padX, pad] = ((ui.file.pads || {})[kindOf(face)] || [0, 0]).map((share) => share * (y2 - y1));
     let mask;
     if (kindOf(face) === "face") {
       mask = document.createElementNS(SVG, "ellipse");
       attrs(mask, { cx: (x1 + x2) / 2, cy: (y1 + y2) / 2, rx: Math.max((x2 - x1) * scale / 2, 0.5),
         ry: Math.max((y2 - y1) * scale / 2, 0.5) });
     } else {
-      const pad = (ui.file.text_pad || 0) * (y2 - y1);
-      const padX = kindOf(face) === "plate" ? (ui.file.plate_pad_x || 0) * (y2 - y1) : pad;
       mask = document.createElementNS(SVG, "rect");
       attrs(mask, { x: x1 - padX, y: y1 - pad, width: x2 - x1 + 2 * padX, height: y2 - y1 + 2 * pad });
     }
@@ -247,8 +246,7 @@ function drawOverlay() {
     const rect = document.createElementNS(SVG, "rect");
     attrs(rect, { x: x1, y: y1, width: x2 - x1, height: y2 - y1, "stroke-width": 1.5 * unit, class: "box" });
     const text = document.createElementNS(SVG, "text");
-    const padTop = kindOf(face) === "face" ? 0 : (ui.file.text_pad || 0) * (y2 - y1);
-    attrs(text, { x: x1, y: y1 - padTop - 4 * unit, "font-size": 13 * unit });
+    attrs(text, { x: x1, y: y1 - pad - 4 * unit, "font-size": 13 * unit });
     text.textContent = faceLabel(face) + (face.keep ? "" : ` (${notKept(face)})`);
     g.append(mask, rect, text);
     if (face.id === ui.selected) {
@@ -396,12 +394,20 @@ function setDrawKind(kind) {
   for (const b of document.querySelectorAll("#drawKind button")) {
     b.setAttribute("aria-pressed", String(b.dataset.kind === ui.drawKind));
   }
-  $("hint").textContent = ui.drawKind === "face"
-    ? "Drag on the picture to cover a face that was missed (T: draw text instead). Click a box to select it; drag it to move, its corners to resize."
-    : "Drag on the picture to cover text that was missed (T: draw a face instead). Click a box to select it; drag it to move, its corners to resize.";
+  const what = { face: "a face", text: "text", person: "a person" }[ui.drawKind];
+  const next = { face: "text", text: "a person", person: "a face" }[ui.drawKind];
+  $("hint").textContent = `Drag on the picture to cover ${what} that was missed (T: draw ${next} instead). Click a box to select it; drag it to move, its corners to resize.`;
 }
 
 // ------------------------------------------------------------------ faces: the cards
+
+// "Faces", "Faces and text", "Faces, text and people": what the list holds.
+function listTitle(kinds) {
+  const names = ["Faces"];
+  if (kinds.has("plate") || kinds.has("text")) names.push("text");
+  if (kinds.has("person")) names.push("people");
+  return names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
 
 function renderFaces() {
   const list = $("faceList");
@@ -415,7 +421,7 @@ function renderFaces() {
   if (dropped || !left) counts.push(`${dropped} dropped`);
   if (left) counts.push(`${left} left visible`);
   $("faceCount").textContent = counts.join(" · ");
-  $("facesTitle").textContent = ui.review.faces.some((f) => kindOf(f) !== "face") ? "Faces and text" : "Faces";
+  $("facesTitle").textContent = listTitle(new Set(ui.review.faces.map(kindOf)));
   for (const face of faces) {
     const kind = kindOf(face);
     const card = document.createElement("div");
@@ -442,7 +448,7 @@ function renderFaces() {
     const badge = document.createElement("span");
     badge.className = "kind";
     badge.textContent = kind;
-    const uncertain = kind === "face" && face.score < FACE_SCORE;
+    const uncertain = face.score < (SURE_SCORES[kind] || 0);
     const what = face.source === "drawn" ? "added by you"
       : `${uncertain ? "uncertain" : "detected"}, score ${face.score.toFixed(2)}`;
     const words = document.createElement("span");
@@ -874,7 +880,7 @@ function onKey(event) {
     Delete: () => (face ? dropFace(face) : removeSelectedSpeech()),
     Backspace: () => (face ? dropFace(face) : removeSelectedSpeech()),
     1: () => setMode("solid"), 2: () => setMode("mosaic"), 3: () => setMode("blur"),
-    t: () => setDrawKind(ui.drawKind === "face" ? "text" : "face"),
+    t: () => setDrawKind(DRAW_KINDS[(DRAW_KINDS.indexOf(ui.drawKind) + 1) % DRAW_KINDS.length]),
     " ": togglePlay,
     ArrowRight: () => { stopPlaying(); showFrame(ui.frame + (event.shiftKey ? fps() : 1)); },
     ArrowLeft: () => { stopPlaying(); showFrame(ui.frame - (event.shiftKey ? fps() : 1)); },
