@@ -640,3 +640,46 @@ def test_a_review_saved_before_voices_gets_the_speech_found(talk):
     assert review["reviewed"] is True and [f["id"] for f in review["faces"]] == ["d1"]
     assert review["speech"] and {s["voice"] for s in review["speech"]} == {"disguise"}
     assert review["speech"][0]["start"] <= start + 0.3
+
+
+def test_people_are_reviewed_as_people_and_a_drawn_person_is_covered(browser, scene):
+    """`--cover people`: the astronaut has a person card, covered (the suit far from the face
+    is filled); T twice draws a person, whose box is covered as drawn, unpadded."""
+    original = np.array(Image.open(scene))
+    size = (760, 512)
+    drawn_at = (560, 300, 740, 500)
+    with ReviewServer(str(scene.parent), "--cover", "people") as server:
+        page, requests, problems = _open_page(browser, server)
+        page.wait_for_selector(".card[data-kind=person]", timeout=60_000)
+        found = server.opened("0/scene.png")["review"]["faces"]
+        people = [f for f in found if f["kind"] == "person"]
+        surest = max(people, key=lambda f: f["score"])
+        assert surest["keep"] and surest["score"] > 0.8
+        assert _overlaps(surest["keys"][0][1:], (20, 400, 120, 500))  # the suit
+        card = page.locator(f".card[data-id={surest['id']}]")
+        assert card.locator(".kind").inner_text().lower() == "person"
+        assert page.locator("#facesTitle").inner_text() == "Faces and people"
+
+        page.keyboard.press("t")
+        page.keyboard.press("t")  # face → text → person
+        assert page.locator("#drawKind button[data-kind=person]").get_attribute(
+            "aria-pressed") == "true"
+        _drag(page, drawn_at[:2], drawn_at[2:], size)
+        page.wait_for_selector(".card[data-id=d1][data-kind=person]")
+        state = scene.with_name("scene.anon.png.review.json")
+        saved = _wait_saved(state, lambda s: any(f["id"] == "d1" for f in s["faces"]))
+        page.keyboard.press("Escape")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "review-people.png")
+        _export(page)
+        assert not problems, problems
+        assert all(url.startswith(server.base + "/") for url in requests), requests
+
+    drawn = {f["id"]: f for f in saved["faces"]}["d1"]
+    assert (drawn["kind"], drawn["source"], drawn["mode"]) == ("person", "drawn", "solid")
+    out = np.array(Image.open(scene.with_name("scene.anon.png")))
+    assert out[400:500, 20:120].max() == 0, "the astronaut's suit not covered"
+    x1, y1, x2, y2 = (round(v) for v in drawn["keys"][0][1:])
+    assert out[y1 + 2:y2 - 2, x1 + 2:x2 - 2].max() == 0
+    assert np.array_equal(out[y1 + 2:y2 - 2, x1 - 12:x1 - 4],
+                          original[y1 + 2:y2 - 2, x1 - 12:x1 - 4]), "padded beyond the box"
