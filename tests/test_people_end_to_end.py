@@ -4,21 +4,14 @@ in video (every frame covered, the frames between detections too), and the audit
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import far_region, write_clip_with_sound
 from PIL import Image
+from test_text_end_to_end import run
 
 from blindspot.detect.people import PeopleDetector
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "blindspot", *map(str, args)],
-                          capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
