@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 import blindspot
-from blindspot.audit import AuditSettings, _frames
+from blindspot.audit.attack import AuditSettings, _frames
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 MODES = {"default": blindspot.Options(), "untouched": None,

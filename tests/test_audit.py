@@ -25,8 +25,8 @@ from conftest import ASTRONAUT_FACE
 from PIL import Image
 
 import blindspot
-from blindspot.audit import AuditSettings, Leak, _models, _reid, audit_file
-from blindspot.audit_report import CSP
+from blindspot.audit.attack import AuditSettings, Leak, _models, _reid, audit_file
+from blindspot.audit.report import CSP
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -302,6 +302,6 @@ def test_one_unmasked_frame_fails_and_is_named(clips):
     assert r.leaks and {leak.frame for leak in r.leaks} == {LEAKY_FRAME}
     assert [m.frame for m in r.matches] == [LEAKY_FRAME] and r.matches[0].distance < 0.6
     assert [v.frame for v in r.views] == [0, LEAKY_FRAME]
-    from blindspot.audit_report import plain_verdict, terminal_table
+    from blindspot.audit.report import plain_verdict, terminal_table
     assert f"frame {LEAKY_FRAME}" in plain_verdict(r)
     assert f"frame {LEAKY_FRAME}:" in terminal_table([r], AuditSettings(every=EVERY))

@@ -205,7 +205,7 @@ def test_disguise_changes_the_speech_and_keeps_the_rest_and_the_timing(talk, tmp
 
 def test_the_audit_fails_a_kept_voice_and_passes_a_muted_one(talk, tmp_path):
     from blindspot.audit import AuditSettings, audit_file
-    from blindspot.audit_report import json_report, plain_verdict, terminal_table
+    from blindspot.audit.report import json_report, plain_verdict, terminal_table
     from blindspot.options import Options
     from blindspot.pipeline import anonymize_file
 

@@ -376,7 +376,7 @@ def _detect(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     """Exit 0: every file PASSes; 1: a file FAILs; 2: an error (bad option, unreadable file)."""
     from .audit import AuditSettings, audit_file, require_dlib
-    from .audit_report import json_report, terminal_table, write_html
+    from .audit.report import json_report, terminal_table, write_html
     if args.original and len(args.original) != len(args.outputs):
         raise ValueError(f"give one --original per OUTPUT, in the same order "
                          f"({len(args.outputs)} outputs, {len(args.original)} originals)")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio.speech import RATE, Span
-from .audio.voices import find_speech
-from .video_io import read_audio
+from ..audio.speech import RATE, Span
+from ..audio.voices import find_speech
+from ..video_io import read_audio
 
 SHORTEST = 0.5  # seconds: less sound than this gives no print at all
 
@@ -56,7 +56,7 @@ class VoiceCheck:
 def check_voice(output: Path, original: Path, threshold: float, min_seconds: float
                 ) -> VoiceCheck | None:
     """The speaker check of `output` against `original`; None when the original has no speech."""
-    from .audio.speaker import embed, similarity
+    from ..audio.speaker import embed, similarity
     spoken = find_speech(original).spans
     if not spoken:
         return None

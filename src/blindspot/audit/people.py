@@ -25,7 +25,7 @@ class PersonLeft:
 
 @lru_cache(maxsize=1)
 def _detector():  # noqa: ANN202 - a PeopleDetector, imported late: audit-only cost
-    from .detect.people import PeopleDetector
+    from ..detect.people import PeopleDetector
     return PeopleDetector()
 
 

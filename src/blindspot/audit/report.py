@@ -15,10 +15,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from .audit import AuditResult, AuditSettings, Leak, Reid
-from .audit_people import PersonLeft
-from .audit_text import TextLeft
-from .audit_voice import VoiceCheck, VoiceMatch
+from .attack import AuditResult, AuditSettings, Leak, Reid
+from .people import PersonLeft
+from .text import TextLeft
+from .voice import VoiceCheck, VoiceMatch
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _DETECTORS = {"blindspot": "blindspot's detector", "dlib-hog": "dlib HOG",
@@ -321,6 +321,6 @@ def _data_uri(rgb) -> str:
 
 def write_html(path: Path, results: list[AuditResult], settings: AuditSettings,
                errors: list[str] | None = None) -> None:
-    from .atomic import atomic_output
+    from ..atomic import atomic_output
     with atomic_output(path, overwrite=True) as f:
         f.write(html_report(results, settings, errors).encode("utf-8"))

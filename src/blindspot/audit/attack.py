@@ -15,12 +15,12 @@ plainly what is still there.
   the other people of the same frame. Where the attacker finds no face in the output, nothing
   is compared: dlib's prints of crops that hold no face are noise (a black ellipse came as
   close as 0.55 to the face it covers).
-- Text left (`audit_text`): blindspot's text detector and PP-OCRv4's recognizer read what text
+- Text left (`text`): blindspot's text detector and PP-OCRv4's recognizer read what text
   is left in the output; plate-like strings are marked. It is a FAIL for what `cover` says the
   output was meant to cover (any readable text with "text", plate-like strings with "plates").
-- People left (`audit_people`), when the output was meant to cover people (`--cover people`):
+- People left (`people`), when the output was meant to cover people (`--cover people`):
   blindspot's person detector looks for people in the output; one it finds is a FAIL.
-- Voices (`audit_voice`), for a video with its original: each span of the original's speech
+- Voices (`voice`), for a video with its original: each span of the original's speech
   and the output's sound over it are compared by a speaker recognizer (GE2E); where speech is
   left and the two are as alike as two recordings of one speaker, it is a FAIL.
 - Metadata residue: the identifying tags exiftool reads in the output (or, without exiftool,
@@ -57,12 +57,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .audit_people import PersonLeft, people_left
-from .audit_text import TextLeft, failing, read_left
-from .audit_voice import VoiceCheck, check_voice
-from .detect.faces import DetectorSettings, FaceDetector
-from .detections import Detections, iou_matrix
-from .errors import BlindspotError
+from ..detect.faces import DetectorSettings, FaceDetector
+from ..detections import Detections, iou_matrix
+from ..errors import BlindspotError
+from .people import PersonLeft, people_left
+from .text import TextLeft, failing, read_left
+from .voice import VoiceCheck, check_voice
 
 INSTALL_HINT = "the audit needs dlib and its models: pip install 'blindspot[audit]'"
 VERDICTS = ("PASS", "FAIL")
@@ -140,7 +140,7 @@ class AuditSettings:
     # (with `cover` naming people; on thorough frames).
     person_threshold: float = 0.5
     # Voices: a span of the original's speech and the output's sound over it match from this
-    # cosine of their GE2E prints (`audit_voice`); spans shorter than `voice_min_seconds` are
+    # cosine of their GE2E prints (`voice`); spans shorter than `voice_min_seconds` are
     # compared together. 0.707 is where two clean recordings of one speaker and of two
     # speakers are told apart equally badly (EER 0.9 %, bench/voice.py, tune speakers): 99 %
     # of same-speaker pairs reach it. A kept voice through AAC scores 0.99 and more.
@@ -268,7 +268,7 @@ def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = N
     frames = _frames(output, settings)
     pairs = (zip_longest(frames, _frames(result.original, settings))
              if result.original is not None else ((f, None) for f in frames))
-    from .pipeline import is_video
+    from ..pipeline import is_video
     video = is_video(output)
     sampler, last, thorough_at = _Sampler(settings), None, None
     for index, (out, orig) in enumerate(pairs):
@@ -384,14 +384,14 @@ class _Still:
 def _frames(path: Path, settings: AuditSettings) -> Iterator:
     """The frames of the photo, animation or video at `path` in order, each with an `rgb`
     attribute (upright RGB; a video frame converts on first use); errors name `path`."""
-    from .pipeline import is_video
+    from ..pipeline import is_video
     try:
         if is_video(path):
-            from .video_io import probe_video, read_frames
+            from ..video_io import probe_video, read_frames
             probe_video(path, settings.max_pixels, settings.max_duration)
             yield from read_frames(path)
         else:
-            from .source import read_photo
+            from ..source import read_photo
             yield from map(_Still, read_photo(path, settings.max_pixels).frames)
     except BlindspotError as e:
         e.path = e.path or str(path)
@@ -518,16 +518,16 @@ def _named(path: Path, function, *args):
 
 
 def _metadata(path: Path) -> tuple[list[str], str]:
-    from .residue import exiftool_available, exiftool_tags, identifying_tags
+    from ..residue import exiftool_available, exiftool_tags, identifying_tags
     if exiftool_available():
         return identifying_tags(exiftool_tags(path)), "exiftool"
-    from .pipeline import is_video
+    from ..pipeline import is_video
     if is_video(path):
-        from .video_io import probe_video
+        from ..video_io import probe_video
         info = probe_video(path, 1 << 62, float("inf"))
         return info.metadata + info.dropped_streams, "PyAV"
-    from .metadata import describe
-    from .source import open_image
+    from ..metadata import describe
+    from ..source import open_image
     with open_image(path, 1 << 62) as image:
         return describe(image), "Pillow"
 
@@ -571,7 +571,7 @@ def _reid(original: np.ndarray, output: np.ndarray, index: int, found: list[Leak
     original with all its faces blacked out (the impostor that says what a covered face gives).
     Prints live only in this function.
     """
-    from .redact import redact
+    from ..redact import redact
     original, output = np.ascontiguousarray(original), np.ascontiguousarray(output)
     sy, sx = output.shape[0] / original.shape[0], output.shape[1] / original.shape[1]
     if faces is None:

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .detections import Detections
+from ..detections import Detections
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,15 @@ class TextLeft:
 
 @lru_cache(maxsize=1)
 def _models():  # noqa: ANN202 - (TextDetector, TextReader), imported late: audit-only cost
-    from .detect.reading import TextReader
-    from .detect.text import TextDetector
+    from ..detect.reading import TextReader
+    from ..detect.text import TextDetector
     return TextDetector(), TextReader()
 
 
 def read_left(rgb: np.ndarray, frame: int, min_confidence: float, min_chars: int
               ) -> list[TextLeft]:
     """The readable text in `rgb` (an output frame)."""
-    from .detect.reading import plate_like
+    from ..detect.reading import plate_like
     detector, reader = _models()
     found: Detections = detector.detect(rgb)
     if not len(found):
