@@ -75,3 +75,26 @@ def test_no_detections_changes_nothing():
     before = image.copy()
     redact(image, Detections.empty(), "solid", 1.3)
     assert np.array_equal(image, before)
+
+
+def test_solid_covers_exactly_the_union_of_the_masks():
+    """The solid fill works on the rectangle around the masks only: boxes partly or wholly
+    outside the picture, overlapping or far apart, each covers what its own mask says."""
+    rng = np.random.default_rng(3)
+    boxes = [[-80, -60, -10, -5], [280, 190, 400, 260], [-15, 150, 30, 230], [100, 50, 160, 130],
+             [120, 60, 150, 100], [10.3, 20.7, 11.1, 21.2]]
+    boxes += [[x, y, x + s, y + s] for x, y, s in zip(rng.uniform(0, 300, 6),
+                                                        rng.uniform(0, 200, 6),
+                                                        rng.uniform(2, 60, 6), strict=True)]
+    for count in range(len(boxes) + 1):
+        dets = Detections(np.reshape(boxes[:count], (-1, 4)), [0.9] * count)
+        expected = np.zeros((200, 300), bool)
+        for box in dets.boxes:
+            (x0, y0, xe, ye), mask = cover_mask(box, 1.6, 300, 200)
+            expected[y0:ye, x0:xe] |= mask
+        assert np.array_equal(coverage_mask(dets, 1.6, 300, 200), expected)
+        image = _noise()
+        before = image.copy()
+        redact(image, dets, "solid", 1.6)
+        assert (image[expected] == 0).all()
+        assert np.array_equal(image[~expected], before[~expected])

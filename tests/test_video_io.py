@@ -196,6 +196,24 @@ def test_read_frames_10bit(clips):
     assert abs(int(frames[0].rgb[H // 4, W // 4, 0]) - 220) < 12  # colours survive
 
 
+def test_rgb_conversion_is_ffmpegs_and_thread_safe(clips):
+    """Frames are converted through one swscale context per thread, kept from frame to frame:
+    the pixels are those of PyAV's own `reformat`, however many threads convert at once."""
+    import concurrent.futures
+
+    with av.open(str(clips["long"])) as container:
+        decoded = list(container.decode(video=0))
+    options = {"src_colorspace": "itu601", "src_color_range": "MPEG",
+               "dst_color_range": "JPEG"}
+    expected = [f.reformat(format="rgb24", **options).to_ndarray() for f in decoded]
+    assert all(np.array_equal(video_io._rgb(f), e)
+               for f, e in zip(decoded, expected, strict=True))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(video_io._rgb, decoded))
+            assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
+
+
 def test_hdr_tone_curve():
     for transfer in (16, 18):  # PQ, HLG
         curve = video_io._tone_curve(transfer)

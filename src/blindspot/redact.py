@@ -80,20 +80,41 @@ def cover_mask(box: np.ndarray, mask_scale: float, width: int, height: int, kind
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     rx = max((x2 - x1) * mask_scale / 2, 0.5)
     ry = max((y2 - y1) * mask_scale / 2, 0.5)
-    ellipse = ((xs + 0.5 - cx) / rx) ** 2 + ((ys + 0.5 - cy) / ry) ** 2 <= 1.0
-    # Every pixel that the box touches, even partly.
-    in_box = (xs + 1 > x1) & (xs < x2) & (ys + 1 > y1) & (ys < y2)
-    return (x0, y0, xe, ye), ellipse | in_box
+    mask = ((xs + 0.5 - cx) / rx) ** 2 + ((ys + 0.5 - cy) / ry) ** 2 <= 1.0
+    # Every pixel that the box touches, even partly: pixel x when x + 1 > x1 and x < x2, that
+    # is floor(x1) <= x < ceil(x2).
+    bx0, by0 = max(x0, math.floor(x1)), max(y0, math.floor(y1))
+    bxe, bye = min(xe, math.ceil(x2)), min(ye, math.ceil(y2))
+    if bxe > bx0 and bye > by0:
+        mask[by0 - y0:bye - y0, bx0 - x0:bxe - x0] = True
+    return (x0, y0, xe, ye), mask
 
 
 def coverage_mask(detections: Detections, mask_scale: float, width: int, height: int
                   ) -> np.ndarray:
     """A boolean image of every pixel that `redact` would cover."""
     covered = np.zeros((height, width), bool)
-    for box, kind in zip(detections.boxes, detections.kinds.tolist(), strict=True):
-        (x0, y0, xe, ye), mask = cover_mask(box, mask_scale, width, height, kind)
-        covered[y0:ye, x0:xe] |= mask
+    (x0, y0), union = _union_mask(detections, mask_scale, width, height)
+    covered[y0:y0 + union.shape[0], x0:x0 + union.shape[1]] = union
     return covered
+
+
+def _union_mask(detections: Detections, mask_scale: float, width: int, height: int
+                ) -> tuple[tuple[int, int], np.ndarray]:
+    """The top-left corner `(x0, y0)` of the smallest rectangle holding every mask of
+    `detections`, and the union of the masks over that rectangle."""
+    regions = [cover_mask(box, mask_scale, width, height, kind)
+               for box, kind in zip(detections.boxes, detections.kinds.tolist(), strict=True)]
+    regions = [(r, m) for r, m in regions if m.size]
+    if not regions:
+        return (0, 0), np.zeros((0, 0), bool)
+    x0 = min(r[0] for r, _ in regions)
+    y0 = min(r[1] for r, _ in regions)
+    union = np.zeros((max(r[3] for r, _ in regions) - y0, max(r[2] for r, _ in regions) - x0),
+                     bool)
+    for (rx, ry, rxe, rye), mask in regions:
+        union[ry - y0:rye - y0, rx - x0:rxe - x0] |= mask
+    return (x0, y0), union
 
 
 def _mosaic(region: np.ndarray, box_w: float, rng: np.random.Generator) -> np.ndarray:
@@ -152,7 +173,8 @@ def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
         cover = redactor(np.ascontiguousarray(region), box_w, rng)
         region[mask] = cover[mask]
     if solid.any():
-        covered = coverage_mask(detections.select(solid), mask_scale, width, height)
-        colour = np.array(SOLID_COLOUR[: image.shape[2]], image.dtype)
-        np.copyto(image, colour, where=covered[..., None])
+        (x0, y0), covered = _union_mask(detections.select(solid), mask_scale, width, height)
+        region = image[y0:y0 + covered.shape[0], x0:x0 + covered.shape[1]]
+        for channel, value in enumerate(SOLID_COLOUR[: image.shape[2]]):
+            np.putmask(region[..., channel], covered, value)
     return image

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fractions
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +31,7 @@ from typing import BinaryIO, Protocol
 import av
 import av.bitstream
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .errors import BlindspotError
 
@@ -310,9 +312,30 @@ def _rgb(frame: av.VideoFrame) -> np.ndarray:
     if frame.format.name.startswith(("rgb", "bgr", "gbr", "gray")):
         options = {}
     if frame.color_trc in (_PQ, _HLG):
-        rgb48 = frame.reformat(format="rgb48le", **options).to_ndarray()
+        rgb48 = _reformat(frame, format="rgb48le", **options).to_ndarray()
         return _tone_curve(frame.color_trc)[rgb48]
-    return frame.reformat(format="rgb24", **options).to_ndarray()
+    return _reformat(frame, format="rgb24", **options).to_ndarray()
+
+
+_REFORMATTERS = threading.local()
+
+
+def _reformat(frame: av.VideoFrame, format: str, **options: str) -> av.VideoFrame:
+    """`frame.reformat(format=format, **options)`, through one swscale context per thread and
+    output format, kept from frame to frame, working in the calling thread. (`frame.reformat`
+    sets up a new context for every frame, in PyAV 17 and later with a pool of slice threads:
+    that cost more than the conversion itself.)"""
+    reformatters = getattr(_REFORMATTERS, "by_format", None)
+    if reformatters is None:
+        reformatters = _REFORMATTERS.by_format = {}
+    reformatter = reformatters.get(format)
+    if reformatter is None:
+        reformatter = reformatters[format] = VideoReformatter()
+    options["format"] = format
+    try:
+        return reformatter.reformat(frame, threads=1, **options)
+    except TypeError:  # PyAV before 17: no `threads` (and no slice threads)
+        return reformatter.reformat(frame, **options)
 
 
 @lru_cache(maxsize=2)
@@ -668,8 +691,8 @@ class _Writer:
             rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)),
                          mode="edge")
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        picture = picture.reformat(format="yuv420p", dst_colorspace="itu709",
-                                   dst_color_range="MPEG")
+        picture = _reformat(picture, format="yuv420p", dst_colorspace="itu709",
+                            dst_color_range="MPEG")
         picture.pts = frame.pts
         picture.time_base = self.stream.codec_context.time_base
         self._mux_video(self.stream.encode(picture))

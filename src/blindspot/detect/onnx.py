@@ -45,7 +45,10 @@ def session(model: bytes, threads: int = 0, device: str = "cpu") -> ort.Inferenc
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.intra_op_num_threads = threads
-    if threads == 1:  # one thread means one: no inter-op pool, no spinning
+    if threads == 1:  # one thread means one: no inter-op pool
         options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Idle pool threads sleep instead of spinning: spinning took the cores the decoder, the
+    # encoder and blindspot's own Python work needed (on 2 cores, a video cost 1.5× the CPU
+    # seconds with it, and no less wall time).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=providers(device))

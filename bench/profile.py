@@ -1,0 +1,387 @@
+"""Where blindspot's time goes: CPU seconds (and wall seconds) per stage, video and photo.
+
+Video, per clip of the folder (default `../shared/data/video`) and in total: one
+`blindspot.anonymize_file(clip, out)` with default options except `threads` (default 1, see
+below), every stage timed from the outside (the bench wraps blindspot's functions; the product
+has no timers):
+
+- probe: `probe_video` (opens the file, decodes the first frame);
+- decode 1 / decode 2: demuxing and decoding in the detection pass and in the render pass;
+- yuv→rgb: the decoded picture converted to RGB (`video_io._rgb`; only the frames some stage
+  looks at);
+- detect light / detect thorough: the video detector and the photo detector's passes, split
+  into the model (ONNX Runtime's `run`) and the rest (resizing, padding, the float blob, decoding
+  the heatmap, NMS);
+- track; speech (the sound decoded and searched for speech, `find_speech`);
+- redact: covering each frame's boxes;
+- rgb→yuv, x264 encode, mux: the render pass's writer (`_Writer.video`, re-implemented here
+  with timers between its steps, and `_Writer.finish`, which flushes the encoder);
+- audio: the sound's packets copied;
+- other: the rest of the call (Python glue, the detection pass's bookkeeping, opening files).
+
+Each stage's time is exclusive (a stage inside another counts only for the inner one). The
+detection pass's decoder thread is switched off (`video.prefetched` made serial) and `--threads
+1` (the default here) gives ONNX Runtime, the decoder and x264 one thread each, so that the
+process's CPU time between two points belongs to the stage between them. The floor (one decode
++ x264 encode through `transcode`, frames unchanged, as in `bench/video.py`) is profiled the same
+way. Then the real thing, unpatched, with the product's default threads: CPU and wall seconds of
+`anonymize_file` and of the floor (the ratio the issue's goal is about).
+
+Photo: a dev photo (the largest of `detection/wider_val_subset/images_fullres`) upscaled to
+4000×3000 and saved as a JPEG; `anonymize_file` on it, best of `--runs`, stages: decode (Pillow,
+orientation, colour), metadata read (`describe`), detection by pass (whole, coarse, tiles: model
+and the rest; the merge), redact, encode (JPEG) with default threads.
+
+    python bench/profile.py [FOLDER] [--limit N] [--threads N] [--no-video] [--no-photo]
+                            [--no-stages] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+import blindspot.pipeline as pipeline
+import blindspot.source as source
+import blindspot.video as video
+import blindspot.video_io as video_io
+from blindspot import Options, anonymize_file
+from blindspot.detect.faces import FaceDetector
+from blindspot.video_io import output_extension, transcode
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = ROOT / "../shared/data/video"
+PHOTO_FOLDER = ROOT / "../shared/data/detection/wider_val_subset/images_fullres"
+BIG_SIZE = (4000, 3000)
+
+
+class Stages:
+    """Exclusive CPU (process) and wall seconds per stage name; stages nest (a stack)."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.wall: dict[str, float] = defaultdict(float)
+        self.stack: list[str] = []
+        self.mark = (time.process_time(), time.perf_counter())
+
+    def _charge(self) -> None:
+        cpu, wall = time.process_time(), time.perf_counter()
+        name = self.stack[-1] if self.stack else "other"
+        self.cpu[name] += cpu - self.mark[0]
+        self.wall[name] += wall - self.mark[1]
+        self.mark = (cpu, wall)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._charge()
+        self.stack.append(name)
+        try:
+            yield
+        finally:
+            self._charge()
+            self.stack.pop()
+
+    @property
+    def current(self) -> str:
+        return self.stack[-1] if self.stack else ""
+
+    def reset(self) -> None:
+        self.cpu.clear()
+        self.wall.clear()
+        self.stack.clear()
+        self.mark = (time.process_time(), time.perf_counter())
+
+    def finish(self) -> None:
+        self._charge()
+
+
+STAGES = Stages()
+
+
+def timed(name: str | Callable[..., str], function: Callable) -> Callable:
+    """`function` with its calls charged to stage `name` (or `name(*args)`)."""
+
+    def wrapper(*args, **kwargs):
+        with STAGES.stage(name(*args) if callable(name) else name):
+            return function(*args, **kwargs)
+
+    wrapper.__wrapped__ = function  # type: ignore[attr-defined]
+    return wrapper
+
+
+def timed_iter(name: str, items: Iterator) -> Iterator:
+    """`items`, each `next` charged to stage `name`."""
+    items = iter(items)
+    try:
+        while True:
+            with STAGES.stage(name):
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+            yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def detect_label(detector: FaceDetector, rgb: np.ndarray) -> str:
+    thorough = detector.settings.tile_scale > 0 or detector.settings.coarse_scale > 0
+    return "detect thorough" if thorough else "detect light"
+
+
+def model_label(*_args) -> str:
+    return f"{STAGES.current or 'other'}: model"
+
+
+def writer_video(self, frame, rgb) -> None:
+    """`video_io._Writer.video` with timers between its steps."""
+    with STAGES.stage("rgb→yuv"):
+        if self.stream is None:
+            self.stream = self._video_stream(rgb)
+            for packet in self.early:
+                self._mux(packet)
+            self.early = []
+        height, width = self.stream.height, self.stream.width
+        if rgb.shape[:2] != (height, width):
+            rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)),
+                         mode="edge")
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        reformat = getattr(video_io, "_reformat", av.VideoFrame.reformat)
+        picture = reformat(picture, format="yuv420p", dst_colorspace="itu709",
+                           dst_color_range="MPEG")
+        picture.pts = frame.pts
+        picture.time_base = self.stream.codec_context.time_base
+    with STAGES.stage("x264 encode"):
+        packets = self.stream.encode(picture)
+    with STAGES.stage("mux"):
+        self._mux_video(packets)
+    self.frames += 1
+
+
+PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
+    (video_io, "_rgb", lambda f: timed("yuv→rgb", f)),
+    (video, "read_frames", lambda f: lambda *a, **k: timed_iter("decode 1", f(*a, **k))),
+    (video, "prefetched", lambda f: lambda items, depth: iter(items)),
+    (video, "probe_video", lambda f: timed("probe", f)),
+    (video, "track_found", lambda f: timed("track", f)),
+    (video, "redact", lambda f: timed("redact", f)),
+    (pipeline, "find_speech", lambda f: timed("speech", f)),
+    (pipeline, "probe_video", lambda f: timed("probe", f)),
+    (FaceDetector, "detect", lambda f: timed(detect_label, f)),
+    (ort.InferenceSession, "run", lambda f: timed(model_label, f)),
+    (video_io._Writer, "video", lambda f: writer_video),
+    (video_io._Writer, "finish", lambda f: timed("x264 encode", f)),
+    (video_io._Writer, "audio", lambda f: timed("audio", f)),
+]
+
+
+def decoder_feed(original: Callable) -> Callable:
+    def feed(self, packet):
+        # The render pass decodes in `transcode`; the detection pass in `read_frames`, whose
+        # iteration is already charged to "decode 1".
+        name = "decode 1" if STAGES.current == "decode 1" else "decode 2"
+        return timed_iter(name, original(self, packet))
+    return feed
+
+
+PATCHES.append((video_io._Decoder, "feed", decoder_feed))
+
+PHOTO_PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
+    (pipeline, "read_photo", lambda f: timed("decode", f)),
+    (source, "describe", lambda f: timed("metadata read", f)),
+    (FaceDetector, "detect", lambda f: timed("detect: merge", f)),
+    (FaceDetector, "_tiled", lambda f: timed("pass tiles", f)),
+    (FaceDetector, "_whole", lambda f: timed(
+        lambda self, rgb, factor: "pass whole" if abs(
+            factor - self.budget_factor(rgb.shape[1], rgb.shape[0])) < 1e-9
+        else "pass coarse", f)),
+    (ort.InferenceSession, "run", lambda f: timed(model_label, f)),
+    (pipeline, "redact", lambda f: timed("redact", f)),
+    (pipeline, "_write", lambda f: timed("encode JPEG", f)),
+]
+
+
+@contextlib.contextmanager
+def patched(patches) -> Iterator[None]:
+    saved = []
+    try:
+        for owner, name, make in patches:
+            original = getattr(owner, name)
+            saved.append((owner, name, original))
+            setattr(owner, name, make(original))
+        yield
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
+
+
+def profile(call: Callable[[], object], patches) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-stage (CPU, wall) seconds of `call()` (the rest is "other")."""
+    with patched(patches):
+        STAGES.reset()
+        call()
+        STAGES.finish()
+    return dict(STAGES.cpu), dict(STAGES.wall)
+
+
+def measured(call: Callable[[], object]) -> tuple[float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    call()
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+ORDER = ["probe", "decode 1", "yuv→rgb", "detect light", "detect light: model",
+         "detect thorough", "detect thorough: model", "track", "speech", "speech: model",
+         "decode 2", "redact", "rgb→yuv", "x264 encode", "mux", "audio",
+         "decode", "metadata read", "pass whole", "pass whole: model", "pass coarse",
+         "pass coarse: model", "pass tiles", "pass tiles: model", "detect: merge",
+         "encode JPEG", "other"]
+
+
+def stage_table(title: str, cpu: dict[str, float], wall: dict[str, float],
+                floor: tuple[dict[str, float], dict[str, float]] | None = None) -> str:
+    names = sorted(set(cpu) | set(floor[0] if floor else {}),
+                   key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    total_cpu, total_wall = sum(cpu.values()), sum(wall.values())
+    head = "| stage | CPU s | wall s | share of CPU |"
+    rule = "|---|---:|---:|---:|"
+    if floor:
+        head += " floor CPU s |"
+        rule += "---:|"
+    lines = [f"**{title}**", "", head, rule]
+    for name in names:
+        c = cpu.get(name, 0.0)
+        line = f"| {name} | {c:.2f} | {wall.get(name, 0.0):.2f} | {c / max(total_cpu, 1e-9):.1%} |"
+        if floor:
+            line += f" {floor[0].get(name, 0.0):.2f} |"
+        lines.append(line)
+    line = f"| **total** | **{total_cpu:.2f}** | **{total_wall:.2f}** | 100% |"
+    if floor:
+        f = sum(floor[0].values())
+        line += f" **{f:.2f}** ({total_cpu / max(f, 1e-9):.2f}× floor) |"
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def clips_in(folder: Path) -> list[Path]:
+    with open(folder / "videos.tsv", newline="") as f:
+        return [folder / row["file"] for row in csv.DictReader(f, delimiter="\t")]
+
+
+def profile_video(folder: Path, limit: int | None, threads: int, stages: bool = True) -> None:
+    clips = clips_in(folder)[:limit]
+    options = Options(overwrite=True, threads=threads)
+    real = Options(overwrite=True)
+    totals = [defaultdict(float) for _ in range(4)]
+    real_rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        # Load the models outside every timing.
+        if stages:
+            anonymize_file(clips[0], work / f"warm{output_extension(clips[0].suffix)}", options)
+        anonymize_file(clips[0], work / f"warm{output_extension(clips[0].suffix)}", real)
+        for clip in clips:
+            suffix = output_extension(clip.suffix)
+            out = work / f"{clip.stem}.out{suffix}"
+            floor_out = work / f"{clip.stem}.floor{suffix}"
+
+            def floor(threads: int = threads, floor_out: Path = floor_out, clip: Path = clip,
+                      suffix: str = suffix) -> None:
+                with open(floor_out, "wb") as f:
+                    transcode(clip, f, suffix, lambda frame: frame.rgb, crf=Options().crf,
+                              threads=threads)
+
+            if stages:
+                cpu, wall = profile(lambda clip=clip, out=out: anonymize_file(clip, out, options),
+                                    PATCHES)
+                fcpu, fwall = profile(floor, PATCHES)
+                for total, part in zip(totals, (cpu, wall, fcpu, fwall), strict=True):
+                    for k, v in part.items():
+                        total[k] += v
+                with av.open(str(clip)) as c:
+                    frames = c.streams.video[0].frames
+                    size = f"{c.streams.video[0].width}×{c.streams.video[0].height}"
+                print(stage_table(f"{clip.name} ({size}, {frames} frames), threads={threads}, "
+                                  "serial", cpu, wall, (fcpu, fwall)))
+                print()
+            b = measured(lambda clip=clip, out=out: anonymize_file(clip, out, real))
+            fl = measured(lambda floor=floor: floor(0))
+            real_rows.append((clip.name, b, fl))
+            sys.stdout.flush()
+    if stages:
+        print(stage_table(f"all {len(clips)} clips, threads={threads}, serial", totals[0],
+                          totals[1], (totals[2], totals[3])))
+        print()
+    print("**The product as it runs** (default threads, decoder thread ahead; unpatched)\n")
+    print("| clip | blindspot CPU s | blindspot wall s | floor CPU s | floor wall s | "
+          "CPU × floor | wall × floor |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, (bc, bw), (fc, fw) in real_rows:
+        print(f"| {name} | {bc:.2f} | {bw:.2f} | {fc:.2f} | {fw:.2f} | {bc / fc:.2f} | "
+              f"{bw / fw:.2f} |")
+    bc, bw = sum(r[1][0] for r in real_rows), sum(r[1][1] for r in real_rows)
+    fc, fw = sum(r[2][0] for r in real_rows), sum(r[2][1] for r in real_rows)
+    print(f"| **total** | {bc:.2f} | {bw:.2f} | {fc:.2f} | {fw:.2f} | {bc / fc:.2f} | "
+          f"{bw / fw:.2f} |")
+    print()
+
+
+def profile_photo(runs: int) -> None:
+    paths = sorted(PHOTO_FOLDER.glob("*/*.jpg"))
+    sizes = [(Image.open(p).size, p) for p in paths]
+    path = max(sizes, key=lambda s: s[0][0] * s[0][1])[1]
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    big = cv2.resize(rgb, BIG_SIZE, interpolation=cv2.INTER_CUBIC)
+    options = Options(overwrite=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "big.jpg", Path(tmp) / "big.anon.jpg"
+        Image.fromarray(big).save(src, quality=92)
+        anonymize_file(src, out, options)  # loads the model
+        best = None
+        for _ in range(runs):
+            cpu, wall = profile(lambda: anonymize_file(src, out, options), PHOTO_PATCHES)
+            if best is None or sum(wall.values()) < sum(best[1].values()):
+                best = (cpu, wall)
+        plain = min((measured(lambda: anonymize_file(src, out, options)) for _ in range(runs)),
+                    key=lambda m: m[1])
+    print(stage_table(f"{BIG_SIZE[0]}×{BIG_SIZE[1]} photo ({path.name} upscaled), "
+                      f"anonymize_file to JPEG, default threads, best of {runs}", *best))
+    print(f"\nUnpatched, best of {runs}: {plain[1]:.2f} s wall, {plain[0]:.2f} s CPU")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER.resolve())
+    parser.add_argument("--limit", type=int, help="only the first N clips")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of ONNX Runtime, the decoder and x264 while profiling "
+                             "(default 1: each stage's CPU time is its own)")
+    parser.add_argument("--runs", type=int, default=3, help="photo: best of N")
+    parser.add_argument("--no-video", action="store_true")
+    parser.add_argument("--no-photo", action="store_true")
+    parser.add_argument("--no-stages", action="store_true",
+                        help="video: only the product as it runs, against the floor")
+    args = parser.parse_args(argv)
+    if not args.no_video:
+        profile_video(args.folder, args.limit, args.threads, not args.no_stages)
+    if not args.no_photo:
+        profile_photo(args.runs)
+
+
+if __name__ == "__main__":
+    main()
