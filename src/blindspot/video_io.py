@@ -681,11 +681,21 @@ class _Writer:
         return stream
 
     def video(self, frame: VideoFrame, rgb: np.ndarray) -> None:
+        stream = self._stream_for(rgb)
+        self._mux_video(stream.encode(self._picture(frame, rgb)))
+        self.frames += 1
+
+    def _stream_for(self, rgb: np.ndarray) -> av.video.stream.VideoStream:
+        """The output's video stream, made for the first picture `rgb`."""
         if self.stream is None:
             self.stream = self._video_stream(rgb)
             for packet in self.early:
                 self._mux(packet)
             self.early = []
+        return self.stream
+
+    def _picture(self, frame: VideoFrame, rgb: np.ndarray) -> av.VideoFrame:
+        """`rgb` as the encoder takes it: yuv420p (BT.709, limited range) at `frame`'s time."""
         height, width = self.stream.height, self.stream.width
         if rgb.shape[:2] != (height, width):
             rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)),
@@ -695,8 +705,7 @@ class _Writer:
                             dst_color_range="MPEG")
         picture.pts = frame.pts
         picture.time_base = self.stream.codec_context.time_base
-        self._mux_video(self.stream.encode(picture))
-        self.frames += 1
+        return picture
 
     def _mux_video(self, packets: list[av.Packet], flush: bool = False) -> None:
         """Mux encoded video, without x264's SEI messages."""
