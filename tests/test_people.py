@@ -95,7 +95,10 @@ def test_tiles_cover_the_picture():
         for t in tiles:
             covered[t.y:t.y + t.h, t.x:t.x + t.w] = True
         assert covered.all()
-    assert len(PeopleDetector(PeopleSettings.video(), model=object()).tiles(1280, 720)) == 2
+    video = PeopleDetector(PeopleSettings.video(), model=object())
+    assert len(video.tiles(1280, 720)) == 2
+    assert video.tiles(640, 360) == []  # a small frame: the whole pass only
+    assert len(video.tiles(854, 480)) == 2
     assert PeopleDetector(PeopleSettings(tile_share=0), model=object()).tiles(640, 480) == []
 
 

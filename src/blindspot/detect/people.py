@@ -47,6 +47,8 @@ class PeopleSettings:
     tile_overlap: float = 0.2
     tile_max_side: int = 1280
     max_tiles: int = 12
+    # Tiles only for pictures whose longer side is over this many pixels (0: any).
+    tiles_over: int = 0
     # Boxes of a tile that reach one of its edges inside the picture are a person cut by the
     # tile and are dropped (a person no taller than the overlap lies whole in another tile, a
     # larger one is seen whole by the whole pass).
@@ -64,8 +66,11 @@ class PeopleSettings:
     @classmethod
     def video(cls, **changes: object) -> PeopleSettings:
         """For video frames between the thorough ones: larger tiles, at most four (two
-        across a 16:9 frame up to 1080p), three passes instead of seven."""
-        return cls(**{"tile_share": 1.0, "tile_overlap": 0.1, "max_tiles": 4, **changes})
+        across a 16:9 frame up to 1080p), three passes instead of seven; a frame up to 640 px
+        gets the whole pass only (the network sees it at 0.65 of its size or more: on the
+        dev clips of 320-640 px no person left uncovered, the pass costing a third)."""
+        return cls(**{"tile_share": 1.0, "tile_overlap": 0.1, "max_tiles": 4,
+                      "tiles_over": 640, **changes})
 
 
 class YoloxModel:
@@ -147,7 +152,7 @@ class PeopleDetector:
         """The tiles of a `width`×`height` picture; none when the settings have no tiles or a
         tile would hold the whole picture."""
         s = self.settings
-        if s.tile_share <= 0:
+        if s.tile_share <= 0 or max(width, height) <= s.tiles_over:
             return []
         side = min(s.tile_share * min(width, height), float(s.tile_max_side))
         while True:
