@@ -129,12 +129,19 @@ class Options:
         """Whether the person detector runs (people are covered)."""
         return "person" in self.covered_kinds()
 
+    def named_modes(self) -> dict[str, str]:
+        """The modes `kind_modes` names (`--mode KIND=MODE`), by kind of `detections.KINDS`."""
+        return {MODE_KINDS[k]: m for k, m in self.kind_modes}
+
+    def covered_mode(self, kind: str) -> str:
+        """The mode a box of `kind` gets when it is covered: its `--mode KIND=` entry or the
+        mode of every kind (also for a kind found but not covered, should a reviewer cover
+        it)."""
+        return self.named_modes().get(kind, self.mode)
+
     def mode_for(self, kind: str) -> str:
         """How a box of `kind` is covered: its mode, or `KEEP` when the kind is not covered."""
-        if kind not in self.covered_kinds():
-            return KEEP
-        named = {MODE_KINDS[k]: m for k, m in self.kind_modes}
-        return named.get(kind, self.mode)
+        return self.covered_mode(kind) if kind in self.covered_kinds() else KEEP
 
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(threshold=self.threshold, device=self.device,

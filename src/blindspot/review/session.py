@@ -218,7 +218,7 @@ class Session:
     def kind_modes(self) -> dict[str, str]:
         """The mode a box of each kind gets when covered (`--mode KIND=MODE`) other than the
         mode of every kind (a video's own mode takes that one's place)."""
-        named = {MODE_KINDS[k]: m for k, m in self.options.kind_modes}
+        named = self.options.named_modes()
         return {kind: named[kind] for kind in state.REVIEW_KINDS if kind in named}
 
     def _has_media(self, entry: Entry) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 from ..atomic import atomic_output
 from ..audio.speech import Span
 from ..detections import Detections, kind_index
-from ..options import KEEP, MODE_KINDS, MODES, VOICES, Options
+from ..options import KEEP, MODES, VOICES, Options
 
 STATE_VERSION = 1
 STATE_SUFFIX = ".review.json"
@@ -172,13 +172,6 @@ class Review:
                    reviewed=bool(data.get("reviewed", False)), speech=speech, sound=sound)
 
 
-def kind_mode(options: Options, kind: str) -> str:
-    """The mode of a box of `kind` when it is covered: its `--mode KIND=` entry or the mode of
-    every kind (also for a kind found but not covered, should the reviewer cover it)."""
-    named = {MODE_KINDS[k]: m for k, m in options.kind_modes}
-    return named.get(kind, options.mode)
-
-
 def from_detections(name: str, width: int, height: int, found: list[Detections],
                     options: Options) -> Review:
     """The review before anyone looked: every detected box (or track) of a covered kind kept,
@@ -192,7 +185,7 @@ def from_detections(name: str, width: int, height: int, found: list[Detections],
         if kind not in REVIEW_KINDS:
             raise ValueError(f"a review holds {', '.join(REVIEW_KINDS)}, not {kind!r}")
         return Face(face_id, "detected", options.mode_for(kind) != KEEP,
-                    kind_mode(options, kind), int(keys[0][0]), int(keys[-1][0]), keys, score,
+                    options.covered_mode(kind), int(keys[0][0]), int(keys[-1][0]), keys, score,
                     kind)
 
     for frame, dets in enumerate(found):
