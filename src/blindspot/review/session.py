@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..audio.voices import find_speech
-from ..detections import KINDS
+from ..detections import KINDS, SURE_SCORES
 from ..errors import BlindspotError
 from ..options import MODE_KINDS, Options
 from ..outputs import plan_outputs
@@ -201,6 +201,7 @@ class Session:
         data = self.summary(entry) | {"progress": entry.progress, "error": entry.error,
                                       "mask_scale": self.options.mask_scale,
                                       "pads": {KINDS[k]: pad for k, pad in PADS.items()},
+                                      "sure_scores": SURE_SCORES,
                                       "default_mode": self.options.mode,
                                       "kind_modes": self.kind_modes(),
                                       "covered_kinds": sorted(self.options.covered_kinds()),

@@ -7,9 +7,6 @@
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
 const SVG = "http://www.w3.org/2000/svg";  // a namespace name, never fetched
 const MODES = ["solid", "mosaic", "blur"];
-// A detected face or person (or track) whose best score is under its kind's is "uncertain":
-// covered, but not counted in the summary (blindspot.detections.SURE_SCORES).
-const SURE_SCORES = { face: 0.4, person: 0.5 };
 // What a box covers (blindspot.review.state.REVIEW_KINDS); a box saved without one is a face.
 const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text", person: "Person" };
 const DRAW_KINDS = ["face", "text", "person"];  // what a drawn box can be (T goes round them)
@@ -448,7 +445,9 @@ function renderFaces() {
     const badge = document.createElement("span");
     badge.className = "kind";
     badge.textContent = kind;
-    const uncertain = face.score < (SURE_SCORES[kind] || 0);
+    // A detected face or person (or track) under its kind's sure score is "uncertain":
+    // covered, but not counted in the summary (blindspot.detections.SURE_SCORES).
+    const uncertain = face.score < ((ui.file.sure_scores || {})[kind] || 0);
     const what = face.source === "drawn" ? "added by you"
       : `${uncertain ? "uncertain" : "detected"}, score ${face.score.toFixed(2)}`;
     const words = document.createElement("span");
