@@ -314,17 +314,17 @@ def _check(result: AuditResult, index: int, out, orig, sampler: _Sampler, thorou
     result.reid += reid
     result.faces_in_original += attacked
     result.faces_too_small += small
-    text: list[TextLeft] = []
+    text_failing: list[TextLeft] = []
     people: list[PersonLeft] = []
     if thorough:
         text = read_left(out.rgb, index, s.text_confidence, s.text_min_chars)
+        text_failing = failing(text, s.cover)
         result.text += text
-        result.text_failing += failing(text, s.cover)
+        result.text_failing += text_failing
         if "people" in s.cover:
             people = people_left(out.rgb, index, s.person_threshold)
             result.people += people
-    if (leaks or any(r.match for r in reid) or failing(text, s.cover) or people
-            or not result.views) \
+    if (leaks or any(r.match for r in reid) or text_failing or people or not result.views) \
             and len(result.views) < s.thumbnails:
         result.views.append(_view(out.rgb, index, s.thumbnail_side))
 

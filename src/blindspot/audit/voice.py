@@ -86,15 +86,19 @@ def _overlaps(spans: list[Span], found: list[Span]) -> list[float]:
 
 
 def _cut(path: Path, spans: Iterable[Span]) -> dict[Span, np.ndarray]:
-    """The samples (16 kHz mono) of `path`'s sound inside each span, read in one pass; only
-    those are kept in memory."""
-    spans = list(spans)
+    """The samples (16 kHz mono) of `path`'s sound inside each span (spans apart, as speech
+    detection gives them), read in one pass; only those are kept in memory."""
+    spans = sorted(spans, key=lambda s: s.start)
     parts: dict[Span, list[np.ndarray]] = {s: [] for s in spans}
-    position = 0
+    position, first = 0, 0
     for chunk in read_audio(path, RATE):
         end = position + len(chunk)
-        for s in spans:
+        while first < len(spans) and round(spans[first].end * RATE) <= position:
+            first += 1  # spans wholly before this chunk are done
+        for s in spans[first:]:
             a, b = max(position, round(s.start * RATE)), min(end, round(s.end * RATE))
+            if round(s.start * RATE) >= end:
+                break  # this span and the later ones start after this chunk
             if a < b:
                 parts[s].append(chunk[a - position:b - position])
         position = end
