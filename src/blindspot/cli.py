@@ -74,9 +74,14 @@ COVER_HELP = (f"a comma list of {', '.join(COVER)} (text: all text, plates inclu
               f"(default {','.join(Options.cover)})")
 
 
+def _cover_arg(parser: argparse.ArgumentParser, help: str,
+               default: tuple[str, ...] = Options.cover) -> None:
+    parser.add_argument("--cover", type=_arg(parse_cover), default=default, metavar="KINDS",
+                        help=help)
+
+
 def _cover(parser: argparse.ArgumentParser, how: str) -> None:
-    parser.add_argument("--cover", type=_arg(parse_cover), default=Options.cover,
-                        metavar="KINDS", help=f"what to cover: {COVER_HELP}")
+    _cover_arg(parser, f"what to cover: {COVER_HELP}")
     parser.add_argument("--mode", type=_arg(parse_modes), default=(Options.mode, ()),
                         metavar="MODE", help=f"{how}: one of {', '.join(MODES)} for every "
                         f"kind, then KIND=MODE for single kinds, e.g. blur,text=solid "
@@ -164,8 +169,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                      "(for a video, one such list per frame, after tracking).")
     detect.add_argument("inputs", nargs="+", metavar="FILE")
     detect.add_argument("--json", action="store_true", help="print JSON (the only format)")
-    detect.add_argument("--cover", type=_arg(parse_cover), default=Options.cover,
-                        metavar="KINDS", help=f"what to look for: {COVER_HELP}")
+    _cover_arg(detect, f"what to look for: {COVER_HELP}")
     _common(detect)
     detect.add_argument("--max-duration", type=float, default=Options.max_duration,
                         metavar="SECONDS", help="refuse longer videos")
@@ -179,9 +183,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     demo = _Parser(prog="blindspot demo", description="Anonymize a bundled example photo.")
     demo.add_argument("-o", "--output", type=Path, metavar="DIR",
                       help="folder for the example and its result (default: a new temp folder)")
-    demo.add_argument("--cover", type=_arg(parse_cover), default=Options.cover,
-                      metavar="KINDS", help=f"what to cover: {COVER_HELP}; try text: the "
-                      "astronaut's name tag")
+    _cover_arg(demo, f"what to cover: {COVER_HELP}; try text: the astronaut's name tag")
     return {"anonymize": anonymize, "detect": detect, "clean": clean, "demo": demo,
             "audit": _audit_parser(), "cluster": _cluster_parser(anonymize),
             "review": _review_parser()}
@@ -217,11 +219,10 @@ def _audit_parser() -> argparse.ArgumentParser:
                             f"a sample: every {AuditSettings.sample_every}th frame, the last, "
                             "and frames where the original's faces appear, jump or are left "
                             "unchanged; see docs/audit.md)")
-    audit.add_argument("--cover", type=_arg(parse_cover), default=AuditSettings.cover,
-                       metavar="KINDS", help="what the outputs were anonymized to cover (their "
-                       "--cover): readable text left of those kinds is a FAIL (text: any, "
-                       "plates: plate-like strings; other readable text is reported), and "
-                       "with people a person found in the output (default faces)")
+    _cover_arg(audit, "what the outputs were anonymized to cover (their --cover): readable "
+               "text left of those kinds is a FAIL (text: any, plates: plate-like strings; "
+               "other readable text is reported), and with people a person found in the "
+               "output (default faces)", AuditSettings.cover)
     audit.add_argument("--json", action="store_true", help="print the findings as JSON")
     audit.add_argument("--html", type=Path, metavar="REPORT.html",
                        help="write a self-contained HTML report (shows the outputs only)")
