@@ -1,4 +1,4 @@
-"""The Python API: detect and cover faces (and plates, text) in arrays and files, and strip
+"""The Python API: detect and cover faces (and plates, text, people) in arrays and files, and strip
 metadata from files.
 
 source (decode) → detect → redact → sink (encode pixels only), with atomic output files.
@@ -84,7 +84,7 @@ class FileResult:
         """"speech 42 s kept: …", or what was done to it ("speech 40 s muted, 2 s kept")."""
         seconds: dict[str, float] = {}
         for span, voice in self.speech_edits:
-            seconds[voice] = seconds.get(voice, 0.0) + span.end - span.start
+            seconds[voice] = seconds.get(voice, 0.0) + span.duration
         if set(seconds) == {"keep"}:
             return (f"speech {seconds['keep']:.0f} s kept: voices identify people; "
                     "--voice mute or disguise")

@@ -1,6 +1,7 @@
 """Tracking: link per-frame boxes into tracks and cover the frames the detector missed.
 
-Faces, plates and text are tracked alike; a box only joins a track of its own kind.
+Every kind (faces, plates, text, people) is tracked alike; a box only joins a track of its own
+kind.
 
 A face detector misses a face now and then for a frame or two (a head turns, motion blur), and
 in video a single uncovered frame shows the face. `track` links the boxes of consecutive frames
