@@ -13,12 +13,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ..detections import PERSON, Detections, drop_contained, nms
 from .onnx import load_model, session
-from .tiles import Tile, tile_grid
+from .tiles import Tile, resize, tile_grid
 
 MODEL_FILE = "yolox_nano.onnx"
 MODEL_SHA256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14"
@@ -85,18 +84,16 @@ class YoloxModel:
         """The people in `rgb` (H×W×3 uint8 RGB, any size: letterboxed into 416×416) whose
         score reaches `threshold`, in `rgb`'s pixels."""
         h, w = rgb.shape[:2]
-        k = INPUT_SIDE / max(h, w)
-        size = (max(1, round(w * k)), max(1, round(h * k)))
-        interp = cv2.INTER_LINEAR if k > 1 else cv2.INTER_AREA
-        scaled = rgb if size == (w, h) else cv2.resize(rgb, size, interpolation=interp)
+        scaled = resize(rgb, INPUT_SIDE / max(h, w))
+        sh, sw = scaled.shape[:2]
         canvas = np.full((INPUT_SIDE, INPUT_SIDE, 3), PAD_VALUE, np.uint8)
-        canvas[:size[1], :size[0]] = scaled[:, :, ::-1]  # YOLOX reads pictures as BGR
+        canvas[:sh, :sw] = scaled[:, :, ::-1]  # YOLOX reads pictures as BGR
         blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32)
         with self._lock:
             (out,) = self.session.run(None, {"images": blob})
         dets = decode(out[0], self.grid, threshold)
         dets = nms(dets, nms_iou, "best") if len(dets) > 1 else dets
-        return dets.scaled(w / size[0], h / size[1]).clipped(w, h)
+        return dets.scaled(w / sw, h / sh).clipped(w, h)
 
 
 def grid(side: int = INPUT_SIDE) -> np.ndarray:
