@@ -148,7 +148,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                        help="what to do with speech in the sound: keep it (it identifies the "
                             "speaker), mute it (other sound kept), or disguise the voice (the "
                             "words stay; NOT a protection against someone with other "
-                            "recordings of the speaker: a speaker recognizer still named 6 in "
+                            "recordings of the speaker: a speaker recognizer still named 5 in "
                             "10 unseen speakers; use mute when that matters; README, Voices) "
                             f"(default {Options.voice})")
     video.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",

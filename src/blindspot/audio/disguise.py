@@ -15,6 +15,14 @@ structure (the harmonics: the pitch). Then, with parameters drawn once per file
 - the pitch contour is flattened or exaggerated around its mean by a random factor (the
   speaker's intonation range changes);
 - a random spectral tilt (dB per octave) is applied;
+- the speaker's long-term spectral shape is flattened (at most FLATTEN_LIMIT_DB) and a random
+  one imposed;
+- the envelope's spread over the speech frames (per frequency bin, in the band the recording
+  has speech in) is normalized to a generic one, so the speaker's and the channel's dynamic range
+  go too (`_normalize_spread`);
+- in voiced frames the fine structure is not the speaker's shifted but a plain harmonic comb at
+  the output pitch: the speaker's voice quality (breathiness, harmonic-to-noise balance) and the
+  recording's noise between the harmonics go;
 - each frame keeps its energy, so timing, loudness and silences are unchanged.
 
 The output has the input's length (lip sync is kept), and the same parameters applied to every
@@ -23,8 +31,8 @@ voice. Which method and which parameter ranges were chosen by measurement agains
 recognizer (GE2E, resemblyzer) on the tune half of the voice corpus: see `bench/voice.py` and
 docs/voice.md. The other methods measured there stay here, selectable by name in `METHODS`:
 "pitch" (a plain pitch shifter), "mcadams" (the VoicePrivacy Challenge signal-processing
-baseline, LPC pole angles raised to a power), "formant" (the envelope warp alone), and
-"disguise" (the product's).
+baseline, LPC pole angles raised to a power), "formant" (the envelope warp alone), "disguise1"
+(the product's until 2026-12-02) and "disguise" (the product's).
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ class DisguiseParams:
     contour: float  # factor on log-F0 deviations from the median (intonation range)
     eq: tuple[float, ...]  # dB at EQ_HZ: the long-term spectral shape the voice gets
     flatten: float  # share of the speaker's own long-term spectral shape removed (0-1)
+    spread: float = 1.0  # factor on the generic voice's envelope spread (normalization)
 
     # The ranges (chosen on the tune speakers; see docs/voice.md).
     F0_HZ = (95.0, 240.0)  # log-uniform
@@ -66,6 +75,8 @@ class DisguiseParams:
     EQ_HZ = (150.0, 250.0, 400.0, 650.0, 1000.0, 1600.0, 2500.0, 4000.0, 6300.0, 10000.0)
     EQ_DB = 9.0
     FLATTEN = 1.0
+    SPREAD = (0.8, 1.25)
+    SPREAD_DB = 9.0  # the generic envelope spread (std over speech frames, per bin)
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> DisguiseParams:
@@ -78,6 +89,7 @@ class DisguiseParams:
             contour=float(rng.uniform(*cls.CONTOUR)),
             eq=tuple(float(d) for d in rng.uniform(-cls.EQ_DB, cls.EQ_DB, len(cls.EQ_HZ))),
             flatten=cls.FLATTEN,
+            spread=float(rng.uniform(*cls.SPREAD)),
         )
 
 
@@ -179,11 +191,15 @@ def _transform(
     fine_with_envelope: bool = False,
     eq: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
     flatten: float = 0.0,
+    normalize: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    comb: np.ndarray | None = None,
 ) -> np.ndarray:
     """The STFT-domain engine. `pitch`: ratio (scalar or per frame) for the fine structure;
     `env_map(f_out)` -> f_in: where the output envelope at f_out is read from the input
     envelope (None: unchanged). `fine_with_envelope`: move the whole spectrum together (a
-    plain pitch shifter). Each frame keeps its energy."""
+    plain pitch shifter). `normalize(env, mag, freqs)` -> env: applied to the input envelope
+    first. `comb`: per-frame output F0 (Hz, 0 = unvoiced): voiced frames get a plain harmonic
+    comb as fine structure instead of the speaker's. Each frame keeps its energy."""
     n = len(x)
     if n == 0:
         return x.astype(np.float32)
@@ -204,6 +220,8 @@ def _transform(
     else:
         env = _envelope(logmag, rate)
         fine = logmag - env
+    if normalize is not None:
+        env = normalize(env, mag, freqs)
 
     # Envelope: read at the warped frequencies (linear interpolation along bins).
     if env_map is not None and not fine_with_envelope:
@@ -214,6 +232,20 @@ def _transform(
     fine_out = _interp_rows(fine, src_bins)
     # Above the source's top the shifted fine structure is empty: fill with the floor.
     fine_out = np.where(np.arange(bins)[None, :] / ratio > bins - 1, fine.min(), fine_out)
+    if comb is not None:
+        # Voiced frames: the fine structure replaced by a plain harmonic comb at the output F0
+        # (the speaker's voice quality, breathiness and the recording's noise between the
+        # harmonics go; the envelope stays).
+        voiced = comb > 0
+        if voiced.any():
+            f0v = comb[voiced][:, None]
+            pos = freqs[None, :] / f0v
+            dist = (pos - np.rint(pos)) * f0v * n_fft / rate  # bins from the nearest harmonic
+            syn = np.log(np.exp(-0.5 * (dist / 1.0) ** 2) + 10 ** (-30 / 20))
+            ref = fine_out[voiced]
+            syn = syn - syn.mean(axis=1, keepdims=True) + ref.mean(axis=1, keepdims=True)
+            fine_out = fine_out.copy()
+            fine_out[voiced] = syn
 
     if flatten:
         # At most FLATTEN_LIMIT_DB either way: a recording's band limit (a low-passed or
@@ -294,7 +326,46 @@ def _piecewise(knots: tuple[tuple[float, float], ...], rate: int):
 # --- the methods -------------------------------------------------------------------------------
 
 
-def _disguise_mono(x: np.ndarray, rate: int, p: DisguiseParams) -> np.ndarray:
+_DB = 20.0 / np.log(10.0)
+
+
+def _normalize_spread(env: np.ndarray, mag: np.ndarray, freqs: np.ndarray, spread_db: float
+                      ) -> np.ndarray:
+    """The speaker's (and the channel's) dynamic range of the envelope replaced by a generic
+    one: over the span's louder frames, each frequency bin's standard deviation of the frames'
+    envelope shape (the envelope less the frame's level) is scaled to `spread_db` (the ratio
+    limited to SPREAD_RATIO), around the bin's mean, which is kept (the long-term shape is
+    handled by the flattening step). Only in the band the recording has speech in: bins where
+    the speech frames are less than SPREAD_SNR_DB over the bin's noise floor (10th percentile
+    over the frames) or more than SPREAD_DROP_DB below the loudest bin are left alone, so a
+    band-limited recording's noise floor is never stretched."""
+    energy = np.sum(mag**2, axis=1)
+    loud = energy > 0.05 * max(float(energy.max()), _EPS)
+    if loud.sum() < 5:
+        return env
+    speech = env[loud].mean(axis=0)
+    snr = (speech - np.percentile(env, 10, axis=0)) * _DB
+    drop = (speech - speech.max()) * _DB
+    w = (np.clip((snr - SPREAD_SNR_DB) / 10.0, 0, 1)
+         * np.clip((drop + SPREAD_DROP_DB) / 10.0, 0, 1) * (freqs >= 60.0))
+    if w.sum() < 3:
+        return env
+    level = (env * w).sum(axis=1, keepdims=True) / w.sum()
+    shape = env - level
+    mean = shape[loud].mean(axis=0)
+    sd = np.maximum(shape[loud].std(axis=0), 1.0 / _DB)
+    r = np.clip(spread_db / _DB / sd, *SPREAD_RATIO)
+    return env + w * (r - 1.0) * (shape - mean)
+
+
+SPREAD_SNR_DB = 6.0
+SPREAD_DROP_DB = 50.0
+SPREAD_RATIO = (0.6, 1.6)
+
+
+def _disguise_mono(x: np.ndarray, rate: int, p: DisguiseParams, v1: bool = False) -> np.ndarray:
+    """The product's disguise; `v1`: the method before 2026-12-02 (no spread normalization,
+    the speaker's own fine structure shifted), kept for the bench."""
     if len(x) == 0:
         return x.astype(np.float32)
     n_fft = _frame_size(rate)
@@ -319,7 +390,14 @@ def _disguise_mono(x: np.ndarray, rate: int, p: DisguiseParams) -> np.ndarray:
         previous = max(f * scale * j, previous * 1.15)
         knots.append((f, previous))
     eq = (DisguiseParams.EQ_HZ, p.eq)
-    return _transform(x, rate, ratio, _piecewise(tuple(knots), rate), eq=eq, flatten=p.flatten)
+    env_map = _piecewise(tuple(knots), rate)
+    if v1:
+        return _transform(x, rate, ratio, env_map, eq=eq, flatten=p.flatten)
+    out_f0 = np.where(voiced, f0 * np.broadcast_to(ratio, f0.shape), 0.0)
+    spread_db = DisguiseParams.SPREAD_DB * p.spread
+    return _transform(x, rate, ratio, env_map, eq=eq, flatten=p.flatten,
+                      normalize=lambda e, m, f: _normalize_spread(e, m, f, spread_db),
+                      comb=out_f0)
 
 
 def _pitch_mono(x: np.ndarray, rate: int, ratio: float) -> np.ndarray:
@@ -444,11 +522,17 @@ METHODS: dict[str, Method] = {
         _formant_mono,  # type: ignore[arg-type]
         "spectral envelope scaled by 1 ± 0.12–0.22, pitch unchanged",
     ),
+    "disguise1": Method(
+        DisguiseParams.draw,
+        lambda x, rate, p: _disguise_mono(x, rate, p, v1=True),  # type: ignore[arg-type]
+        "the product until 2026-12-02: absolute random pitch, random non-linear envelope warp, "
+        "intonation range, long-term shape flattened, random EQ",
+    ),
     "disguise": Method(
         DisguiseParams.draw,
         _disguise_mono,  # type: ignore[arg-type]
-        "the product: random non-linear envelope warp, independent pitch shift, "
-        "intonation range, spectral tilt",
+        "the product: disguise1 + the envelope's spread normalized, the voiced fine structure "
+        "replaced by a plain harmonic comb at the drawn pitch",
     ),
 }
 
