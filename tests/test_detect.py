@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from conftest import ASTRONAUT_FACE
@@ -12,6 +13,7 @@ from blindspot.detect.onnx import PROVIDERS
 from blindspot.detect.tiles import tile_grid
 from blindspot.detections import Detections, iou_matrix, nms
 from blindspot.errors import BlindspotError
+from blindspot.options import Options
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +137,40 @@ def test_summary_line_names_uncertain_boxes(tmp_path):
     line = FileResult(tmp_path / "a.jpg", tmp_path / "a.anon.jpg", faces=1, uncertain=2).summary()
     assert "1 face covered (+2 uncertain, covered too)" in line
     assert "uncertain" not in FileResult(tmp_path / "a.jpg", None, faces=3).summary()
+
+
+def test_video_light_pass_looks_closely_where_faces_were_and_where_the_picture_changed(
+        astronaut):
+    """Between thorough frames the light pass sees the frame at half size (a 20 px face is
+    then too small for it), and the regions around last run's small faces and where the
+    picture changed as they are: there it finds the small face again."""
+    detector = FaceDetector(Options().video_detector_settings())
+    face = astronaut[20:200, 160:300]
+    small = cv2.resize(face, (face.shape[1] // 9, face.shape[0] // 9),
+                       interpolation=cv2.INTER_AREA)  # 15×20 px
+    empty = np.full((720, 1280, 3), 120, np.uint8)
+    scene = empty.copy()
+    scene[400:400 + small.shape[0], 700:700 + small.shape[1]] = small
+    target = [700, 400, 700 + small.shape[1], 400 + small.shape[0]]
+
+    def found(dets: Detections) -> bool:
+        return bool(len(dets)) and iou_matrix(dets.boxes, [target]).max() > 0.3
+
+    was_there = Detections(np.array([target], np.float32), np.array([0.9], np.float32))
+    assert found(detector.detect(scene))  # no previous run: the whole frame as is
+    assert found(detector.detect(scene, near=was_there, before=scene))
+    assert found(detector.detect(scene, near=Detections(), before=empty))  # it came in
+    # Nothing there last time and nothing changed: left to the next thorough frame.
+    assert not found(detector.detect(scene, near=Detections(), before=scene))
+
+
+def test_changed_regions_hold_what_moved_and_nothing_else():
+    rng = np.random.default_rng(0)
+    before = rng.integers(0, 255, (360, 640, 3), dtype=np.uint8)
+    assert len(detect_module._changed(before, before.copy())) == 0
+    after = before.copy()
+    after[100:130, 200:220] = 255 - after[100:130, 200:220]
+    [region] = detect_module._changed(after, before)
+    x0, y0, x1, y1 = region
+    assert x0 <= 200 and y0 <= 100 and x1 >= 220 and y1 >= 130
+    assert (x1 - x0) * (y1 - y0) < 0.05 * 640 * 360

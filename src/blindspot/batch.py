@@ -182,7 +182,14 @@ def split_video(task: Task, job: Job, workers: int) -> Outcome:
     workers = min(workers, frames // MIN_FRAMES_PER_RANGE)
     if workers < 2:
         return run_one(task, src, out)
-    bounds: list[int | None] = [round(i * frames / workers) for i in range(workers)] + [None]
+    # Ranges start on thorough frames: the light detector's runs follow what the run before
+    # found, from the last thorough frame on, so each range finds what one run finds.
+    step = max(1, task.options.full_every)
+    starts = sorted({round(i * frames / workers / step) * step for i in range(workers)})
+    if len(starts) < 2:
+        return run_one(task, src, out)
+    workers = len(starts)
+    bounds: list[int | None] = [*starts, None]
     ranged = task.with_threads(threads_per_worker(workers))
     pool = _pool(ranged, workers)
     try:

@@ -25,7 +25,7 @@ from .atomic import atomic_output
 from .audio.edit import SpanEditor
 from .audio.speech import Span
 from .audio.voices import editor
-from .detect.detector import Detector
+from .detect.detector import KindsDetector
 from .detections import Detections
 from .errors import BlindspotError
 from .options import Options
@@ -38,19 +38,25 @@ T = TypeVar("T")
 PREFETCH = 4
 
 
-def detect_video(path: Path, options: Options, detector: Detector,
-                 thorough: Detector | None = None) -> tuple[VideoInfo, list[Detections]]:
+def detect_video(path: Path, options: Options, detector: KindsDetector,
+                 thorough: KindsDetector | None = None) -> tuple[VideoInfo, list[Detections]]:
     """Pass 1 and tracking: the boxes found in every frame of the video at `path`."""
     info = probe_video(path, options.max_pixels, options.max_duration)
     return info, track_found(info, detect_frames(path, options, detector, thorough), options)
 
 
-def detect_frames(path: Path, options: Options, detector: Detector,
-                  thorough: Detector | None = None, start: int = 0,
+def detect_frames(path: Path, options: Options, detector: KindsDetector,
+                  thorough: KindsDetector | None = None, start: int = 0,
                   stop: int | None = None) -> list[Detections | None]:
     """Pass 1 over frames `start`…`stop - 1` (`stop` None: to the end): the boxes of each frame
     the cadence picks, None for the others. The cadence counts from the first frame of the
     video, so ranges run apart (in several processes) and joined give what one run gives.
+
+    With a thorough detector, each run of the light `detector` is given what the previous run
+    found and its frame (it looks closely around those faces and where the picture changed,
+    and leaves small faces that appear without moving to the next thorough run); the first run
+    of a range has nothing before it and looks at its whole frame as is. A range that starts on
+    a thorough frame finds what one run finds there.
 
     Frames before `start` are decoded but never converted to RGB (cheap). Only a range that
     reaches the end of the video checks the file's integrity there and detects on the last
@@ -59,6 +65,8 @@ def detect_frames(path: Path, options: Options, detector: Detector,
     full_every = options.full_every
     full = thorough if full_every else None
     found: list[Detections | None] = []
+    previous: Detections | None = None  # what the last detection run found, on this frame:
+    last_run: VideoFrame | None = None
     last: VideoFrame | None = None
     frames = prefetched(read_frames(path, options.threads), PREFETCH)
     try:
@@ -70,12 +78,17 @@ def detect_frames(path: Path, options: Options, detector: Detector,
             if frame.index != start + len(found):
                 raise BlindspotError(f"frame {frame.index} arrived out of order")
             if full is not None and frame.index % full_every == 0:
-                found.append(full.detect(frame.rgb))
+                previous = full.detect(frame.rgb)
             elif frame.index % every == 0:
-                found.append(detector.detect(frame.rgb))
+                follows = full is not None and last_run is not None
+                previous = detector.detect(frame.rgb, near=previous if follows else None,
+                                           before=last_run.rgb if follows else None)
             else:
                 found.append(None)
-            last = frame
+                last = frame
+                continue
+            found.append(previous)
+            last = last_run = frame
     finally:
         frames.close()
     if stop is not None and start + len(found) < stop:
@@ -84,7 +97,7 @@ def detect_frames(path: Path, options: Options, detector: Detector,
         raise BlindspotError("the video has no frames" if start == 0 else
                              f"the video has no frame {start}")
     if stop is None and found[-1] is None:
-        found[-1] = (full or detector).detect(last.rgb)
+        found[-1] = full.detect(last.rgb) if full is not None else detector.detect(last.rgb)
     return found
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from ..detections import Detections
+from .faces import FaceDetector
 
 
 class Detector(Protocol):
@@ -22,16 +23,21 @@ class KindsDetector:
     """Faces from `faces` (kind face), text and plates from `text` (kinds as it says), people
     from `people` (kind person); each may be None (not looked for)."""
 
-    def __init__(self, faces: Detector | None = None, text: Detector | None = None,
+    def __init__(self, faces: FaceDetector | None = None, text: Detector | None = None,
                  people: Detector | None = None) -> None:
         self.faces = faces
         self.text = text
         self.people = people
 
-    def detect(self, rgb: np.ndarray) -> Detections:
+    def detect(self, rgb: np.ndarray, near: Detections | None = None,
+               before: np.ndarray | None = None) -> Detections:
+        """Every kind's boxes in `rgb`. `near` and `before`: what the previous detection run of
+        a video found, and its frame (the face detector looks closely around those faces and
+        where the picture changed: `DetectorSettings.focus_*`)."""
         parts = []
         if self.faces is not None:
-            parts.append(self.faces.detect(rgb).with_kind("face"))
+            faces_near = None if near is None else near.of_kind("face")
+            parts.append(self.faces.detect(rgb, faces_near, before).with_kind("face"))
         if self.text is not None:
             parts.append(self.text.detect(rgb))
         if self.people is not None:

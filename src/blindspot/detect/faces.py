@@ -57,6 +57,19 @@ class DetectorSettings:
     # processed as if downscaled to fit, which keeps a 12 MP photo within about 2 s.
     max_pixels: int = 6_500_000
     nms_iou: float = 0.4
+    # Video frames between thorough ones, when given the previous detection run's frame and
+    # boxes (`detect(rgb, near=..., before=...)`): the whole frame downscaled by `focus_scale`
+    # (faces large enough for it, newcomers of that size), plus, looked at as they are, the
+    # regions around each face smaller than `focus_face` px found last time (`focus_margin` of
+    # its side on every side) and the regions where the picture changed since (a small face
+    # that moves, or comes in). When those regions cover more than `focus_share` of the frame
+    # (a camera pan, a cut), the whole frame as is instead. 0 = off: the whole frame as is.
+    # A small face that appears without moving between thorough frames is the thorough pass's:
+    # its tracks are covered back to the previous thorough frame (`TrackSettings.for_fps`).
+    focus_scale: float = 0.0
+    focus_face: int = 48
+    focus_margin: float = 1.0
+    focus_share: float = 0.5
     # A box lying this much (share of its area) inside a larger, surer box is a part of that
     # face and is dropped (1: never).
     contained_share: float = 0.8
@@ -111,8 +124,13 @@ class FaceDetector:
         self.settings = settings or DetectorSettings()
         self.model = model or CenterFace(self.settings.threads, self.settings.device)
 
-    def detect(self, rgb: np.ndarray) -> Detections:
+    def detect(self, rgb: np.ndarray, near: Detections | None = None,
+               before: np.ndarray | None = None) -> Detections:
+        """The faces in `rgb`. `near` and `before`: the faces the previous detection run of a
+        video found, and its frame (used with `focus_scale`, see `DetectorSettings`)."""
         s = self.settings
+        if s.focus_scale > 0 and near is not None and before is not None:
+            return self._focused(rgb, near, before)
         merged = self._passes(rgb)
         return drop_contained(merged, s.contained_share) if s.contained_share < 1 else merged
 
@@ -151,6 +169,20 @@ class FaceDetector:
         dets = self.model.run(resized, self.settings.threshold)
         return dets.scaled(w / resized.shape[1], h / resized.shape[0])
 
+    def _focused(self, rgb: np.ndarray, near: Detections, before: np.ndarray) -> Detections:
+        """The whole frame downscaled, and as they are the regions around the small faces in
+        `near` and where the picture changed since `before` (`DetectorSettings.focus_*`)."""
+        s = self.settings
+        h, w = rgb.shape[:2]
+        regions = _joined(np.concatenate([
+            _around(near.boxes, s.focus_face, s.focus_margin, w, h), _changed(rgb, before)]))
+        if int(np.prod(regions[:, 2:] - regions[:, :2], axis=1).sum()) > s.focus_share * w * h:
+            return self.model.run(rgb, s.threshold)
+        parts = [self._whole(rgb, s.focus_scale)]
+        for x0, y0, x1, y1 in regions.tolist():
+            parts.append(self.model.run(rgb[y0:y1, x0:x1], s.threshold).scaled(1, 1, x0, y0))
+        return nms(Detections.concat(parts), s.nms_iou, "best")
+
     def _tiled(self, rgb: np.ndarray, factor: float) -> Detections:
         """The tiles pass: overlapping tiles, each upscaled by `factor` (× `tile_stretch` in
         width). A box that reaches a tile's edge inside the picture is a face cut by the tile
@@ -169,6 +201,60 @@ class FaceDetector:
                                      crop.shape[0] / t.h))
             parts.append(dets.scaled(t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y))
         return Detections.concat(parts)
+
+
+def _around(boxes: np.ndarray, below: int, margin: float, width: int,
+            height: int) -> np.ndarray:
+    """Integer x0, y0, x1, y1 regions around each box whose longer side is below `below` px,
+    `margin` of that side (at least 16 px) on every side, within the picture."""
+    side = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) if len(boxes) else np.zeros(0)
+    pad = np.maximum(margin * side, 16)[:, None]
+    grown = np.concatenate([boxes[:, :2] - pad, boxes[:, 2:] + pad], axis=1)[side < below]
+    return np.clip(np.round(grown), 0, [width, height, width, height]).astype(int)
+
+
+# The picture is compared in cells of this many pixels (mean grey level); a cell changed when
+# its level moved by more than CHANGE_LEVEL (of 255): noise and compression average out in a
+# cell, a face of a few pixels moving does not.
+CHANGE_CELL = 8
+CHANGE_LEVEL = 10
+
+
+def _changed(rgb: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Integer x0, y0, x1, y1 regions where `rgb` differs from `before` (same size), each grown
+    by two cells on every side."""
+    h, w = rgb.shape[:2]
+    if before.shape != rgb.shape:
+        return np.array([[0, 0, w, h]])
+    size = (max(1, w // CHANGE_CELL), max(1, h // CHANGE_CELL))
+    cells = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+             for x in (rgb, before)]
+    moved = (cv2.absdiff(*cells) > CHANGE_LEVEL).astype(np.uint8)
+    moved = cv2.dilate(moved, np.ones((5, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(moved, connectivity=8)
+    kx, ky = w / size[0], h / size[1]
+    rects = [[x * kx, y * ky, (x + cw) * kx, (y + ch) * ky] for x, y, cw, ch, _ in stats[1:count]]
+    return np.clip(np.round(np.reshape(rects, (-1, 4))), 0, [w, h, w, h]).astype(int)
+
+
+def _joined(rects: np.ndarray) -> np.ndarray:
+    """`rects` (integer x0, y0, x1, y1) with overlapping ones joined into their bounding
+    rectangle until none overlap; slivers under 8 px dropped."""
+    todo = [r for r in rects.tolist() if r[2] - r[0] >= 8 and r[3] - r[1] >= 8]
+    joined = True
+    while joined:
+        joined = False
+        out: list[list[int]] = []
+        for r in todo:
+            for o in out:
+                if r[0] < o[2] and o[0] < r[2] and r[1] < o[3] and o[1] < r[3]:
+                    o[:] = [min(o[0], r[0]), min(o[1], r[1]), max(o[2], r[2]), max(o[3], r[3])]
+                    joined = True
+                    break
+            else:
+                out.append(r)
+        todo = out
+    return np.array(todo, int).reshape(-1, 4)
 
 
 def _cut(boxes: np.ndarray, tile: Tile, width: int, height: int, kx: float,
