@@ -130,8 +130,9 @@ class FaceDetector:
         video found, and its frame (used with `focus_scale`, see `DetectorSettings`)."""
         s = self.settings
         if s.focus_scale > 0 and near is not None and before is not None:
-            return self._focused(rgb, near, before)
-        merged = self._passes(rgb)
+            merged = self._focused(rgb, near, before)
+        else:
+            merged = self._passes(rgb)
         return drop_contained(merged, s.contained_share) if s.contained_share < 1 else merged
 
     def _passes(self, rgb: np.ndarray) -> Detections:
@@ -180,7 +181,11 @@ class FaceDetector:
             return self.model.run(rgb, s.threshold)
         parts = [self._whole(rgb, s.focus_scale)]
         for x0, y0, x1, y1 in regions.tolist():
-            parts.append(self.model.run(rgb[y0:y1, x0:x1], s.threshold).scaled(1, 1, x0, y0))
+            dets = self.model.run(rgb[y0:y1, x0:x1], s.threshold)
+            # A face cut by the region's edge is a part of a larger face (the downscaled pass
+            # finds it whole), as in the tiles.
+            dets = dets.select(~_cut(dets.boxes, Tile(x0, y0, x1 - x0, y1 - y0), w, h, 1, 1))
+            parts.append(dets.scaled(1, 1, x0, y0))
         return nms(Detections.concat(parts), s.nms_iou, "best")
 
     def _tiled(self, rgb: np.ndarray, factor: float) -> Detections:
