@@ -296,3 +296,30 @@ def test_a_face_only_the_thorough_pass_sees_stays_covered_between_its_runs():
     s = TrackSettings.for_fps(25, 4, 24)
     assert s.thorough_every == 24 and s.extend >= 24 and s.max_gap >= 7
     assert s.extrapolate < 24  # other tracks' boxes stop moving on after ~0.3 s
+
+
+def _greedy_one_by_one(rank: np.ndarray) -> list[tuple[int, int]]:
+    """The plain greedy walk `_greedy` must equal: every linking pair, lowest rank first."""
+    none = np.iinfo(np.int64).max
+    pairs = np.argwhere(rank < none)[np.argsort(rank[rank < none])]
+    rows: set[int] = set()
+    cols: set[int] = set()
+    out = []
+    for i, j in pairs.tolist():
+        if i not in rows and j not in cols:
+            rows.add(i)
+            cols.add(j)
+            out.append((i, j))
+    return out
+
+
+def test_greedy_matching_in_rounds_takes_the_pairs_of_the_one_by_one_walk():
+    from blindspot.track import _greedy
+
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        shape = tuple(rng.integers(0, 40, 2))
+        links = rng.random(shape) < rng.random()
+        rank = np.full(shape, np.iinfo(np.int64).max, np.int64)
+        rank[links] = rng.permutation(int(links.sum()))
+        assert _greedy(rank) == _greedy_one_by_one(rank)

@@ -193,17 +193,44 @@ def _match(predicted: np.ndarray, elapsed: np.ndarray, boxes: np.ndarray,
     cost = np.hypot(offset[..., 0], offset[..., 1]) / size
     links = (ious >= settings.iou_match) | (cost <= settings.centre_match * elapsed[:, None])
     links &= allowed
-    pairs = np.argwhere(links)
+    # Every linking pair's place in the greedy order: nearest centres first, then the larger
+    # IoU, then row-major (the order np.argwhere gives).
+    rank = np.full(links.shape, np.iinfo(np.int64).max, np.int64)
     order = np.lexsort((-ious[links], cost[links]))
-    used_tracks: set[int] = set()
-    used_boxes: set[int] = set()
-    result = []
-    for i, j in pairs[order].tolist():
-        if i not in used_tracks and j not in used_boxes:
-            used_tracks.add(i)
-            used_boxes.add(j)
-            result.append((i, j))
-    return result
+    places = np.empty(len(order), np.int64)
+    places[order] = np.arange(len(order))
+    rank[links] = places
+    return _greedy(rank)
+
+
+def _greedy(rank: np.ndarray) -> list[tuple[int, int]]:
+    """The one-to-one pairs a greedy pass over the ranks (tracks × boxes, distinct, the
+    int64 maximum where a pair may not link) takes, lowest first, in that order.
+
+    Taken a round at a time: a pair whose rank is the lowest of its row and of its column
+    (among rows and columns not taken yet) is one the greedy pass takes, whatever it takes
+    before; so every such pair of a round is taken at once. Same pairs as walking them one by
+    one, without a Python step per candidate pair (a crowd has a million)."""
+    none = np.iinfo(np.int64).max
+    rows, cols = np.arange(rank.shape[0]), np.arange(rank.shape[1])
+    taken: list[tuple[int, int, int]] = []
+    while rank.size:
+        best_col = rank.argmin(axis=1)
+        best = rank[np.arange(len(rows)), best_col]
+        live = best < none
+        if not live.any():
+            break
+        best_row = rank.argmin(axis=0)
+        mine = np.flatnonzero(live & (best_row[best_col] == np.arange(len(rows))))
+        taken += zip(best[mine].tolist(), rows[mine].tolist(), cols[best_col[mine]].tolist(),
+                     strict=True)
+        keep_rows = live.copy()
+        keep_rows[mine] = False
+        keep_cols = (rank[keep_rows] < none).any(axis=0)
+        keep_cols[best_col[mine]] = False
+        rank = rank[keep_rows][:, keep_cols]
+        rows, cols = rows[keep_rows], cols[keep_cols]
+    return [(i, j) for _, i, j in sorted(taken)]
 
 
 def _centres(boxes: np.ndarray) -> np.ndarray:
