@@ -11,7 +11,7 @@ from blindspot.detect import faces as detect_module
 from blindspot.detect.faces import CenterFace, FaceDetector
 from blindspot.detect.onnx import PROVIDERS
 from blindspot.detect.tiles import tile_grid
-from blindspot.detections import Detections, iou_matrix, nms
+from blindspot.detections import Detections, iou_matrix, nms, nms_groups
 from blindspot.errors import BlindspotError
 from blindspot.options import Options
 
@@ -174,3 +174,34 @@ def test_changed_regions_hold_what_moved_and_nothing_else():
     x0, y0, x1, y1 = region
     assert x0 <= 200 and y0 <= 100 and x1 >= 220 and y1 >= 130
     assert (x1 - x0) * (y1 - y0) < 0.05 * 640 * 360
+
+
+def _nms_groups_one_by_one(dets: Detections, threshold: float) -> list[np.ndarray]:
+    """The plain definition `nms_groups` must equal: the best box left and every box left
+    that overlaps it by `threshold` make a group, until none is left."""
+    order = np.argsort(-dets.scores, kind="stable")
+    boxes, alive, groups = dets.boxes[order], np.arange(len(order)), []
+    while len(alive):
+        member = iou_matrix(boxes[alive[0]], boxes[alive])[0] >= threshold
+        member[0] = True
+        groups.append(order[alive[member]])
+        alive = alive[~member]
+    return groups
+
+
+def test_nms_groups_are_those_of_the_one_by_one_definition():
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        n = int(rng.integers(0, 400))
+        xy = rng.uniform(-20, 600, (n, 2))
+        wh = rng.uniform(0, 80, (n, 2))
+        if trial % 3 == 0:  # shared edges and equal boxes
+            xy, wh = np.round(xy / 8) * 8, np.round(wh / 8) * 8
+        if trial % 5 == 0:  # some inverted boxes
+            wh[rng.random(n) < 0.1] *= -1
+        dets = Detections(np.concatenate([xy, xy + wh], 1).astype(np.float32),
+                          np.round(rng.random(n), 1).astype(np.float32))
+        threshold = float(rng.choice([0.0, 0.1, 0.3, 0.4, 0.5, 1.0]))
+        got, want = nms_groups(dets, threshold), _nms_groups_one_by_one(dets, threshold)
+        assert len(got) == len(want)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))

@@ -182,15 +182,55 @@ def nms_groups(dets: Detections, iou_threshold: float = 0.4) -> list[np.ndarray]
     more, so two faces side by side stay in two groups.
     """
     order = np.argsort(-dets.scores, kind="stable")
-    boxes = dets.boxes[order]
-    alive = np.arange(len(order))  # not yet in a group, best first
+    if iou_threshold <= 0:  # every box overlaps every other by 0 or more
+        return [order] if len(order) else []
+    boxes = np.asarray(dets.boxes, np.float64)[order].reshape(-1, 4)
+    neighbours = _overlapping(boxes, iou_threshold)
+    alive = np.ones(len(order), bool)  # not yet in a group; indices are places in `order`
     groups = []
-    while len(alive):
-        member = iou_matrix(boxes[alive[0]], boxes[alive])[0] >= iou_threshold
-        member[0] = True
-        groups.append(order[alive[member]])
-        alive = alive[~member]
+    for leader in range(len(order)):
+        if not alive[leader]:
+            continue
+        near = neighbours[leader]
+        members = np.sort(np.append(near[alive[near]], leader))
+        alive[members] = False
+        groups.append(order[members])
     return groups
+
+
+def _overlapping(boxes: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
+    """For each box, the other boxes it overlaps by `iou_threshold` (> 0) or more, as
+    `iou_matrix` computes it. Only pairs whose x ranges meet are compared (a sweep over the
+    left edges): a crowd's thousands of boxes are mostly apart."""
+    n = len(boxes)
+    by_x = np.argsort(boxes[:, 0], kind="stable")
+    left = boxes[by_x, 0]
+    # Boxes after each one (in x order) that start before it ends: the candidates.
+    ends = np.searchsorted(left, boxes[by_x, 2], side="left")
+    counts = np.maximum(ends - np.arange(n) - 1, 0)
+    pairs_a: list[np.ndarray] = []
+    pairs_b: list[np.ndarray] = []
+    for start in range(0, n, 256):
+        c = counts[start:start + 256]
+        first = np.repeat(np.arange(start, start + len(c)), c)
+        second = first + 1 + np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
+        a, b = by_x[first], by_x[second]
+        keep = _pair_iou(boxes[a], boxes[b]) >= iou_threshold
+        pairs_a.append(a[keep])
+        pairs_b.append(b[keep])
+    a = np.concatenate([*pairs_a, *pairs_b]) if n else np.zeros(0, np.int64)
+    b = np.concatenate([*pairs_b, *pairs_a]) if n else np.zeros(0, np.int64)
+    sort = np.argsort(a, kind="stable")
+    return np.split(b[sort], np.searchsorted(a[sort], np.arange(1, n)))
+
+
+def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`iou_matrix` of the boxes `a[k]` and `b[k]`, pair by pair (the same arithmetic)."""
+    inter = ((np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])).clip(0)
+             * (np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])).clip(0))
+    union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+             + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter)
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def merge_group(dets: Detections, group: np.ndarray, merge: str = "union") -> np.ndarray:
