@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blindspot.detections import Detections
-from blindspot.redact import MOSAIC_BLOCKS, cover_mask, coverage_mask, redact
+from blindspot.detections import KINDS, Detections
+from blindspot.redact import MOSAIC_BLOCKS, _union_mask, cover_mask, coverage_mask, redact
 
 
 def _noise(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
@@ -98,3 +98,81 @@ def test_solid_covers_exactly_the_union_of_the_masks():
         redact(image, dets, "solid", 1.6)
         assert (image[expected] == 0).all()
         assert np.array_equal(image[~expected], before[~expected])
+
+
+def _union_mask_box_by_box(detections, mask_scale, width, height):
+    """`_union_mask` as it was: one `cover_mask` per box, or'ed into their bounding rectangle."""
+    regions = [cover_mask(box, mask_scale, width, height, kind)
+               for box, kind in zip(detections.boxes, detections.kinds.tolist(), strict=True)]
+    regions = [(r, m) for r, m in regions if m.size]
+    if not regions:
+        return (0, 0), np.zeros((0, 0), bool)
+    x0 = min(r[0] for r, _ in regions)
+    y0 = min(r[1] for r, _ in regions)
+    union = np.zeros((max(r[3] for r, _ in regions) - y0, max(r[2] for r, _ in regions) - x0),
+                     bool)
+    for (rx, ry, rxe, rye), mask in regions:
+        union[ry - y0:rye - y0, rx - x0:rxe - x0] |= mask
+    return (x0, y0), union
+
+
+def _random_boxes(rng, count, width, height, grid):
+    """`count` boxes 1–300 px (a few empty or inside out), anywhere from well outside the
+    picture to inside it; `grid`: corners on whole or half pixels, where the ellipse's border
+    runs through pixel centres exactly."""
+    size = np.exp(rng.uniform(0, np.log(300), (count, 2)))
+    x = rng.uniform(-0.4 * width - 300, 1.4 * width, count)
+    y = rng.uniform(-0.4 * height - 300, 1.4 * height, count)
+    boxes = np.stack([x, y, x + size[:, 0], y + size[:, 1]], axis=1)
+    if grid:
+        boxes = np.round(boxes * 2) / 2
+    odd = rng.random(count) < 0.05
+    boxes[odd, 2:] = boxes[odd, :2] - rng.uniform(0, 3, (odd.sum(), 2)) * rng.integers(0, 2)
+    return boxes
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6, 0.7, 1.3, 2.0])
+def test_union_mask_is_the_union_of_each_boxs_cover_mask(scale):
+    """All boxes at once give exactly the masks of `cover_mask`, pixel for pixel, corner too."""
+    rng = np.random.default_rng(int(scale * 10))
+    for trial in range(60):
+        width, height = rng.integers(1, 700), rng.integers(1, 400)
+        count = int(rng.choice([0, 1, 2, 5, 30, 200]))
+        boxes = _random_boxes(rng, count, width, height, grid=trial % 3 == 0)
+        kinds = rng.choice(len(KINDS), count, p=[0.7, 0.1, 0.1, 0.1]) if trial % 2 else None
+        dets = Detections(boxes, np.full(count, 0.9), kinds=kinds)
+        (x0, y0), union = _union_mask(dets, scale, int(width), int(height))
+        (ex0, ey0), expected = _union_mask_box_by_box(dets, scale, int(width), int(height))
+        assert (x0, y0) == (ex0, ey0)
+        assert union.dtype == bool
+        assert np.array_equal(union, expected)
+
+
+def test_union_mask_of_a_crowd():
+    """Thousands of small overlapping faces in a 640×360 frame, as in a crowd video."""
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-20, 650, 2000), rng.uniform(-20, 370, 2000)
+    size = rng.uniform(1, 40, 2000)
+    dets = Detections(np.stack([x, y, x + size, y + size * 1.2], axis=1), np.full(2000, 0.9))
+    for scale in (1.0, 1.6):
+        corner, union = _union_mask(dets, scale, 640, 360)
+        expected_corner, expected = _union_mask_box_by_box(dets, scale, 640, 360)
+        assert corner == expected_corner
+        assert np.array_equal(union, expected)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6, 2.0])
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_union_mask_is_exact_where_the_ellipse_runs_through_pixel_centres(scale, offset):
+    """Whole and half pixel boxes 1–40 px: their ellipses pass through pixel centres (3-4-5
+    and the like), where a float rounding decides whether a pixel is in; each box in its own
+    90 px cell, so that a pixel one box gets wrong is not covered by another."""
+    sizes = np.arange(1, 41)
+    w, h = (a.ravel() for a in np.meshgrid(sizes, sizes))
+    x = np.arange(len(w)) % 40 * 90 + 20 + offset
+    y = np.arange(len(w)) // 40 * 90 + 20 + offset
+    dets = Detections(np.stack([x, y, x + w, y + h], axis=1), np.full(len(w), 0.9))
+    corner, union = _union_mask(dets, scale, 3600, 3600)
+    expected_corner, expected = _union_mask_box_by_box(dets, scale, 3600, 3600)
+    assert corner == expected_corner
+    assert np.array_equal(union, expected)

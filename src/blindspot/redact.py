@@ -102,19 +102,142 @@ def coverage_mask(detections: Detections, mask_scale: float, width: int, height:
 def _union_mask(detections: Detections, mask_scale: float, width: int, height: int
                 ) -> tuple[tuple[int, int], np.ndarray]:
     """The top-left corner `(x0, y0)` of the smallest rectangle holding every mask of
-    `detections`, and the union of the masks over that rectangle."""
-    regions = [cover_mask(box, mask_scale, width, height, kind)
-               for box, kind in zip(detections.boxes, detections.kinds.tolist(), strict=True)]
-    regions = [(r, m) for r, m in regions if m.size]
-    if not regions:
+    `detections`, and the union of the masks over that rectangle.
+
+    The same masks as `cover_mask` (the definition), all at once: a crowd frame has thousands
+    of boxes. Every mask is a set of rectangles (a kind's padded box, a face's box, a face's
+    ellipse row by row), and the rectangles are painted together with a difference array."""
+    boxes = np.asarray(detections.boxes, np.float64).reshape(-1, 4)
+    kinds = np.asarray(detections.kinds).reshape(-1)
+    # `padded` and `mask_region`, box by box in the same float operations.
+    shares = np.zeros((len(boxes), 2))
+    for kind in np.unique(kinds).tolist():
+        shares[kinds == kind] = PADS[kind]
+    box_h = boxes[:, 3] - boxes[:, 1]
+    pad_x, pad_y = shares[:, 0] * box_h, shares[:, 1] * box_h
+    boxes = boxes + np.stack([-pad_x, -pad_y, pad_x, pad_y], axis=1)
+    x1, y1, x2, y2 = boxes.T
+    face = kinds == FACE
+    scale = np.where(face, float(mask_scale), 1.0)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    rx = np.maximum((x2 - x1) * scale / 2, (x2 - x1) / 2)
+    ry = np.maximum((y2 - y1) * scale / 2, (y2 - y1) / 2)
+    x0 = np.maximum(0, np.floor(np.minimum(cx - rx, x1))).astype(np.int64)
+    y0 = np.maximum(0, np.floor(np.minimum(cy - ry, y1))).astype(np.int64)
+    xe = np.maximum(x0, np.minimum(width, np.ceil(np.maximum(cx + rx, x2))).astype(np.int64))
+    ye = np.maximum(y0, np.minimum(height, np.ceil(np.maximum(cy + ry, y2))).astype(np.int64))
+    keep = (xe > x0) & (ye > y0)
+    if not keep.any():
         return (0, 0), np.zeros((0, 0), bool)
-    x0 = min(r[0] for r, _ in regions)
-    y0 = min(r[1] for r, _ in regions)
-    union = np.zeros((max(r[3] for r, _ in regions) - y0, max(r[2] for r, _ in regions) - x0),
-                     bool)
-    for (rx, ry, rxe, rye), mask in regions:
-        union[ry - y0:rye - y0, rx - x0:rxe - x0] |= mask
-    return (x0, y0), union
+    x0, y0, xe, ye = x0[keep], y0[keep], xe[keep], ye[keep]
+    x1, y1, x2, y2, cx, cy, face = x1[keep], y1[keep], x2[keep], y2[keep], cx[keep], \
+        cy[keep], face[keep]
+    ux0, uy0 = int(x0.min()), int(y0.min())
+    union_w, union_h = int(xe.max()) - ux0, int(ye.max()) - uy0
+    stride = union_w + 1
+    size = (union_h + 1) * stride
+    # Rectangles `x0, y0, xe, ye` (exclusive): every other kind's region whole, every face's
+    # box (each pixel it touches, clipped to the region). Difference array: +1 at each one's
+    # top-left and bottom-right corner, -1 at the other two; its running sum downwards gives
+    # each row's +1 where a rectangle starts and -1 where it ends.
+    rects = np.concatenate([
+        np.stack([x0[~face], y0[~face], xe[~face], ye[~face]], axis=1),
+        np.stack([np.maximum(x0[face], np.floor(x1[face]).astype(np.int64)),
+                  np.maximum(y0[face], np.floor(y1[face]).astype(np.int64)),
+                  np.minimum(xe[face], np.ceil(x2[face]).astype(np.int64)),
+                  np.minimum(ye[face], np.ceil(y2[face]).astype(np.int64))], axis=1)])
+    rects = rects[(rects[:, 2] > rects[:, 0]) & (rects[:, 3] > rects[:, 1])]
+    rects -= np.array([ux0, uy0, ux0, uy0])
+    ax0, ay0, axe, aye = rects.T
+    counts = (np.bincount(np.concatenate([ay0 * stride + ax0, aye * stride + axe]),
+                          minlength=size)
+              - np.bincount(np.concatenate([ay0 * stride + axe, aye * stride + ax0]),
+                            minlength=size)).astype(np.int32).reshape(union_h + 1, stride)
+    np.cumsum(counts, axis=0, out=counts)
+    # Every face's ellipse, row by row: +1 where its run starts in the row, -1 after it ends;
+    # then the running sum across counts the masks over each pixel.
+    rows, first, end = _ellipse_rows(x1[face], y1[face], x2[face], y2[face], x0[face],
+                                     y0[face], xe[face], ye[face], float(mask_scale))
+    rows = (rows - uy0) * stride - ux0
+    counts += (np.bincount(rows + first, minlength=size)
+               - np.bincount(rows + end, minlength=size)).astype(np.int32).reshape(counts.shape)
+    np.cumsum(counts, axis=1, out=counts)
+    return (ux0, uy0), counts[:union_h, :union_w] > 0
+
+
+def _ellipse_rows(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray,
+                  x0: np.ndarray, y0: np.ndarray, xe: np.ndarray, ye: np.ndarray,
+                  mask_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ellipses of `cover_mask` for face boxes `x1, y1, x2, y2` with regions `x0, y0, xe,
+    ye`, as runs `first <= x < end` in rows `rows` (only rows with a pixel in): pixel x of row
+    y is in when `((x + 0.5 - cx) / rx) ** 2 + ((y + 0.5 - cy) / ry) ** 2 <= 1`, evaluated in
+    the very float operations of `cover_mask`, so that no pixel on the border rounds the
+    other way.
+
+    Along a row that left side only falls, then rises (each step of it rounds monotonically),
+    so the pixels in are one run: a run solved for is right when its ends are in and the pixel
+    beyond either end is out. The few rows where rounding put an end one pixel off are walked
+    to the right ends (`_walk_ends`)."""
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    rx = np.maximum((x2 - x1) * mask_scale / 2, 0.5)
+    ry = np.maximum((y2 - y1) * mask_scale / 2, 0.5)
+    heights = ye - y0
+    box = np.repeat(np.arange(len(heights)), heights)
+    rows = np.arange(len(box)) + np.repeat(y0 - (np.cumsum(heights) - heights), heights)
+    cx, rx, lo, hi = cx[box], rx[box], x0[box], xe[box]
+    dy = ((rows + 0.5 - cy[box]) / ry[box]) ** 2
+
+    def inside(xs: np.ndarray) -> np.ndarray:
+        return ((xs + 0.5 - cx) / rx) ** 2 + dy <= 1.0
+
+    half = rx * np.sqrt(np.maximum(0.0, 1.0 - dy))
+    first = np.ceil(cx - 0.5 - half)
+    last = np.floor(cx - 0.5 + half)
+    # Right when the pixels just outside are out and, for a run, its ends are in; for no run
+    # (last = first - 1), when those two pixels are the ones either side of the centre.
+    right = ~inside(first - 1) & ~inside(last + 1)
+    run = first <= last
+    right &= np.where(run, inside(first) & inside(last),
+                      (last + 0.5 - cx <= 0) & (first + 0.5 - cx >= 0) & (last + 1 == first))
+    wrong = np.flatnonzero(~right)
+    if len(wrong):
+        first[wrong], last[wrong] = _walk_ends(cx[wrong], rx[wrong], dy[wrong],
+                                                first[wrong], last[wrong])
+    # Clipped to the region.
+    first = np.maximum(first.astype(np.int64), lo)
+    end = np.minimum(last.astype(np.int64) + 1, hi)
+    some = end > first
+    return rows[some], first[some], end[some]
+
+
+def _walk_ends(cx: np.ndarray, rx: np.ndarray, dy: np.ndarray, first: np.ndarray,
+               last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The right `first, last` of the run of `_ellipse_rows` in rows whose solved ends `first,
+    last` were off (by a pixel or so). From the pixel nearest the centre, in if any is, each
+    end moves towards it while it is out, then away while the next pixel is in. Rows without
+    a pixel in get `first > last`."""
+    def inside(xs: np.ndarray, which: np.ndarray) -> np.ndarray:
+        return ((xs + 0.5 - cx[which]) / rx[which]) ** 2 + dy[which] <= 1.0
+
+    every = np.arange(len(cx))
+    left = np.floor(cx - 0.5)  # the pixel with x + 0.5 <= cx < x + 1.5
+    left -= (left + 0.5 - cx) > 0
+    left += (left + 1.5 - cx) <= 0
+    left_in = inside(left, every)
+    some = left_in | inside(left + 1, every)
+    centre = np.where(left_in, left, left + 1)
+    first, last = np.minimum(first, centre), np.maximum(last, centre)
+    for end, step in ((first, -1.0), (last, 1.0)):
+        todo = np.flatnonzero(some)
+        while len(todo):
+            todo = todo[~inside(end[todo], todo)]
+            end[todo] -= step
+        todo = np.flatnonzero(some)
+        while len(todo):
+            todo = todo[inside(end[todo] + step, todo)]
+            end[todo] += step
+    last[~some] = first[~some] - 1
+    return first, last
 
 
 def _mosaic(region: np.ndarray, box_w: float, rng: np.random.Generator) -> np.ndarray:
