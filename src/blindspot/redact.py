@@ -108,6 +108,8 @@ def _union_mask(detections: Detections, mask_scale: float, width: int, height: i
     of boxes. Every mask is a set of rectangles (a kind's padded box, a face's box, a face's
     ellipse row by row), and the rectangles are painted together with a difference array."""
     boxes = np.asarray(detections.boxes, np.float64).reshape(-1, 4)
+    if not np.isfinite(boxes).all():  # fail closed: a box that cannot be drawn aborts the file
+        raise ValueError("a box to cover is not finite")
     kinds = np.asarray(detections.kinds).reshape(-1)
     # `padded` and `mask_region`, box by box in the same float operations.
     shares = np.zeros((len(boxes), 2))
