@@ -190,6 +190,7 @@ def _nms_groups_one_by_one(dets: Detections, threshold: float) -> list[np.ndarra
 
 
 def test_nms_groups_are_those_of_the_one_by_one_definition():
+    """Both ways of grouping: boxes apart (a crowd) and boxes piled on each other."""
     rng = np.random.default_rng(3)
     for trial in range(300):
         n = int(rng.integers(0, 400))
@@ -199,6 +200,9 @@ def test_nms_groups_are_those_of_the_one_by_one_definition():
             xy, wh = np.round(xy / 8) * 8, np.round(wh / 8) * 8
         if trial % 5 == 0:  # some inverted boxes
             wh[rng.random(n) < 0.1] *= -1
+        if trial % 4 == 0:  # piled up, as one face's heatmap points are (1,200 of them)
+            n = 1200
+            xy, wh = rng.uniform(100, 110, (n, 2)), rng.uniform(0, 80, (n, 2))
         dets = Detections(np.concatenate([xy, xy + wh], 1).astype(np.float32),
                           np.round(rng.random(n), 1).astype(np.float32))
         threshold = float(rng.choice([0.0, 0.1, 0.3, 0.4, 0.5, 1.0]))

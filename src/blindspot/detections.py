@@ -186,6 +186,15 @@ def nms_groups(dets: Detections, iou_threshold: float = 0.4) -> list[np.ndarray]
         return [order] if len(order) else []
     boxes = np.asarray(dets.boxes, np.float64)[order].reshape(-1, 4)
     neighbours = _overlapping(boxes, iou_threshold)
+    if neighbours is None:  # boxes piled on each other (one face's many heatmap points)
+        alive_at = np.arange(len(order))  # not yet in a group, best first
+        groups = []
+        while len(alive_at):
+            member = iou_matrix(boxes[alive_at[0]], boxes[alive_at])[0] >= iou_threshold
+            member[0] = True
+            groups.append(order[alive_at[member]])
+            alive_at = alive_at[~member]
+        return groups
     alive = np.ones(len(order), bool)  # not yet in a group; indices are places in `order`
     groups = []
     for leader in range(len(order)):
@@ -198,16 +207,20 @@ def nms_groups(dets: Detections, iou_threshold: float = 0.4) -> list[np.ndarray]
     return groups
 
 
-def _overlapping(boxes: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
+def _overlapping(boxes: np.ndarray, iou_threshold: float) -> list[np.ndarray] | None:
     """For each box, the other boxes it overlaps by `iou_threshold` (> 0) or more, as
     `iou_matrix` computes it. Only pairs whose x ranges meet are compared (a sweep over the
-    left edges): a crowd's thousands of boxes are mostly apart."""
+    left edges): a crowd's thousands of boxes are mostly apart. None when the boxes are piled
+    up (more than `NMS_PAIRS_PER_BOX` such pairs per box): then a few large groups take them
+    all, and going group by group is faster."""
     n = len(boxes)
     by_x = np.argsort(boxes[:, 0], kind="stable")
     left = boxes[by_x, 0]
     # Boxes after each one (in x order) that start before it ends: the candidates.
     ends = np.searchsorted(left, boxes[by_x, 2], side="left")
     counts = np.maximum(ends - np.arange(n) - 1, 0)
+    if counts.sum() > NMS_PAIRS_PER_BOX * max(n, 64):
+        return None
     pairs_a: list[np.ndarray] = []
     pairs_b: list[np.ndarray] = []
     for start in range(0, n, 256):
@@ -222,6 +235,9 @@ def _overlapping(boxes: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
     b = np.concatenate([*pairs_b, *pairs_a]) if n else np.zeros(0, np.int64)
     sort = np.argsort(a, kind="stable")
     return np.split(b[sort], np.searchsorted(a[sort], np.arange(1, n)))
+
+
+NMS_PAIRS_PER_BOX = 256
 
 
 def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
