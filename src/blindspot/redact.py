@@ -104,12 +104,25 @@ def _union_mask(detections: Detections, mask_scale: float, width: int, height: i
     """The top-left corner `(x0, y0)` of the smallest rectangle holding every mask of
     `detections`, and the union of the masks over that rectangle.
 
-    The same masks as `cover_mask` (the definition), all at once: a crowd frame has thousands
-    of boxes. Every mask is a set of rectangles (a kind's padded box, a face's box, a face's
-    ellipse row by row), and the rectangles are painted together with a difference array."""
+    A few boxes: each one's `cover_mask` (the definition) in turn. Many (a crowd frame has
+    thousands): the same masks all at once, every mask a set of rectangles (a kind's padded
+    box, a face's box, a face's ellipse row by row) painted together with a difference array
+    over the rectangle (which costs more than a few boxes do one by one)."""
     boxes = np.asarray(detections.boxes, np.float64).reshape(-1, 4)
     if not np.isfinite(boxes).all():  # fail closed: a box that cannot be drawn aborts the file
         raise ValueError("a box to cover is not finite")
+    if len(boxes) <= UNION_ONE_BY_ONE:
+        regions = [cover_mask(box, mask_scale, width, height, kind) for box, kind
+                   in zip(detections.boxes, detections.kinds.tolist(), strict=True)]
+        regions = [(r, m) for r, m in regions if m.size]
+        if not regions:
+            return (0, 0), np.zeros((0, 0), bool)
+        x0, y0 = min(r[0] for r, _ in regions), min(r[1] for r, _ in regions)
+        union = np.zeros((max(r[3] for r, _ in regions) - y0,
+                          max(r[2] for r, _ in regions) - x0), bool)
+        for (rx, ry, rxe, rye), mask in regions:
+            union[ry - y0:rye - y0, rx - x0:rxe - x0] |= mask
+        return (x0, y0), union
     kinds = np.asarray(detections.kinds).reshape(-1)
     # `padded` and `mask_region`, box by box in the same float operations.
     shares = np.zeros((len(boxes), 2))
@@ -165,6 +178,10 @@ def _union_mask(detections: Detections, mask_scale: float, width: int, height: i
                - np.bincount(rows + end, minlength=size)).astype(np.int32).reshape(counts.shape)
     np.cumsum(counts, axis=1, out=counts)
     return (ux0, uy0), counts[:union_h, :union_w] > 0
+
+
+# Up to this many boxes `_union_mask` draws them one by one.
+UNION_ONE_BY_ONE = 48
 
 
 def _ellipse_rows(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray,
