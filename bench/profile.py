@@ -139,7 +139,7 @@ def timed_iter(name: str, items: Iterator) -> Iterator:
             close()
 
 
-def detect_label(detector: FaceDetector, rgb: np.ndarray) -> str:
+def detect_label(detector: FaceDetector, rgb: np.ndarray, *where: object) -> str:
     thorough = detector.settings.tile_scale > 0 or detector.settings.coarse_scale > 0
     return "detect thorough" if thorough else "detect light"
 
