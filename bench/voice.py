@@ -13,6 +13,14 @@ hears the speech only: each clip's speech spans (`blindspot.audio.speech`, Siler
 - parrot: knows the method and disguises its enrollment clips the same way, each with its own
   random draw (it cannot know ours), then probes with our disguised clips.
 
+One draw per clip makes the figures noisy (the same method has scored tune naive rank-1 0.129
+with one set of seeds and 0.371 with another), so with `--draws N` (default 3) every disguised
+clip (probe, and the parrot's enrollment) is disguised N times, draw d seeded with the one-draw
+seed plus d (draw 0 is the one-draw bench's draw: `--draws 1` gives its figures). Every figure
+(attacks, STOI, word agreement, the audit cosines) is computed per draw and printed as the mean
+over the draws with their min–max in brackets (the CPU cost is pooled over the draws); "none"
+has no draw (one value).
+
 Enrollment: each of the 12 speakers is the mean embedding of all their clips but the probe.
 Rank-1 identification among the 12 (chance 1/12 = 0.083); verification EER over all probe ×
 enrolled-speaker trials. "none" is clean speech (what the recognizer can do).
@@ -34,8 +42,9 @@ intelligibility proxies, both between each clean clip and its disguised version:
   (there are no reference transcripts here; PocketSphinx is weak on this speech, so this measures
   how much of what a recognizer heard survives, not absolute intelligibility).
 
-Embeddings (and transcripts) are cached in `$TMPDIR/blindspot-voice-bench` (keyed by the clip,
-the method, the role and a hash of disguise.py): a second run only computes what changed.
+Embeddings, STOI (and transcripts) are cached in `$TMPDIR/blindspot-voice-bench` (keyed by the
+clip, the method, the role, the draw index and a hash of disguise.py; draw 0 keeps the one-draw
+key): a second run only computes what changed.
 
 Also, from the clean clips of the scored parts (tune when `--part all`: never tune on
 held-out), the thresholds for `blindspot audit`'s speaker check on clip pairs (one recording
@@ -48,7 +57,7 @@ Install (a bench extra, never the core install; the attacker itself needs only b
     pip install soundfile pystoi pocketsphinx
 
     python bench/voice.py [FOLDER] [--methods none pitch mcadams formant disguise]
-                          [--part tune|held-out|all] [--asr]
+                          [--part tune|held-out|all] [--draws N] [--asr]
 """
 
 from __future__ import annotations
@@ -116,8 +125,10 @@ def load(folder: Path, clip: Clip) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def seed(*parts: str) -> np.random.Generator:
-    return np.random.default_rng(int(hashlib.sha256("|".join(parts).encode()).hexdigest(), 16))
+def seed(*parts: str, draw: int = 0) -> np.random.Generator:
+    """The random draw named by `parts`; draw d is seeded with draw 0's seed plus d."""
+    base = int(hashlib.sha256("|".join(parts).encode()).hexdigest(), 16)
+    return np.random.default_rng(base + draw)
 
 
 class Bench:
@@ -133,13 +144,16 @@ class Bench:
             self.audio[clip.file] = load(self.folder, clip)
         return self.audio[clip.file]
 
-    def disguised(self, method: str, clip: Clip, role: str) -> tuple[np.ndarray, float]:
-        """The clip disguised by `method` with the role's own random draw; CPU seconds."""
+    def disguised(
+        self, method: str, clip: Clip, role: str, draw: int = 0
+    ) -> tuple[np.ndarray, float]:
+        """The clip disguised by `method` with the role's own random draw number `draw`; CPU
+        seconds."""
         audio, rate = self.clean(clip)
         if method == "none":
             return audio, 0.0
         start = time.process_time()
-        out = apply(method, audio, rate, seed(role, method, clip.file))
+        out = apply(method, audio, rate, seed(role, method, clip.file, draw=draw))
         return out, time.process_time() - start
 
     def _cached(self, key: str, make) -> np.ndarray:
@@ -159,31 +173,34 @@ class Bench:
             wav = audio
         return self.encoder.embed(wav, rate, min_seconds=0)
 
-    def key(self, method: str, clip: Clip, role: str) -> str:
+    def key(self, method: str, clip: Clip, role: str, draw: int = 0) -> str:
         code = "" if method == "none" else CODE_HASH
-        return f"{method}|{role}|{clip.file}|{code}"
+        # draw 0 keeps the one-draw bench's key (and cache)
+        return f"{method}|{role}|{clip.file}|{code}" + (f"|draw {draw}" if draw else "")
 
-    def embedding(self, method: str, clip: Clip, role: str, costs: list) -> np.ndarray:
+    def embedding(
+        self, method: str, clip: Clip, role: str, costs: list, draw: int = 0
+    ) -> np.ndarray:
         def make():
-            audio, cpu = self.disguised(method, clip, role)
+            audio, cpu = self.disguised(method, clip, role, draw)
             # the CPU seconds are cached too
             return np.append(self.embed(audio, self.clean(clip)[1]), cpu)
 
-        value = self._cached(f"emb|{self.key(method, clip, role)}|{ATTACKER_HASH}", make)
+        value = self._cached(f"emb|{self.key(method, clip, role, draw)}|{ATTACKER_HASH}", make)
         costs.append((float(value[-1]), clip.seconds))
         return value[:-1]
 
-    def stoi(self, method: str, clip: Clip) -> float:
+    def stoi(self, method: str, clip: Clip, draw: int = 0) -> float:
         from pystoi import stoi
 
         def make():
             clean, rate = self.clean(clip)
-            audio, _ = self.disguised(method, clip, "probe")
+            audio, _ = self.disguised(method, clip, "probe", draw)
             return np.array([stoi(clean, audio, rate, extended=False)])
 
-        return float(self._cached("stoi|" + self.key(method, clip, "probe"), make)[0])
+        return float(self._cached("stoi|" + self.key(method, clip, "probe", draw), make)[0])
 
-    def transcript(self, method: str, clip: Clip) -> list[str]:
+    def transcript(self, method: str, clip: Clip, draw: int = 0) -> list[str]:
         def make():
             if self.decoder is None:
                 from pocketsphinx import Decoder
@@ -191,7 +208,7 @@ class Bench:
                 self.decoder = Decoder(samprate=16000, loglevel="FATAL")
             if self.clean(clip)[1] != 16000:
                 raise SystemExit(f"{clip.file}: PocketSphinx's model needs 16 kHz audio")
-            audio, _ = self.disguised(method, clip, "probe")
+            audio, _ = self.disguised(method, clip, "probe", draw)
             pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
             self.decoder.start_utt()
             self.decoder.process_raw(pcm, full_utt=True)
@@ -199,7 +216,7 @@ class Bench:
             hyp = self.decoder.hyp()
             return np.array((hyp.hypstr if hyp else "").split(), dtype=str)
 
-        words = self._cached("asr|" + self.key(method, clip, "probe"), make)
+        words = self._cached("asr|" + self.key(method, clip, "probe", draw), make)
         return [str(w) for w in words]
 
 
@@ -269,8 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     ap.add_argument("--methods", nargs="+", default=["none", *METHODS])
     ap.add_argument("--part", choices=["tune", "held-out", "all"], default="all")
+    ap.add_argument("--draws", type=int, default=3,
+                    help="random draws per disguised clip (draw d: the one-draw seed + d)")
     ap.add_argument("--asr", action="store_true", help="also PocketSphinx word agreement")
     args = ap.parse_args(argv)
+    if args.draws < 1:
+        ap.error("--draws must be at least 1")
     for m in args.methods:
         if m != "none" and m not in METHODS:
             ap.error(f"unknown method {m!r}; known: none {' '.join(METHODS)}")
@@ -294,43 +315,63 @@ def main(argv: list[str] | None = None) -> int:
     rows, kept = [], {}
     for method in args.methods:
         t0 = time.time()
-        costs: list[tuple[float, float]] = []
-        probes = clean.copy()
-        for i in needed:
-            probes[i] = bench.embedding(method, clips[i], "probe", costs)
-        kept[method] = np.einsum("ij,ij->i", clean, probes)  # unit vectors: cosines
-        # The parrot's enrollment covers every speaker's clips (the gallery has all 12).
-        parrot = (
-            clean
-            if method == "none"
-            else np.stack([bench.embedding(method, c, "attacker", costs) for c in clips])
-        )
-        cpu = sum(c for c, _ in costs)
-        seconds = sum(s for _, s in costs)
-        for p, idx in scored_by_part.items():
-            naive_r1, naive_eer = attack(clips, probes, clean, idx)
-            parrot_r1, parrot_eer = attack(clips, probes, parrot, idx)
-            stoi = float(np.mean([bench.stoi(method, clips[i]) for i in idx]))
-            agree = None
-            if args.asr:
-                errors = words = 0
-                for i in idx:
-                    ref = bench.transcript("none", clips[i])
-                    errors += word_errors(ref, bench.transcript(method, clips[i]))
-                    words += len(ref)
-                agree = 1 - errors / max(words, 1)
-            rows.append((method, p, naive_r1, naive_eer, parrot_r1, parrot_eer, stoi, agree,
+        draws = 1 if method == "none" else args.draws  # clean speech has no draw
+        figures: dict[str, list[tuple]] = {p: [] for p in scored_by_part}
+        kept[method] = []
+        cpu = seconds = 0.0
+        for draw in range(draws):
+            costs: list[tuple[float, float]] = []
+            probes = clean.copy()
+            for i in needed:
+                probes[i] = bench.embedding(method, clips[i], "probe", costs, draw)
+            kept[method].append(np.einsum("ij,ij->i", clean, probes))  # unit vectors: cosines
+            # The parrot's enrollment covers every speaker's clips (the gallery has all 12).
+            parrot = (
+                clean
+                if method == "none"
+                else np.stack(
+                    [bench.embedding(method, c, "attacker", costs, draw) for c in clips]
+                )
+            )
+            cpu += sum(c for c, _ in costs)
+            seconds += sum(s for _, s in costs)
+            for p, idx in scored_by_part.items():
+                naive_r1, naive_eer = attack(clips, probes, clean, idx)
+                parrot_r1, parrot_eer = attack(clips, probes, parrot, idx)
+                stoi = float(np.mean([bench.stoi(method, clips[i], draw) for i in idx]))
+                agree = None
+                if args.asr:
+                    errors = words = 0
+                    for i in idx:
+                        ref = bench.transcript("none", clips[i])
+                        errors += word_errors(ref, bench.transcript(method, clips[i], draw))
+                        words += len(ref)
+                    agree = 1 - errors / max(words, 1)
+                figures[p].append((naive_r1, naive_eer, parrot_r1, parrot_eer, stoi, agree))
+        for p, per_draw in figures.items():
+            rows.append((method, p, *zip(*per_draw, strict=True),
                          cpu / seconds if seconds else None))
         print(f"{method}: {time.time() - t0:.0f} s", file=sys.stderr)
 
-    print(f"| method | part | naive rank-1 | naive EER | parrot rank-1 | parrot EER | STOI |"
-          f"{' ASR word agreement |' if args.asr else ''} CPU s per s of audio |")
+    def show(values, fmt: str) -> str:
+        """The mean over the draws, their min–max in brackets (one draw: the value)."""
+        text = format(float(np.mean(values)), fmt)
+        if len(values) > 1:
+            text += f" ({format(float(np.min(values)), fmt)}–{format(float(np.max(values)), fmt)})"
+        return text
+
+    spread = (
+        f" (mean, min–max of {args.draws} draws)"
+        if args.draws > 1 and any(m != "none" for m in args.methods) else ""
+    )
+    print(f"| method{spread} | part | naive rank-1 | naive EER | parrot rank-1 | parrot EER |"
+          f" STOI |{' ASR word agreement |' if args.asr else ''} CPU s per s of audio |")
     print(f"|---|---|---|---|---|---|---|{'---|' if args.asr else ''}---|")
     for method, p, nr, ne, pr, pe, stoi, agree, cost in rows:
         cost_text = "—" if cost is None else f"{cost:.3f}"
-        agree_text = f" {agree:.2f} |" if args.asr else ""
-        print(f"| {method} | {p} | {nr:.3f} | {ne:.1%} | {pr:.3f} | {pe:.1%} | {stoi:.2f} |"
-              f"{agree_text} {cost_text} |")
+        agree_text = f" {show(agree, '.2f')} |" if args.asr else ""
+        print(f"| {method} | {p} | {show(nr, '.3f')} | {show(ne, '.1%')} | {show(pr, '.3f')} |"
+              f" {show(pe, '.1%')} | {show(stoi, '.2f')} |{agree_text} {cost_text} |")
 
     # The audit's speaker check: FAIL when cosine(output, original) >= threshold. Thresholds
     # from tune's clean speech (held-out printed as a check, never used to choose).
@@ -345,14 +386,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ncosine between each clean clip and its processed version (the same recording);"
           f" thresholds from {'tune' if 'tune' in levels else parts[0]}: at EER"
           f" {chosen['at_eer']:.3f}, 95 % match {chosen['match95']:.3f}")
-    print("| method | part | min | 5th pct | median | max | ≥ EER threshold | ≥ 95 % threshold |")
+    print(f"| method{spread} | part | min | 5th pct | median | max | ≥ EER threshold |"
+          " ≥ 95 % threshold |")
     print("|---|---|---|---|---|---|---|---|")
-    for method, cos in kept.items():
+    for method, per_draw in kept.items():
         for p, idx in scored_by_part.items():
-            c = cos[idx]
-            print(f"| {method} | {p} | {c.min():.3f} | {np.quantile(c, 0.05):.3f} |"
-                  f" {np.median(c):.3f} | {c.max():.3f} | {np.mean(c >= chosen['at_eer']):.0%} |"
-                  f" {np.mean(c >= chosen['match95']):.0%} |")
+            cos = [c[idx] for c in per_draw]
+            stats = [
+                show([c.min() for c in cos], ".3f"),
+                show([np.quantile(c, 0.05) for c in cos], ".3f"),
+                show([np.median(c) for c in cos], ".3f"),
+                show([c.max() for c in cos], ".3f"),
+                show([np.mean(c >= chosen["at_eer"]) for c in cos], ".0%"),
+                show([np.mean(c >= chosen["match95"]) for c in cos], ".0%"),
+            ]
+            print(f"| {method} | {p} | {' | '.join(stats)} |")
     return 0
 
 

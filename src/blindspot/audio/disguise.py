@@ -32,7 +32,7 @@ recognizer (GE2E, resemblyzer) on the tune half of the voice corpus: see `bench/
 docs/voice.md. The other methods measured there stay here, selectable by name in `METHODS`:
 "pitch" (a plain pitch shifter), "mcadams" (the VoicePrivacy Challenge signal-processing
 baseline, LPC pole angles raised to a power), "formant" (the envelope warp alone), "disguise1"
-(the product's until 2026-12-02) and "disguise" (the product's).
+(the product's until 2026-12-01) and "disguise" (the product's).
 """
 
 from __future__ import annotations
@@ -364,7 +364,7 @@ SPREAD_RATIO = (0.6, 1.6)
 
 
 def _disguise_mono(x: np.ndarray, rate: int, p: DisguiseParams, v1: bool = False) -> np.ndarray:
-    """The product's disguise; `v1`: the method before 2026-12-02 (no spread normalization,
+    """The product's disguise; `v1`: the method before 2026-12-01 (no spread normalization,
     the speaker's own fine structure shifted), kept for the bench."""
     if len(x) == 0:
         return x.astype(np.float32)
@@ -525,7 +525,7 @@ METHODS: dict[str, Method] = {
     "disguise1": Method(
         DisguiseParams.draw,
         lambda x, rate, p: _disguise_mono(x, rate, p, v1=True),  # type: ignore[arg-type]
-        "the product until 2026-12-02: absolute random pitch, random non-linear envelope warp, "
+        "the product until 2026-12-01: absolute random pitch, random non-linear envelope warp, "
         "intonation range, long-term shape flattened, random EQ",
     ),
     "disguise": Method(
