@@ -142,25 +142,29 @@ def _best_scores(frames: list[Detections]) -> list[float]:
     return single + list(best.values())
 
 
-def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(intersection areas N×M, areas of `a`, areas of `b`) of boxes `a` (N×4) and `b` (M×4)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = (ix2 - ix1).clip(0) * (iy2 - iy1).clip(0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter, area_a, area_b
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The intersection areas of boxes `a` and `b` (float64 arrays of shape (..., 4) that
+    broadcast: pair by pair, or `a[:, None]` with `b[None, :]` for every pair)."""
+    return ((np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])).clip(0)
+            * (np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])).clip(0))
+
+
+def _area(a: np.ndarray) -> np.ndarray:
+    return (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of boxes `a` and `b`, broadcast as `_intersection`."""
+    inter = _intersection(a, b)
+    union = _area(a) + _area(b) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every box in `a` (N×4) with every box in `b` (M×4)."""
-    inter, area_a, area_b = _overlaps(a, b)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    return _iou(a[:, None], b[None, :])
 
 
 def drop_contained(dets: Detections, share: float = 0.8) -> Detections:
@@ -169,8 +173,9 @@ def drop_contained(dets: Detections, share: float = 0.8) -> Detections:
     dropped box covered, the larger box's mask covers too."""
     if len(dets) < 2:
         return dets
-    inter, area, _ = _overlaps(dets.boxes, dets.boxes)
-    inside = inter / np.maximum(area, 1e-9)[:, None]
+    boxes = np.asarray(dets.boxes, np.float64)
+    area = _area(boxes)
+    inside = _intersection(boxes[:, None], boxes[None, :]) / np.maximum(area, 1e-9)[:, None]
     larger = (area[None, :] > area[:, None]) & (dets.scores[None, :] >= dets.scores[:, None])
     return dets.select(~((inside >= share) & larger).any(axis=1))
 
@@ -208,10 +213,10 @@ def nms_groups(dets: Detections, iou_threshold: float = 0.4) -> list[np.ndarray]
 
 
 def _overlapping(boxes: np.ndarray, iou_threshold: float) -> list[np.ndarray] | None:
-    """For each box, the other boxes it overlaps by `iou_threshold` (> 0) or more, as
-    `iou_matrix` computes it. Only pairs whose x ranges meet are compared (a sweep over the
-    left edges): a crowd's thousands of boxes are mostly apart. None when the boxes are piled
-    up (more than `NMS_PAIRS_PER_BOX` such pairs per box): then a few large groups take them
+    """For each box, the other boxes it overlaps by `iou_threshold` (> 0) or more (`_iou`,
+    as `iou_matrix`). Only pairs whose x ranges meet are compared (a sweep over the left
+    edges): a crowd's thousands of boxes are mostly apart. None when the boxes are piled up
+    (more than `NMS_PAIRS_PER_BOX` such pairs per box): then a few large groups take them
     all, and going group by group is faster."""
     n = len(boxes)
     by_x = np.argsort(boxes[:, 0], kind="stable")
@@ -228,7 +233,7 @@ def _overlapping(boxes: np.ndarray, iou_threshold: float) -> list[np.ndarray] | 
         first = np.repeat(np.arange(start, start + len(c)), c)
         second = first + 1 + np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
         a, b = by_x[first], by_x[second]
-        keep = _pair_iou(boxes[a], boxes[b]) >= iou_threshold
+        keep = _iou(boxes[a], boxes[b]) >= iou_threshold
         pairs_a.append(a[keep])
         pairs_b.append(b[keep])
     a = np.concatenate([*pairs_a, *pairs_b]) if n else np.zeros(0, np.int64)
@@ -238,15 +243,6 @@ def _overlapping(boxes: np.ndarray, iou_threshold: float) -> list[np.ndarray] | 
 
 
 NMS_PAIRS_PER_BOX = 256
-
-
-def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`iou_matrix` of the boxes `a[k]` and `b[k]`, pair by pair (the same arithmetic)."""
-    inter = ((np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])).clip(0)
-             * (np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])).clip(0))
-    union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-             + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter)
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def merge_group(dets: Detections, group: np.ndarray, merge: str = "union") -> np.ndarray:
