@@ -65,8 +65,7 @@ def detect_frames(path: Path, options: Options, detector: KindsDetector,
     full_every = options.full_every
     full = thorough if full_every else None
     found: list[Detections | None] = []
-    previous: Detections | None = None  # what the last detection run found, on this frame:
-    last_run: VideoFrame | None = None
+    last_run: VideoFrame | None = None  # the frame of the last detection run
     last: VideoFrame | None = None
     frames = prefetched(read_frames(path, options.threads), PREFETCH)
     try:
@@ -78,17 +77,17 @@ def detect_frames(path: Path, options: Options, detector: KindsDetector,
             if frame.index != start + len(found):
                 raise BlindspotError(f"frame {frame.index} arrived out of order")
             if full is not None and frame.index % full_every == 0:
-                previous = full.detect(frame.rgb)
+                found.append(full.detect(frame.rgb))
             elif frame.index % every == 0:
                 follows = full is not None and last_run is not None
-                previous = detector.detect(frame.rgb, near=previous if follows else None,
-                                           before=last_run.rgb if follows else None)
+                found.append(detector.detect(
+                    frame.rgb, near=found[last_run.index - start] if follows else None,
+                    before=last_run.rgb if follows else None))
             else:
                 found.append(None)
-                last = frame
-                continue
-            found.append(previous)
-            last = last_run = frame
+            if found[-1] is not None:
+                last_run = frame
+            last = frame
     finally:
         frames.close()
     if stop is not None and start + len(found) < stop:
