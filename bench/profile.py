@@ -10,8 +10,8 @@ has no timers):
 - yuv→rgb: the decoded picture converted to RGB (`video_io._rgb`; only the frames some stage
   looks at);
 - detect light / detect thorough: the video detector and the photo detector's passes, split
-  into the model (ONNX Runtime's `run`) and the rest (resizing, padding, the float blob, decoding
-  the heatmap, NMS);
+  into the model (its `run`: OpenVINO on the CPU, ONNX Runtime on CUDA) and the rest (resizing,
+  padding, the float blob, decoding the heatmap, NMS);
 - track; speech (the sound decoded and searched for speech, `find_speech`);
 - redact: covering each frame's boxes;
 - rgb→yuv, x264 encode, mux: the render pass's writer (`_Writer._picture`, the rest of
@@ -21,7 +21,7 @@ has no timers):
 
 Each stage's time is exclusive (a stage inside another counts only for the inner one). The
 detection pass's decoder thread is switched off (`video.prefetched` made serial) and `--threads
-1` (the default here) gives ONNX Runtime, the decoder and x264 one thread each, so that the
+1` (the default here) gives the model, the decoder and x264 one thread each, so that the
 process's CPU time between two points belongs to the stage between them. The floor (one decode
 + x264 encode through `transcode`, frames unchanged, as in `bench/video.py`) is profiled the same
 way. Then the real thing, unpatched, with the product's default threads: CPU and wall seconds of
@@ -60,6 +60,7 @@ import blindspot.video as video
 import blindspot.video_io as video_io
 from blindspot import Options, anonymize_file
 from blindspot.detect.faces import FaceDetector
+from blindspot.detect.openvino_cpu import CpuModel
 from blindspot.video_io import output_extension, transcode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +160,7 @@ PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
     (pipeline, "probe_video", lambda f: timed("probe", f)),
     (FaceDetector, "detect", lambda f: timed(detect_label, f)),
     (ort.InferenceSession, "run", lambda f: timed(model_label, f)),
+    (CpuModel, "run", lambda f: timed(model_label, f)),
     # The writer's steps: the conversion, then what is left of `video` is x264 encoding (each
     # stage is charged its own time only: the innermost one counts).
     (video_io._Writer, "video", lambda f: timed("x264 encode", f)),
@@ -190,6 +192,7 @@ PHOTO_PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
             factor - self.budget_factor(rgb.shape[1], rgb.shape[0])) < 1e-9
         else "pass coarse", f)),
     (ort.InferenceSession, "run", lambda f: timed(model_label, f)),
+    (CpuModel, "run", lambda f: timed(model_label, f)),
     (pipeline, "redact", lambda f: timed("redact", f)),
     (pipeline, "_write", lambda f: timed("encode JPEG", f)),
 ]
@@ -348,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER.resolve())
     parser.add_argument("--limit", type=int, help="only the first N clips")
     parser.add_argument("--threads", type=int, default=1,
-                        help="threads of ONNX Runtime, the decoder and x264 while profiling "
+                        help="threads of the model, the decoder and x264 while profiling "
                              "(default 1: each stage's CPU time is its own)")
     parser.add_argument("--runs", type=int, default=3, help="photo: best of N")
     parser.add_argument("--no-video", action="store_true")

@@ -87,6 +87,10 @@ def _env(folder: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))
     env["BLINDSPOT_NETWORK_LOG"] = str(folder / "network.log")
+    # A home of its own, to see that OpenVINO's telemetry stays off: when it ran, it wrote a
+    # client id under ~/intel.
+    env["HOME"] = str(folder / "home")
+    (folder / "home").mkdir(exist_ok=True)
     return env
 
 
@@ -120,6 +124,7 @@ def test_no_socket_is_ever_opened(tmp_path: Path, workers: int) -> None:
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "network.log").exists(), (tmp_path / "network.log").read_text()
     assert _outputs(tmp_path / "out") == EXPECTED
+    assert not (tmp_path / "home" / "intel").exists()
 
 
 @pytest.mark.skipif(not _unshare_works(), reason="`unshare -n` is not permitted here")

@@ -1,0 +1,65 @@
+"""The face model on the CPU through OpenVINO, in bfloat16 where the processor computes it.
+
+On processors with native bfloat16 arithmetic (AVX-512 BF16, AMX: recent AMD EPYC and Ryzen,
+Intel Xeon since Sapphire Rapids) CenterFace runs about twice as fast as in float32 on ONNX
+Runtime, and `bench/detection.py`'s recall bands are unchanged (docs/speed.md). Elsewhere it
+runs in float32, where OpenVINO gives ONNX Runtime's numbers to the last digit. `precision="f32"`
+asks for float32 everywhere (the same boxes on every machine).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import numpy as np
+
+# Importing OpenVINO sends a usage event to Google Analytics (its model converter's telemetry,
+# `openvino_telemetry`, from a forked process) and writes a client id under ~/intel. blindspot
+# never goes on the network: that module is made unimportable before OpenVINO is imported, and
+# OpenVINO falls back to its own no-op stub (tests/test_no_network.py watches this).
+sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+import openvino as ov  # noqa: E402
+
+PRECISIONS = ("auto", "f32")
+
+
+@functools.cache
+def _core() -> ov.Core:
+    return ov.Core()
+
+
+def native_precision(requested: str = "auto") -> str:
+    """The precision the model runs in for `requested`: "bf16" when "auto" and the CPU computes
+    bfloat16 natively, else "f32"."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
+    if requested == "f32":
+        return "f32"
+    return "bf16" if "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+
+
+class CpuModel:
+    """One compiled ONNX model on OpenVINO's CPU plugin with one inference request; `run` is
+    not thread-safe (callers lock)."""
+
+    def __init__(self, model: bytes, threads: int = 0, precision: str = "auto") -> None:
+        self.precision = native_precision(precision)
+        config: dict[str, object] = {
+            "INFERENCE_PRECISION_HINT": self.precision,
+            "PERFORMANCE_HINT": "LATENCY",
+            # Several workers share the cores: threads pinned to cores would pile up on the
+            # same ones.
+            "ENABLE_CPU_PINNING": False,
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        core = _core()
+        self.compiled = core.compile_model(core.read_model(model, b""), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
+        """The model's outputs, in its order, for the one input `inputs`."""
+        self.request.infer({0: inputs})
+        return [self.request.get_output_tensor(i).data.copy()
+                for i in range(len(self.compiled.outputs))]
