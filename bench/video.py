@@ -174,7 +174,9 @@ def deface_seconds(clip: Path, workdir: Path) -> tuple[float | None, float | Non
 
 
 def reference_settings() -> DetectorSettings:
-    return DetectorSettings(threshold=REFERENCE_THRESHOLD)
+    """The photo settings at the confident threshold, in float32: the same reference on every
+    machine, whatever precision blindspot runs in there."""
+    return DetectorSettings(threshold=REFERENCE_THRESHOLD, precision="f32")
 
 
 def person_reference_settings() -> PeopleSettings:

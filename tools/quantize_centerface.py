@@ -86,14 +86,14 @@ def calibration_blobs() -> list[np.ndarray]:
     """The model inputs of the default detector on the tune half, 100 of them at random."""
     samples = [s for s in load_samples(DEFAULT_FOLDER.resolve()) if part(s.name) == "tune"]
     blobs: list[np.ndarray] = []
-    model = CenterFace(1)
-    run = model.session.run
+    model = CenterFace(1, precision="f32")
+    infer = model._infer
 
-    def capture(names, feed):
-        blobs.append(feed["input.1"])
-        return run(names, feed)
+    def capture(blob):
+        blobs.append(blob)
+        return infer(blob)
 
-    model.session.run = capture
+    model._infer = capture  # type: ignore[method-assign]
     detector = FaceDetector(model=model)
     for sample in samples:
         detector.detect(sample.rgb)
