@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from ..detections import Detections, drop_contained, merge_group, nms, nms_groups
 from .onnx import CUDA_PROVIDER, load_model, providers, session
-from .openvino_cpu import CpuModel
+from .openvino_cpu import CpuModel, native_precision
 from .tiles import Tile, resize, tile_grid
 
 MODEL_NAME = "centerface"
@@ -76,10 +76,10 @@ class DetectorSettings:
     # face and is dropped (1: never).
     contained_share: float = 0.8
     # Where the model runs ("cpu", "cuda", or "auto": cuda when ONNX Runtime has its CUDA
-    # provider) and its threads (0: one per core); neither changes what is found. On the CPU
-    # it runs on OpenVINO, in bfloat16 where the processor computes it natively ("auto", about
-    # twice as fast, recall bands unchanged: docs/speed.md) or in float32 ("f32": the same
-    # boxes on every machine).
+    # provider) and its threads (0: one per core); neither changes what is found. On the CPU,
+    # `precision` "auto" runs it in bfloat16 on OpenVINO where the processor computes that
+    # natively (about twice as fast, recall bands unchanged: docs/speed.md), else in float32 on
+    # ONNX Runtime; "f32" always in float32 (the same boxes on every machine).
     device: str = "cpu"
     threads: int = 0
     precision: str = "auto"
@@ -90,19 +90,19 @@ def _load_model_bytes() -> bytes:
 
 
 class CenterFace:
-    """The CenterFace model, on OpenVINO on the CPU or on ONNX Runtime's CUDA provider; `run`
-    detects in one RGB array."""
+    """The CenterFace model: in bfloat16 on OpenVINO where the CPU computes it (`precision`
+    "auto"), else in float32 on ONNX Runtime (CPU or CUDA); `run` detects in one RGB array."""
 
     def __init__(self, intra_op_threads: int = 0, device: str = "cpu",
                  precision: str = "auto") -> None:
         model = _load_model_bytes()
+        cuda = CUDA_PROVIDER in providers(device)
+        self.precision = "f32" if cuda else native_precision(precision)
         self.model: CpuModel | ort.InferenceSession
-        if CUDA_PROVIDER in providers(device):
-            self.model = session(model, intra_op_threads, device)
-            self.precision = "f32"
+        if self.precision == "bf16":
+            self.model = CpuModel(model, intra_op_threads)
         else:
-            self.model = CpuModel(model, intra_op_threads, precision)
-            self.precision = self.model.precision
+            self.model = session(model, intra_op_threads, device)
         self._lock = threading.Lock()
 
     def run(self, rgb: np.ndarray, threshold: float) -> Detections:

@@ -1,10 +1,10 @@
-"""The face model on the CPU through OpenVINO, in bfloat16 where the processor computes it.
+"""The face model in bfloat16 on the CPU, through OpenVINO, where the processor computes it.
 
 On processors with native bfloat16 arithmetic (AVX-512 BF16, AMX: recent AMD EPYC and Ryzen,
-Intel Xeon since Sapphire Rapids) CenterFace runs about twice as fast as in float32 on ONNX
-Runtime, and `bench/detection.py`'s recall bands are unchanged (docs/speed.md). Elsewhere it
-runs in float32, where OpenVINO gives ONNX Runtime's numbers to the last digit. `precision="f32"`
-asks for float32 everywhere (the same boxes on every machine).
+Intel Xeon since Sapphire Rapids) CenterFace runs about twice as fast in bfloat16 on OpenVINO
+as in float32 on ONNX Runtime, and `bench/detection.py`'s recall bands are unchanged
+(docs/speed.md). Elsewhere, or asked for "f32", the model stays in float32 on ONNX Runtime
+(OpenVINO's float32 is no faster there). ONNX Runtime has no bfloat16 path for x86 CPUs.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def _core() -> ov.Core:
 
 
 def native_precision(requested: str = "auto") -> str:
-    """The precision the model runs in for `requested`: "bf16" when "auto" and the CPU computes
-    bfloat16 natively, else "f32"."""
+    """The precision the model runs in on the CPU for `requested`: "bf16" when "auto" and the
+    CPU computes bfloat16 natively, else "f32"."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
     if requested == "f32":
@@ -40,13 +40,12 @@ def native_precision(requested: str = "auto") -> str:
 
 
 class CpuModel:
-    """One compiled ONNX model on OpenVINO's CPU plugin with one inference request; `run` is
-    not thread-safe (callers lock)."""
+    """One ONNX model compiled for OpenVINO's CPU plugin in bfloat16, with one inference
+    request; `run` is not thread-safe (callers lock)."""
 
-    def __init__(self, model: bytes, threads: int = 0, precision: str = "auto") -> None:
-        self.precision = native_precision(precision)
+    def __init__(self, model: bytes, threads: int = 0) -> None:
         config: dict[str, object] = {
-            "INFERENCE_PRECISION_HINT": self.precision,
+            "INFERENCE_PRECISION_HINT": "bf16",
             "PERFORMANCE_HINT": "LATENCY",
             # Several workers share the cores: threads pinned to cores would pile up on the
             # same ones.
