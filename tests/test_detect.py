@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 import pytest
 from conftest import ASTRONAUT_FACE
 
 from blindspot.detect import faces as detect_module
+from blindspot.detect import openvino_cpu
 from blindspot.detect.faces import CenterFace, FaceDetector
 from blindspot.detect.onnx import PROVIDERS, session
 from blindspot.detect.openvino_cpu import CpuModel, native_precision
@@ -70,6 +73,18 @@ def test_float32_is_onnx_runtimes_model_and_bfloat16_finds_the_same_face(astrona
                     reason="this CPU does not compute bfloat16 natively")
 def test_bfloat16_runs_on_openvino():
     assert isinstance(CenterFace().model, CpuModel)
+
+
+def test_without_openvino_the_model_stays_in_float32_on_onnx_runtime(monkeypatch, astronaut):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` fails
+    openvino_cpu._core.cache_clear()
+    try:
+        assert native_precision("auto") == "f32"
+        model = CenterFace()
+        assert model.precision == "f32" and model.model.get_providers() == PROVIDERS
+        assert len(model.run(astronaut, 0.5)) == 1
+    finally:
+        openvino_cpu._core.cache_clear()
 
 
 def test_an_unknown_precision_is_refused():

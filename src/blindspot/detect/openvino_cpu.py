@@ -10,7 +10,9 @@ as in float32 on ONNX Runtime, and `bench/detection.py`'s recall bands are uncha
 from __future__ import annotations
 
 import functools
+import platform
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -19,24 +21,34 @@ import numpy as np
 # never goes on the network: that module is made unimportable before OpenVINO is imported, and
 # OpenVINO falls back to its own no-op stub (tests/test_no_network.py watches this).
 sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
-import openvino as ov  # noqa: E402
 
 PRECISIONS = ("auto", "f32")
+# OpenVINO is installed on x86-64 only (pyproject.toml): that is where bfloat16 was measured.
+X86_64 = ("x86_64", "amd64")
 
 
 @functools.cache
-def _core() -> ov.Core:
-    return ov.Core()
+def _core() -> Any | None:
+    """OpenVINO's runtime, or None where it is not installed (the model stays on ONNX
+    Runtime)."""
+    if platform.machine().lower() not in X86_64:
+        return None
+    try:
+        import openvino
+    except ImportError:
+        return None
+    return openvino.Core()
 
 
 def native_precision(requested: str = "auto") -> str:
-    """The precision the model runs in on the CPU for `requested`: "bf16" when "auto" and the
-    CPU computes bfloat16 natively, else "f32"."""
+    """The precision the model runs in on the CPU for `requested`: "bf16" when "auto", OpenVINO
+    is installed and the CPU computes bfloat16 natively, else "f32"."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
-    if requested == "f32":
+    core = _core() if requested == "auto" else None
+    if core is None:
         return "f32"
-    return "bf16" if "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+    return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
 
 
 class CpuModel:
@@ -54,6 +66,8 @@ class CpuModel:
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         core = _core()
+        if core is None:
+            raise RuntimeError("OpenVINO is not installed here")
         self.compiled = core.compile_model(core.read_model(model, b""), "CPU", config)
         self.request = self.compiled.create_infer_request()
 
