@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from blindspot.detect import reading, text
+from blindspot.detect.onnx import PROVIDERS
+from blindspot.detect.openvino_cpu import native_precision
 from blindspot.detect.reading import TextReader, plate_like
 from blindspot.detect.text import TextDetector, TextModel, TextSettings
 from blindspot.detections import PLATE, TEXT
@@ -89,6 +91,20 @@ def test_large_pictures_stay_within_the_pixel_budget(detector):
     video = TextDetector(TextSettings.video(), model=detector.model)
     whole, tiles = video.scales(1920, 1080)
     assert tiles == 0 and 1920 * 1080 * whole ** 2 <= text.VIDEO_MAX_PIXELS * 1.01
+
+
+def test_float32_is_onnx_runtimes_model_and_the_default_finds_the_same_name_tag(astronaut):
+    """Asked for float32 the text model is ONNX Runtime's CPU session; the default (bfloat16 on
+    OpenVINO where the CPU computes it) gives nearly the same probability map and finds the
+    astronaut's name tag as well."""
+    exact, default = TextModel(precision="f32"), TextModel()
+    assert exact.precision == "f32" and exact.session.get_providers() == PROVIDERS
+    assert default.precision == native_precision("auto")
+    a, b = exact.probability(astronaut), default.probability(astronaut)
+    assert a.shape == b.shape == astronaut.shape[:2]
+    assert np.abs(a - b).mean() < 0.01
+    found = TextDetector(model=default).detect(astronaut)
+    assert max(overlap(box, ASTRONAUT_NAME) for box in found.boxes) > 0.5
 
 
 def test_a_damaged_model_is_refused(monkeypatch):

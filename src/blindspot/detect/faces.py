@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from ..detections import Detections, drop_contained, merge_group, nms, nms_groups
-from .onnx import CUDA_PROVIDER, load_model, providers, session
-from .openvino_cpu import CpuModel, native_precision
+from .onnx import load_model
+from .openvino_cpu import open_model
 from .tiles import Tile, resize, tile_grid
 
 MODEL_NAME = "centerface"
@@ -91,18 +90,13 @@ def _load_model_bytes() -> bytes:
 
 class CenterFace:
     """The CenterFace model: in bfloat16 on OpenVINO where the CPU computes it (`precision`
-    "auto"), else in float32 on ONNX Runtime (CPU or CUDA); `run` detects in one RGB array."""
+    "auto"), else in float32 on ONNX Runtime (CPU or CUDA; see `open_model`); `run` detects in
+    one RGB array."""
 
     def __init__(self, intra_op_threads: int = 0, device: str = "cpu",
                  precision: str = "auto") -> None:
-        model = _load_model_bytes()
-        cuda = CUDA_PROVIDER in providers(device)
-        self.precision = "f32" if cuda else native_precision(precision)
-        self.model: CpuModel | ort.InferenceSession
-        if self.precision == "bf16":
-            self.model = CpuModel(model, intra_op_threads)
-        else:
-            self.model = session(model, intra_op_threads, device)
+        self.precision, self.model = open_model(_load_model_bytes(), intra_op_threads, device,
+                                                precision)
         self._lock = threading.Lock()
 
     def run(self, rgb: np.ndarray, threshold: float) -> Detections:
@@ -118,8 +112,6 @@ class CenterFace:
 
     def _infer(self, blob: np.ndarray) -> list[np.ndarray]:
         """The model's four outputs (heatmap, scale, offset, landmarks) for `blob`."""
-        if isinstance(self.model, CpuModel):
-            return self.model.run(blob)
         return self.model.run(None, {"input.1": blob})
 
 

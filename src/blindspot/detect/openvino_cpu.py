@@ -1,10 +1,12 @@
-"""The face model in bfloat16 on the CPU, through OpenVINO, where the processor computes it.
+"""The detectors' models in bfloat16 on the CPU, through OpenVINO, where the processor computes
+it natively.
 
 On processors with native bfloat16 arithmetic (AVX-512 BF16, AMX: recent AMD EPYC and Ryzen,
-Intel Xeon since Sapphire Rapids) CenterFace runs about twice as fast in bfloat16 on OpenVINO
-as in float32 on ONNX Runtime, and `bench/detection.py`'s recall bands are unchanged
-(docs/speed.md). Elsewhere, or asked for "f32", the model stays in float32 on ONNX Runtime
-(OpenVINO's float32 is no faster there). ONNX Runtime has no bfloat16 path for x86 CPUs.
+Intel Xeon since Sapphire Rapids) CenterFace and PP-OCR's text detector run about twice as
+fast in bfloat16 on OpenVINO as in float32 on ONNX Runtime, with the same recall in their
+benchmarks (docs/speed.md). Elsewhere, or asked for "f32", a model stays in float32 on ONNX
+Runtime (OpenVINO's float32 is no faster there). ONNX Runtime has no bfloat16 path for x86
+CPUs. `open_model` picks one or the other; both answer `run(None, {name: input})`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import sys
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
+
+from .onnx import CUDA_PROVIDER, providers, session
 
 # Importing OpenVINO sends a usage event to Google Analytics (its model converter's telemetry,
 # `openvino_telemetry`, from a forked process) and writes a client id under ~/intel. blindspot
@@ -51,9 +56,19 @@ def native_precision(requested: str = "auto") -> str:
     return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
 
 
+def open_model(model: bytes, threads: int = 0, device: str = "cpu", precision: str = "auto"
+               ) -> tuple[str, CpuModel | ort.InferenceSession]:
+    """The precision ("bf16" or "f32") `model` runs in and what runs it: in bfloat16 on OpenVINO
+    where `native_precision(precision)` says so (CPU only), else an ONNX Runtime session on
+    `device` with `threads` (see `onnx.session`)."""
+    if CUDA_PROVIDER not in providers(device) and native_precision(precision) == "bf16":
+        return "bf16", CpuModel(model, threads)
+    return "f32", session(model, threads, device)
+
+
 class CpuModel:
-    """One ONNX model compiled for OpenVINO's CPU plugin in bfloat16, with one inference
-    request; `run` is not thread-safe (callers lock)."""
+    """One ONNX model of one input compiled for OpenVINO's CPU plugin in bfloat16, with one
+    inference request; `run` is ONNX Runtime's call and is not thread-safe (callers lock)."""
 
     def __init__(self, model: bytes, threads: int = 0) -> None:
         config: dict[str, object] = {
@@ -71,8 +86,10 @@ class CpuModel:
         self.compiled = core.compile_model(core.read_model(model, b""), "CPU", config)
         self.request = self.compiled.create_infer_request()
 
-    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
-        """The model's outputs, in its order, for the one input `inputs`."""
+    def run(self, output_names: None, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """All the model's outputs, in its order, for `feed`'s one input (as ONNX Runtime's
+        `InferenceSession.run(None, feed)`)."""
+        (inputs,) = feed.values()
         self.request.infer({0: inputs})
         return [self.request.get_output_tensor(i).data.copy()
                 for i in range(len(self.compiled.outputs))]

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from ..detections import PLATE, TEXT, Detections, drop_contained, nms
-from .onnx import load_model, session
+from .onnx import load_model
+from .openvino_cpu import open_model
 from .tiles import resize, tile_grid
 
 MODEL_FILE = "ppocrv4_det.onnx"
@@ -66,9 +67,10 @@ class TextSettings:
     clahe: float = 2.0
     clahe_whole: float = 0.0
     clahe_grid: int = 8
-    # Where the model runs and ONNX Runtime's intra-op threads (see `DetectorSettings`).
+    # Where the model runs, its threads and its precision on the CPU (see `DetectorSettings`).
     device: str = "cpu"
     threads: int = 0
+    precision: str = "auto"
 
     @classmethod
     def video(cls, **changes: object) -> TextSettings:
@@ -81,10 +83,11 @@ VIDEO_MAX_PIXELS = 1_000_000
 
 
 class TextModel:
-    """One ONNX Runtime session of the PP-OCRv4 detection model."""
+    """The PP-OCRv4 detection model (in bfloat16 where the CPU computes it: `open_model`)."""
 
-    def __init__(self, threads: int = 0, device: str = "cpu") -> None:
-        self.session = session(load_model(MODEL_FILE, MODEL_SHA256), threads, device)
+    def __init__(self, threads: int = 0, device: str = "cpu", precision: str = "auto") -> None:
+        self.precision, self.session = open_model(load_model(MODEL_FILE, MODEL_SHA256), threads,
+                                                  device, precision)
         self._lock = threading.Lock()
 
     def probability(self, rgb: np.ndarray, clahe: float = 0.0, grid: int = 8) -> np.ndarray:
@@ -156,7 +159,8 @@ class TextDetector:
     def __init__(self, settings: TextSettings | None = None,
                  model: TextModel | None = None) -> None:
         self.settings = settings or TextSettings()
-        self.model = model or TextModel(self.settings.threads, self.settings.device)
+        self.model = model or TextModel(self.settings.threads, self.settings.device,
+                                        self.settings.precision)
 
     def detect(self, rgb: np.ndarray) -> Detections:
         """The text boxes in `rgb` (H×W×3 uint8 RGB), kind PLATE or TEXT."""
