@@ -34,8 +34,8 @@ X86_64 = ("x86_64", "amd64")
 
 @functools.cache
 def _core() -> Any | None:
-    """OpenVINO's runtime, or None where it is not installed (the model stays on ONNX
-    Runtime)."""
+    """OpenVINO's runtime, or None off x86-64 or where it is not installed (the models stay
+    on ONNX Runtime)."""
     if platform.machine().lower() not in X86_64:
         return None
     try:
@@ -61,6 +61,8 @@ def open_model(model: bytes, threads: int = 0, device: str = "cpu", precision: s
     """The precision ("bf16" or "f32") `model` runs in and what runs it: in bfloat16 on OpenVINO
     where `native_precision(precision)` says so (CPU only), else an ONNX Runtime session on
     `device` with `threads` (see `onnx.session`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if CUDA_PROVIDER not in providers(device) and native_precision(precision) == "bf16":
         return "bf16", CpuModel(model, threads)
     return "f32", session(model, threads, device)
