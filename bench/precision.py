@@ -69,6 +69,8 @@ def video_table(folder: Path, every: int) -> str:
     passes = {"light": DetectorSettings(threshold=options.threshold, coarse_scale=0.0,
                                         tile_scale=0.0),
               "thorough": options.detector_settings()}
+    detectors = {(name, p): FaceDetector(settings, model=model)
+                 for name, settings in passes.items() for p, model in models.items()}
     counts: dict[tuple[str, str, str], list[int]] = {}
     clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mov"))
     for clip in clips:
@@ -78,18 +80,17 @@ def video_table(folder: Path, every: int) -> str:
             if frame.index % every or not len(ref):
                 continue
             side = np.max(ref[:, 2:] - ref[:, :2], axis=1)
-            for name, settings in passes.items():
+            for (name, p), detector in detectors.items():
                 if name == "thorough" and frame.index % options.full_every:
                     continue
-                for p, model in models.items():
-                    dets = FaceDetector(settings, model=model).detect(frame.rgb)
-                    hit = (iou_matrix(ref, dets.boxes).max(axis=1) >= 0.3 if len(dets)
-                           else np.zeros(len(ref), bool))
-                    for band, lo, hi in BANDS:
-                        chosen = (side >= lo) & (side < hi)
-                        c = counts.setdefault((name, band, p), [0, 0])
-                        c[0] += int(hit[chosen].sum())
-                        c[1] += int(chosen.sum())
+                dets = detector.detect(frame.rgb)
+                hit = (iou_matrix(ref, dets.boxes).max(axis=1) >= 0.3 if len(dets)
+                       else np.zeros(len(ref), bool))
+                for band, lo, hi in BANDS:
+                    chosen = (side >= lo) & (side < hi)
+                    c = counts.setdefault((name, band, p), [0, 0])
+                    c[0] += int(hit[chosen].sum())
+                    c[1] += int(chosen.sum())
     auto = models["auto"].precision
     lines = [f"| pass | faces | found, f32 | found, {auto} |", "|---|---|---:|---:|"]
     for name in passes:

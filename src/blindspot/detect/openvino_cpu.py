@@ -45,12 +45,17 @@ def _core() -> Any | None:
     return openvino.Core()
 
 
+def _known(precision: str) -> str:
+    """`precision`, if it is one of `PRECISIONS`; ValueError otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return precision
+
+
 def native_precision(requested: str = "auto") -> str:
     """The precision the model runs in on the CPU for `requested`: "bf16" when "auto", OpenVINO
     is installed and the CPU computes bfloat16 natively, else "f32"."""
-    if requested not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
-    core = _core() if requested == "auto" else None
+    core = _core() if _known(requested) == "auto" else None
     if core is None:
         return "f32"
     return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
@@ -61,8 +66,7 @@ def open_model(model: bytes, threads: int = 0, device: str = "cpu", precision: s
     """The precision ("bf16" or "f32") `model` runs in and what runs it: in bfloat16 on OpenVINO
     where `native_precision(precision)` says so (CPU only), else an ONNX Runtime session on
     `device` with `threads` (see `onnx.session`)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    _known(precision)  # refused on every device, not only where the CPU runs it
     if CUDA_PROVIDER not in providers(device) and native_precision(precision) == "bf16":
         return "bf16", CpuModel(model, threads)
     return "f32", session(model, threads, device)
