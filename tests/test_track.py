@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blindspot.detections import Detections
-from blindspot.track import TrackSettings, track
+from blindspot.track import Tracker, TrackSettings, track
 
 
 def dets(*boxes: tuple[float, float, float, float], score: float = 0.9) -> Detections:
@@ -323,3 +323,95 @@ def test_greedy_matching_in_rounds_takes_the_pairs_of_the_one_by_one_walk():
         rank = np.full(shape, np.iinfo(np.int64).max, np.int64)
         rank[links] = rng.permutation(int(links.sum()))
         assert _greedy(rank) == _greedy_one_by_one(rank)
+
+
+def streamed(frames: list[Detections | None], track_settings: TrackSettings,
+             asks: list[bool]) -> list[Detections]:
+    """`Tracker`'s output joined: frames pushed one by one, `ready` asked after frame i when
+    `asks[i]`, then `finish`."""
+    tracker = Tracker(track_settings)
+    out: list[Detections] = []
+    for i, frame in enumerate(frames):
+        tracker.push(frame)
+        if asks[i % len(asks)]:
+            out += tracker.ready()
+            assert len(out) <= i + 1
+    return out + tracker.finish()
+
+
+def same(a: list[Detections], b: list[Detections]) -> None:
+    assert len(a) == len(b)
+    for t, (x, y) in enumerate(zip(a, b, strict=True)):
+        for field in ("boxes", "scores", "track_ids", "kinds"):
+            assert np.array_equal(getattr(x, field), getattr(y, field)), (t, field)
+
+
+kinds_frame_strategy = st.one_of(st.none(), st.lists(
+    st.tuples(boxes_strategy, st.integers(0, 1)), max_size=4))
+stream_settings_strategy = st.builds(
+    TrackSettings, iou_match=st.floats(0.05, 1.0), centre_match=st.floats(0, 3),
+    max_gap=st.integers(0, 6), extend=st.integers(0, 12), motion_scale=st.floats(0, 4),
+    extrapolate=st.integers(0, 12), thorough_every=st.sampled_from([0, 3, 6]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.lists(kinds_frame_strategy, max_size=40), track_settings=stream_settings_strategy,
+       asks=st.lists(st.booleans(), min_size=1, max_size=7))
+def test_the_tracker_a_frame_at_a_time_gives_exactly_what_track_gives(raw, track_settings, asks):
+    """What the render of a video gets while detection goes on is what tracking the whole
+    video gives, frame by frame, whenever it asks."""
+    frames = [None if f is None else
+              Detections(np.array([b for (b, _), _ in f], np.float32).reshape(-1, 4),
+                         np.array([s for (_, s), _ in f], np.float32),
+                         kinds=np.array([k for _, k in f], np.uint8)) for f in raw]
+    same(streamed(frames, track_settings, asks), track(frames, track_settings))
+
+
+def test_the_render_trails_detection_by_about_extend_frames():
+    """A face moving through 200 frames, detected every 4th: the frames come out while
+    detection goes on, no more than extend + a cadence step behind it."""
+    truth = linear_path(200, (10, 10), (2, 1), (40, 40))
+    frames = sample(truth, 4)
+    s = TrackSettings.for_fps(25, 4, 24)
+    tracker = Tracker(s)
+    got = 0
+    for i, frame in enumerate(frames):
+        tracker.push(frame)
+        got += len(tracker.ready())
+        if i >= 40:
+            assert got >= i - s.extend - 4, i
+    assert got + len(tracker.finish()) == 200
+
+
+def test_a_track_seen_only_by_the_thorough_pass_holds_its_cover_back_until_settled():
+    """A small face only every 24th frame sees: its cover before its first detection moves on
+    all of `extend` frames; until a light detection joins the track (which would shorten
+    that), the frames it covers are not returned."""
+    s = TrackSettings.for_fps(25, 4, 24)
+    frames: list[Detections | None] = [None] * 120
+    for t in range(0, 120, 4):
+        if t % 24 == 0 and t >= 48:
+            frames[t] = dets((100 + t, 50, 112 + t, 62))
+        elif t >= 72:
+            frames[t] = dets((100 + t, 50, 112 + t, 62))  # the light pass finds it from 72
+        else:
+            frames[t] = dets()
+    tracker = Tracker(s)
+    out: list[Detections] = []
+    for i, frame in enumerate(frames):
+        tracker.push(frame)
+        out += tracker.ready()
+        if 48 <= i < 72:
+            assert len(out) <= 48 - s.extend, i
+    assert len(out) > 72 - s.extend
+    same(out + tracker.finish(), track(frames, s))
+
+
+def test_a_face_missed_for_longer_than_extend_is_interpolated_when_it_comes_back():
+    """Missed for 7 runs (28 frames, longer than the 24 frames of cover held past it) and
+    found again: the frames between are interpolated, as tracking the whole video does, not
+    the held cover the tracker had when they were first asked for."""
+    truth = linear_path(100, (10, 10), (3, 1), (40, 40))
+    frames = sample(truth, 4, missed=frozenset(range(44, 72)))
+    s = TrackSettings.for_fps(25, 4, 24)
+    same(streamed(frames, s, [True]), track(frames, s))

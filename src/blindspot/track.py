@@ -109,12 +109,15 @@ class _Track:
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     misses: int = 0  # detection runs since the last detection of this track
+    thorough_only: bool = True  # every detection so far on a frame where the thorough one ran
 
-    def add(self, t: int, box: np.ndarray, score: float) -> None:
+    def add(self, t: int, box: np.ndarray, score: float, thorough: bool) -> None:
+        """A detection on frame `t` (`thorough`: a frame where the thorough detector ran)."""
         self.times.append(t)
         self.boxes.append(box)
         self.scores.append(score)
         self.misses = 0
+        self.thorough_only &= thorough
 
     def predict(self, t: int) -> np.ndarray:
         """The box expected on frame `t`, moving on at the velocity of the last two detections."""
@@ -135,23 +138,50 @@ def track(frames: Sequence[Detections | None],
     a non-finite box, which is passed through but not tracked). A filled box carries the score of
     the track's nearest detection (the smaller of the two it lies between).
     """
-    n = len(frames)
-    tracks, det_ids = _link(frames, settings)
-    runs = [t for t, dets in enumerate(frames) if dets is not None]
-    filled = [_fill(tr, n, runs[0], runs[-1], settings) for tr in tracks] if runs else []
-    return _assemble(frames, det_ids, filled)
+    tracker = Tracker(settings)
+    for dets in frames:
+        tracker.push(dets)
+    return tracker.finish()
 
 
-def _link(frames: Sequence[Detections | None],
-          settings: TrackSettings) -> tuple[list[_Track], list[np.ndarray]]:
-    """All tracks, and for each frame the track id of each of its detections."""
-    live: list[_Track] = []
-    done: list[_Track] = []
-    det_ids: list[np.ndarray] = []
-    for t, dets in enumerate(frames):
+class Tracker:
+    """`track`, a frame at a time, for a render that follows detection: `push` each frame's
+    detections in order; `ready` returns the boxes of the next frames that no later frame can
+    change any more, `finish` (after the last frame) the rest. Joined, they are `track`'s
+    output exactly (`track` is this class).
+
+    A frame is final once no track can still change its boxes: a track that may still link a
+    detection changes the frames after its last one (its cover held past it becomes an
+    interpolation), or all of its cover before its first when its start is not settled (one
+    detection so far: no velocity yet; only thorough ones: it may still turn out to be a face
+    the light detector sees, and move on less far); and a track not started yet covers at most
+    `extend` frames before its first. So the render trails detection by about `extend`
+    frames, and by longer while a track seen only by the thorough detector lives.
+    Memory: the boxes of the frames not returned yet, and the tracks that cover them.
+    """
+
+    def __init__(self, settings: TrackSettings = TrackSettings()) -> None:
+        self.settings = settings
+        self.frames: list[Detections | None] = []  # pushed, not returned yet
+        self.det_ids: list[np.ndarray] = []  # their detections' track ids
+        self.returned = 0  # frames returned so far
+        self.live: list[_Track] = []  # tracks that may still link a detection
+        self.done: list[_Track] = []  # ended tracks that may cover frames not returned
+        self.tracks = 0  # ids given so far
+        self.first_run: int | None = None
+        self.last_run: int | None = None
+
+    def push(self, dets: Detections | None) -> None:
+        """Link the next frame's detections (None: detection did not run on it)."""
+        t = self.returned + len(self.frames)
+        self.frames.append(dets)
         if dets is None:
-            det_ids.append(np.zeros(0, np.int64))
-            continue
+            self.det_ids.append(np.zeros(0, np.int64))
+            return
+        if self.first_run is None:
+            self.first_run = t
+        self.last_run = t
+        live = self.live
         boxes = dets.boxes.astype(np.float64)
         ids = np.full(len(dets), -1, np.int64)
         trackable = np.flatnonzero(np.isfinite(boxes).all(axis=1))
@@ -159,15 +189,17 @@ def _link(frames: Sequence[Detections | None],
         elapsed = np.array([t - tr.times[-1] for tr in live], np.float64)
         same_kind = np.array([tr.kind for tr in live])[:, None] == dets.kinds[trackable][None, :]
         matched = set()
-        for i, j in _match(predicted, elapsed, boxes[trackable], settings, same_kind):
+        thorough = bool(self.settings.thorough_every) and t % self.settings.thorough_every == 0
+        for i, j in _match(predicted, elapsed, boxes[trackable], self.settings, same_kind):
             d = int(trackable[j])
-            live[i].add(t, boxes[d], float(dets.scores[d]))
+            live[i].add(t, boxes[d], float(dets.scores[d]), thorough)
             ids[d] = live[i].id
             matched.add(i)
         for d in trackable:
             if ids[d] < 0:
-                new = _Track(len(live) + len(done), int(dets.kinds[d]))
-                new.add(t, boxes[d], float(dets.scores[d]))
+                new = _Track(self.tracks, int(dets.kinds[d]))
+                self.tracks += 1
+                new.add(t, boxes[d], float(dets.scores[d]), thorough)
                 ids[d] = new.id
                 live.append(new)
                 matched.add(len(live) - 1)
@@ -175,10 +207,53 @@ def _link(frames: Sequence[Detections | None],
         for i, tr in enumerate(live):
             if i not in matched:
                 tr.misses += 1
-            (done if tr.misses > settings.max_gap else still).append(tr)
-        live = still
-        det_ids.append(ids)
-    return sorted(done + live, key=lambda tr: tr.id), det_ids
+            (self.done if tr.misses > self.settings.max_gap else still).append(tr)
+        self.live = still
+        self.det_ids.append(ids)
+
+    def ready(self) -> list[Detections]:
+        """The boxes of the next frames that are final (possibly none)."""
+        if self.last_run is None:
+            return []
+        return self._emit(self._final_until(), self.last_run + 1, self.last_run)
+
+    def finish(self) -> list[Detections]:
+        """The boxes of every frame not returned yet (call after the last frame)."""
+        end = self.returned + len(self.frames)
+        return self._emit(end, end, self.last_run if self.last_run is not None else end - 1)
+
+    def _final_until(self) -> int:
+        """The first frame whose boxes a frame not pushed yet may still change."""
+        s, first, last = self.settings, self.first_run, self.last_run
+        assert first is not None and last is not None
+
+        def cover_start(t: int) -> int:  # where a track first detected on frame t is covered
+            return 0 if t - s.extend <= first else t - s.extend
+
+        until = cover_start(last + 1)  # a track that starts on a later frame
+        for tr in self.live:
+            unsettled = len(tr.times) < 2 or tr.thorough_only
+            until = min(until, cover_start(tr.times[0]) if unsettled else tr.times[-1] + 1)
+        return max(until, self.returned)
+
+    def _emit(self, until: int, n: int, last_run: int) -> list[Detections]:
+        """Frames `returned`…`until - 1`, as `track` gives them for a video of `n` frames whose
+        last frame where detection ran is `last_run` (so far: the frames up to the last run
+        pushed; at the end: all of them)."""
+        lo, count = self.returned, until - self.returned
+        if count <= 0:
+            return []
+        first = self.first_run if self.first_run is not None else 0
+        tracks = sorted(self.done + self.live, key=lambda tr: tr.id)
+        filled = [_fill(tr, n, first, last_run, self.settings, lo, until) for tr in tracks]
+        out = _assemble(self.frames[:count], self.det_ids[:count], filled, lo)
+        del self.frames[:count], self.det_ids[:count]
+        self.returned = until
+        # An ended track whose cover ends before the frames left (and before the last frame
+        # where detection ran, past which its cover could reach the video's end) is spent.
+        self.done = [tr for tr in self.done
+                     if tr.times[-1] + self.settings.extend >= min(until, last_run)]
+        return out
 
 
 def _match(predicted: np.ndarray, elapsed: np.ndarray, boxes: np.ndarray,
@@ -241,10 +316,11 @@ def _sides(boxes: np.ndarray) -> np.ndarray:
     return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
 
 
-def _fill(tr: _Track, n: int, first_run: int, last_run: int,
-          settings: TrackSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Track]:
-    """The frames one track covers without a detection of its own: (frames, boxes, scores,
-    the track).
+def _fill(tr: _Track, n: int, first_run: int, last_run: int, settings: TrackSettings,
+          lo: int = 0, hi: int | None = None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Track]:
+    """The frames (from `lo` to `hi - 1`; None: to the end) one track covers without a
+    detection of its own in a video of `n` frames: (frames, boxes, scores, the track).
 
     Between detections: linear interpolation. Before the first and after the last: the end box
     held and moved on by the end velocity (their union), for `extend` frames, and through the
@@ -255,12 +331,13 @@ def _fill(tr: _Track, n: int, first_run: int, last_run: int,
     boxes = np.array(tr.boxes, np.float64)
     scores = np.array(tr.scores, np.float64)
     extend, moving = settings.extend, min(settings.extend, settings.extrapolate)
-    if settings.thorough_every and (times % settings.thorough_every == 0).all():
+    if tr.thorough_only:
         moving = extend  # a small face seen only now and then: moved on all the way
     start, end = times[0] - extend, times[-1] + extend
     start = 0 if start <= first_run else start
     end = n - 1 if end >= last_run else end
-    frames = np.arange(max(start, 0), min(end, n - 1) + 1)
+    hi = n if hi is None else min(hi, n)
+    frames = np.arange(max(start, lo, 0), min(end, hi - 1) + 1)
     frames = frames[~np.isin(frames, times)]
     out_boxes = np.zeros((len(frames), 4))
     out_scores = np.zeros(len(frames))
@@ -297,9 +374,10 @@ def _grow(boxes: np.ndarray, steps: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _assemble(frames: Sequence[Detections | None], det_ids: list[np.ndarray],
-              filled: list[tuple[np.ndarray, np.ndarray, np.ndarray, _Track]]
+              filled: list[tuple[np.ndarray, np.ndarray, np.ndarray, _Track]], first: int = 0
               ) -> list[Detections]:
-    """Per frame: the frame's detections, then the filled boxes of the tracks that cover it."""
+    """Per frame (`frames` are frames `first`…): the frame's detections, then the filled boxes
+    of the tracks that cover it."""
     filled = filled or [(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), _Track(-1))]
     at = np.concatenate([f[0] for f in filled])
     boxes = np.concatenate([f[1] for f in filled])
@@ -309,7 +387,7 @@ def _assemble(frames: Sequence[Detections | None], det_ids: list[np.ndarray],
     order = np.argsort(at, kind="stable")
     at, boxes, scores, ids, kinds = at[order], boxes[order], scores[order], ids[order], \
         kinds[order]
-    bounds = np.searchsorted(at, np.arange(len(frames) + 1))
+    bounds = np.searchsorted(at, np.arange(first, first + len(frames) + 1))
     out = []
     for t, dets in enumerate(frames):
         dets = dets if dets is not None else Detections.empty()
