@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from fractions import Fraction
 
 import av
@@ -13,7 +15,11 @@ import pytest
 from conftest import ASTRONAUT_FACE
 
 import blindspot
+import blindspot.video as video
+from blindspot.pipeline import video_detectors
 from blindspot.residue import exiftool_tags, identifying_tags
+from blindspot.video import anonymize_video
+from blindspot.video_io import probe_video
 
 FPS = 25
 FRAMES = 40
@@ -155,3 +161,88 @@ def test_folder_walk_takes_videos_and_names_avi_output_mp4(tmp_path, clip):
     assert sorted(out.name for _, out in jobs) == ["a.mp4", "b.mov"]
     jobs, _ = plan_outputs([str(tmp_path / "in" / "a.avi")], None, "anon")
     assert jobs[0][1].name == "a.anon.mp4"
+
+
+def test_detection_and_the_render_at_once_cover_what_the_two_steps_cover(tmp_path, clip):
+    """anonymize_file renders while it detects; the boxes are those of detecting the whole
+    video first (detect_file) and rendering them after."""
+    options = blindspot.Options(detect_every=3)
+    at_once = blindspot.anonymize_file(clip, tmp_path / "a.mp4", options)
+    found = blindspot.detect_file(clip, options)
+    two_steps = blindspot.anonymize_file(clip, tmp_path / "b.mp4", options, detections=found)
+    assert len(at_once.detections) == len(two_steps.detections) == FRAMES
+    for a, b in zip(at_once.detections, two_steps.detections, strict=True):
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.kinds, b.kinds)
+    assert (at_once.faces, at_once.uncertain) == (two_steps.faces, two_steps.uncertain)
+
+
+class _Gated:
+    """A video detector that, on its `gate`-th call, waits for `opened` (or raises
+    `error` there instead); each call takes at least `slow` seconds."""
+
+    def __init__(self, inner, gate: int, opened: threading.Event | None = None,
+                 error: Exception | None = None, slow: float = 0.0) -> None:
+        self.inner, self.gate, self.opened, self.error = inner, gate, opened, error
+        self.slow = slow
+        self.calls = 0
+
+    def detect(self, rgb, near=None, before=None):
+        self.calls += 1
+        time.sleep(self.slow)
+        if self.calls == self.gate:
+            if self.error is not None:
+                raise self.error
+            assert self.opened is not None and self.opened.wait(60), "the render never started"
+        return self.inner.detect(rgb, near, before)
+
+
+def _stream(clip, out, light, thorough, options):
+    info = probe_video(clip, options.max_pixels, options.max_duration)
+    return anonymize_video(clip, out, options, info, light, thorough,
+                           lambda dets: (dets, ["solid"] * len(dets)), lambda: None)
+
+
+def test_the_render_starts_while_detection_goes_on(tmp_path, clip, monkeypatch):
+    """The light detector's run on frame 36 of 40 waits until a frame has been covered: it
+    would wait forever if the render began only after detection."""
+    options = blindspot.Options()
+    light, thorough = video_detectors(options)
+    rendered = threading.Event()
+    redact = video.redact
+
+    def covering(*args, **kwargs):
+        rendered.set()
+        return redact(*args, **kwargs)
+
+    monkeypatch.setattr(video, "redact", covering)
+    gated = _Gated(light, gate=8, opened=rendered)  # light runs: 4, 8, …, 20, 28, 32, 36
+    boxes = _stream(clip, tmp_path / "o.mp4", gated, thorough, options)
+    assert len(boxes) == FRAMES and gated.calls == 8
+    assert len(_frames(tmp_path / "o.mp4")) == FRAMES
+
+
+def test_an_error_in_detection_stops_the_render_and_leaves_no_output(tmp_path, clip):
+    options = blindspot.Options()
+    light, thorough = video_detectors(options)
+    failing = _Gated(light, gate=7, error=blindspot.BlindspotError("the detector broke"))
+    with pytest.raises(blindspot.BlindspotError, match="the detector broke"):
+        _stream(clip, tmp_path / "o.mp4", failing, thorough, options)
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("blindspot-")]
+
+
+def test_an_error_in_the_render_stops_detection_and_leaves_no_output(tmp_path, clip,
+                                                                     monkeypatch):
+    options = blindspot.Options()
+    light, thorough = video_detectors(options)
+    counted = _Gated(light, gate=0, slow=0.3)  # time for the render's error to stop it
+
+    def broken(*args, **kwargs):
+        raise blindspot.BlindspotError("the disk is full")
+
+    monkeypatch.setattr(video, "redact", broken)
+    with pytest.raises(blindspot.BlindspotError, match="the disk is full"):
+        _stream(clip, tmp_path / "o.mp4", counted, thorough, options)
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("blindspot-")]
+    assert counted.calls < 8, "detection went on to the end after the render failed"

@@ -34,7 +34,7 @@ from .photo import Photo
 from .redact import redact
 from .sink import PhotoWriter, write_photo, writer_for
 from .source import exif_orientation, open_image, read_photo
-from .video import detect_video, render_video
+from .video import anonymize_video, detect_video, render_video
 from .video_io import VIDEO_EXTENSIONS, probe_video
 
 
@@ -239,23 +239,32 @@ def _anonymize_video(path: Path, out: Path, options: Options,
                      detections: list[Detections] | None,
                      modes: list[list[str]] | None = None,
                      speech: list[tuple[Span, str]] | None = None) -> FileResult:
-    if detections is None:
-        info, found = detect_video(path, options, *video_detectors(options))
+    info = probe_video(path, options.max_pixels, options.max_duration)
+    found_speech = Speech([span for span, _ in speech]) if speech is not None else None
+
+    def speech_edits() -> list[tuple[Span, str]] | None:
+        nonlocal speech, found_speech
+        if speech is None and options.keep_audio and info.audio_streams:
+            found_speech = find_speech(path)
+            speech = [(span, options.voice) for span in found_speech.spans]
+        return speech if options.keep_audio else None
+
+    def cover(dets: Detections) -> tuple[Detections, list[str]]:
+        (covered,), (frame_modes,), _ = _split([dets], [box_modes(dets, options)])
+        return covered, frame_modes
+
+    if detections is None:  # detection, tracking and the render at once
+        found = anonymize_video(path, out, options, info, *video_detectors(options), cover,
+                                speech_edits)
+        modes = None
     else:
-        info = probe_video(path, options.max_pixels, options.max_duration)
         found = list(detections)
     if modes is None:
         modes = [box_modes(dets, options) for dets in found]
     covered, covered_modes, left = _split(found, modes)
-    found_speech = None
-    if speech is None and options.keep_audio and info.audio_streams:
-        found_speech = find_speech(path)
-        speech = [(span, options.voice) for span in found_speech.spans]
-    elif speech is not None:
-        found_speech = Speech([span for span, _ in speech])
-    # render_video refuses a frame count other than len(covered)
-    render_video(path, out, options, covered, covered_modes,
-                 speech if options.keep_audio else None)
+    if detections is not None:
+        # render_video refuses a frame count other than len(covered)
+        render_video(path, out, options, covered, covered_modes, speech_edits())
     result = FileResult(path, out, frames=len(covered),
                         metadata_removed=info.metadata + info.dropped_streams,
                         speech=found_speech, speech_edits=speech or [])

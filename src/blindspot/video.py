@@ -13,9 +13,10 @@ the file: no output.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,12 +31,13 @@ from .detections import Detections
 from .errors import BlindspotError
 from .options import Options
 from .redact import redact
-from .track import TrackSettings, track
+from .track import Tracker, TrackSettings, track
 from .video_io import VideoFrame, VideoInfo, probe_video, read_frames, transcode
 
 T = TypeVar("T")
 # Decoded frames waiting for the detector: enough to keep both busy, few enough for memory.
 PREFETCH = 4
+CHANGED = "the video changed while it was read (more frames than in the detection pass)"
 
 
 def detect_video(path: Path, options: Options, detector: KindsDetector,
@@ -49,8 +51,17 @@ def detect_frames(path: Path, options: Options, detector: KindsDetector,
                   thorough: KindsDetector | None = None, start: int = 0,
                   stop: int | None = None) -> list[Detections | None]:
     """Pass 1 over frames `start`…`stop - 1` (`stop` None: to the end): the boxes of each frame
-    the cadence picks, None for the others. The cadence counts from the first frame of the
-    video, so ranges run apart (in several processes) and joined give what one run gives.
+    the cadence picks, None for the others (`found_frames`, as a list)."""
+    return list(found_frames(path, options, detector, thorough, start, stop))
+
+
+def found_frames(path: Path, options: Options, detector: KindsDetector,
+                 thorough: KindsDetector | None = None, start: int = 0,
+                 stop: int | None = None) -> Iterator[Detections | None]:
+    """Pass 1 over frames `start`…`stop - 1` (`stop` None: to the end), a frame at a time: the
+    boxes of each frame the cadence picks, None for the others. The cadence counts from the
+    first frame of the video, so ranges run apart (in several processes) and joined give what
+    one run gives.
 
     With a thorough detector, each run of the light `detector` is given what the previous run
     found and its frame (it looks closely around those faces and where the picture changed,
@@ -60,13 +71,15 @@ def detect_frames(path: Path, options: Options, detector: KindsDetector,
 
     Frames before `start` are decoded but never converted to RGB (cheap). Only a range that
     reaches the end of the video checks the file's integrity there and detects on the last
-    frame (a track is then never cut short at the end)."""
+    frame (a track is then never cut short at the end), so each frame comes out once the next
+    one is decoded."""
     every = max(1, options.detect_every)
     full_every = options.full_every
     full = thorough if full_every else None
-    found: list[Detections | None] = []
     last_run: VideoFrame | None = None  # the frame of the last detection run
-    last: VideoFrame | None = None
+    last_found: Detections | None = None  # and what it found
+    held: tuple[VideoFrame, Detections | None] | None = None  # the last frame, not out yet
+    count = 0
     frames = prefetched(read_frames(path, options.threads), PREFETCH)
     try:
         for frame in frames:
@@ -74,38 +87,44 @@ def detect_frames(path: Path, options: Options, detector: KindsDetector,
                 break
             if frame.index < start:
                 continue
-            if frame.index != start + len(found):
+            if frame.index != start + count:
                 raise BlindspotError(f"frame {frame.index} arrived out of order")
+            found = None
             if full is not None and frame.index % full_every == 0:
-                found.append(full.detect(frame.rgb))
+                found = full.detect(frame.rgb)
             elif frame.index % every == 0:
                 follows = full is not None and last_run is not None
-                found.append(detector.detect(
-                    frame.rgb, near=found[last_run.index - start] if follows else None,
-                    before=last_run.rgb if follows else None))
-            else:
-                found.append(None)
-            if found[-1] is not None:
-                last_run = frame
-            last = frame
+                found = detector.detect(
+                    frame.rgb, near=last_found if follows else None,
+                    before=last_run.rgb if follows and last_run is not None else None)
+            if found is not None:
+                last_run, last_found = frame, found
+            if held is not None:
+                yield held[1]
+            held = frame, found
+            count += 1
     finally:
         frames.close()
-    if stop is not None and start + len(found) < stop:
-        raise BlindspotError(f"the video ended at frame {start + len(found)}, before {stop}")
-    if last is None:
+    if stop is not None and start + count < stop:
+        raise BlindspotError(f"the video ended at frame {start + count}, before {stop}")
+    if held is None:
         raise BlindspotError("the video has no frames" if start == 0 else
                              f"the video has no frame {start}")
-    if stop is None and found[-1] is None:
-        found[-1] = full.detect(last.rgb) if full is not None else detector.detect(last.rgb)
-    return found
+    last, found = held
+    if stop is None and found is None:
+        found = full.detect(last.rgb) if full is not None else detector.detect(last.rgb)
+    yield found
 
 
 def track_found(info: VideoInfo, found: list[Detections | None], options: Options
                 ) -> list[Detections]:
     """The boxes to cover in every frame, from the detection pass's boxes (`track`)."""
-    settings = TrackSettings.for_fps(info.fps or 25.0, max(1, options.detect_every),
-                                     options.full_every)
-    return track(found, settings)
+    return track(found, _track_settings(info, options))
+
+
+def _track_settings(info: VideoInfo, options: Options) -> TrackSettings:
+    return TrackSettings.for_fps(info.fps or 25.0, max(1, options.detect_every),
+                                 options.full_every)
 
 
 def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
@@ -161,12 +180,107 @@ def render_video(path: Path, out: Path, options: Options, boxes: list[Detections
     each box in `options.mode` or, when given, in its mode of `modes[i]`; each span of `speech`
     (seconds of the sound) kept, muted or disguised as it says."""
 
+    def cover_of(index: int) -> tuple[Detections, list[str] | None]:
+        if index >= len(boxes):
+            raise BlindspotError(CHANGED)
+        return boxes[index], None if modes is None else modes[index]
+
+    _render(path, out, options, cover_of, lambda: len(boxes), speech)
+
+
+def anonymize_video(path: Path, out: Path, options: Options, info: VideoInfo,
+                    detector: KindsDetector, thorough: KindsDetector | None,
+                    cover: Callable[[Detections], tuple[Detections, list[str]]],
+                    speech: Callable[[], list[tuple[Span, str]] | None]) -> list[Detections]:
+    """Pass 1, tracking and pass 2 at once: write `out`, the video at `path` (`info`, its
+    `probe_video`) with each frame's tracked boxes covered as `cover` says (the boxes to cover
+    and their modes), the sound as `speech()` says (see `render_video`; called while detection
+    starts). Returns every frame's tracked boxes (what `detect_video` gives).
+
+    Detection runs in a second thread; the render follows it, each frame as soon as tracking
+    has settled its boxes (`Tracker`), so the two passes share the cores instead of taking
+    turns, and memory holds boxes, not frames. An error in either pass stops both: no output.
+    """
+    settings = _track_settings(info, options)
+    settled = _Settled()
+
+    def detect() -> None:
+        try:
+            tracker = Tracker(settings)
+            with contextlib.closing(found_frames(path, options, detector, thorough)) as found:
+                for dets in found:
+                    if settled.stopped.is_set():
+                        return
+                    tracker.push(dets)
+                    if dets is not None:
+                        settled.add(tracker.ready())
+            settled.add(tracker.finish())
+            settled.end()
+        except BaseException as e:  # handed to the render, raised there
+            settled.end(e)
+
+    worker = threading.Thread(target=detect, name="blindspot-detect", daemon=True)
+    worker.start()
+    try:
+        _render(path, out, options, lambda index: cover(settled.get(index)), settled.count,
+                speech())
+    finally:
+        settled.stopped.set()
+        worker.join()
+    return settled.boxes
+
+
+
+class _Settled:
+    """The tracked boxes of the frames settled so far, handed from the detection thread to
+    the render, which waits for each frame's."""
+
+    def __init__(self) -> None:
+        self.boxes: list[Detections] = []
+        self.done = False
+        self.error: BaseException | None = None
+        self.changed = threading.Condition()
+        self.stopped = threading.Event()  # the render gave up: detection stops too
+
+    def add(self, boxes: list[Detections]) -> None:
+        with self.changed:
+            self.boxes += boxes
+            self.changed.notify_all()
+
+    def end(self, error: BaseException | None = None) -> None:
+        with self.changed:
+            self.done, self.error = True, error
+            self.changed.notify_all()
+
+    def get(self, index: int) -> Detections:
+        """Frame `index`'s boxes, once settled; detection's error if it failed first."""
+        with self.changed:
+            self.changed.wait_for(lambda: index < len(self.boxes) or self.done)
+            if index < len(self.boxes):
+                return self.boxes[index]
+            if self.error is not None:
+                raise self.error
+            raise BlindspotError(CHANGED)
+
+    def count(self) -> int:
+        """The frames detection saw, once it ended."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.done)
+            if self.error is not None:
+                raise self.error
+            return len(self.boxes)
+
+
+def _render(path: Path, out: Path, options: Options,
+            cover_of: Callable[[int], tuple[Detections, list[str] | None]],
+            count: Callable[[], int], speech: list[tuple[Span, str]] | None) -> None:
+    """Pass 2 (see `render_video`): frame i covered as `cover_of(i)` says (boxes and their
+    modes, None: `options.mode`); `count()`, the frames pass 1 saw, once the last is written."""
+
     def cover(frame: VideoFrame) -> np.ndarray:
-        if frame.index >= len(boxes):
-            raise BlindspotError("the video changed while it was read (more frames than "
-                                 "in the detection pass)")
-        return redact(frame.rgb, boxes[frame.index], options.mode, options.mask_scale,
-                      seed=frame.index, modes=None if modes is None else modes[frame.index])
+        dets, modes = cover_of(frame.index)
+        return redact(frame.rgb, dets, options.mode, options.mask_scale, seed=frame.index,
+                      modes=modes)
 
     with atomic_output(out, options.overwrite) as f:
         edit = None
@@ -175,6 +289,6 @@ def render_video(path: Path, out: Path, options: Options, boxes: list[Detections
                 return editor(speech or [], rate)
         written = transcode(path, f, out.suffix, cover, crf=options.crf, threads=options.threads,
                             keep_audio=options.keep_audio, edit_audio=edit)
-        if written != len(boxes):
+        if written != count():
             raise BlindspotError(f"the render pass saw {written} frames, the detection pass "
-                                 f"{len(boxes)}: the video changed while it was read")
+                                 f"{count()}: the video changed while it was read")
