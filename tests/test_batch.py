@@ -152,6 +152,37 @@ def test_a_worker_that_dies_fails_only_its_file(tmp_path: Path) -> None:
     assert outputs_complete(tmp_path / "out") == sorted(p.name for p in photos[1:])
 
 
+class _DiesAfterAnotherWrote(Task):
+    """crash.jpg kills its worker once photo01.jpg's output is written, while photo01's worker
+    has not reported it yet."""
+
+    def run(self, src: Path, out: Path):  # noqa: ANN201
+        if src.name == "crash.jpg":
+            deadline = time.monotonic() + 60
+            while not (out.parent / "photo01.jpg").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os._exit(9)
+        result = super().run(src, out)
+        if src.name == "photo01.jpg":
+            time.sleep(1.0)
+        return result
+
+
+def test_a_file_done_when_another_worker_died_is_done_again_not_failed(tmp_path: Path) -> None:
+    """A worker dies while another has written its file but not reported it yet: that file's
+    result is lost with the pool, so it runs again (its output is this batch's own, not a
+    file to refuse to overwrite)."""
+    photos = make_photos(tmp_path / "in", 3)
+    crash = photos[0].with_name("crash.jpg")
+    photos[0].rename(crash)
+    jobs = [(src, tmp_path / "out" / src.name) for src in [crash, *photos[1:]]]
+    outcomes = {o.source.name: o for o in run_local(_DiesAfterAnotherWrote("anonymize"), jobs,
+                                                     2)}
+    assert "worker process died" in outcomes["crash.jpg"].error
+    assert outcomes["photo01.jpg"].error is None and outcomes["photo01.jpg"].result is not None
+    assert outputs_complete(tmp_path / "out") == sorted(p.name for p in photos[1:])
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
 def test_interrupted_batch_resumes_without_redoing_anything(tmp_path: Path, stop) -> None:
     """Stopped (killed, or Ctrl-C) mid-batch, then run again with --resume: every output ends

@@ -239,10 +239,13 @@ def _pooled(task: Task, jobs: list[Job], workers: int) -> Iterator[Outcome]:
     pending = deque(jobs)
     pool = _pool(task, workers)
     in_flight: dict[cf.Future[Outcome], Job] = {}
+    fresh: set[Path] = set()  # outputs that did not exist when their job was handed out
     try:
         while pending or in_flight:
             while pending and len(in_flight) < workers:
                 job = pending.popleft()
+                if not job[1].exists():
+                    fresh.add(job[1])
                 in_flight[pool.submit(_run_in_worker, task, *job)] = job
             done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
             suspects = []
@@ -257,6 +260,11 @@ def _pooled(task: Task, jobs: list[Job], workers: int) -> Iterator[Outcome]:
                 in_flight.clear()
                 _stop(pool)
                 for job in suspects:
+                    if job[1] in fresh and job[1].exists():
+                        # Its worker finished it while another died: the output is whole
+                        # (written atomically), but its result was lost with the pool. It is
+                        # this batch's own output: made again, alone.
+                        job[1].unlink()
                     yield _alone(task, job)
                 pool = _pool(task, workers)
     finally:
