@@ -20,7 +20,9 @@ has no timers):
 - other: the rest of the call (Python glue, the detection pass's bookkeeping, opening files).
 
 Each stage's time is exclusive (a stage inside another counts only for the inner one). The
-detection pass's decoder thread is switched off (`video.prefetched` made serial) and `--threads
+product's threads are switched off (the decoder thread ahead of detection, the thorough runs
+ahead of the light ones, the render alongside detection: `video.prefetched`,
+`video.ThreadPoolExecutor` and `pipeline.anonymize_video` made serial) and `--threads
 1` (the default here) gives the model, the decoder and x264 one thread each, so that the
 process's CPU time between two points belongs to the stage between them. The floor (one decode
 + x264 encode through `transcode`, frames unchanged, as in `bench/video.py`) is profiled the same
@@ -30,7 +32,8 @@ way. Then the real thing, unpatched, with the product's default threads: CPU and
 Photo: a dev photo (the largest of `detection/wider_val_subset/images_fullres`) upscaled to
 4000×3000 and saved as a JPEG; `anonymize_file` on it, best of `--runs`, stages: decode (Pillow,
 orientation, colour), metadata read (`describe`), detection by pass (whole, coarse, tiles: model
-and the rest; the merge), redact, encode (JPEG) with default threads.
+and the rest; the merge), redact, encode (JPEG) with default threads, the model's pictures one
+at a time (`CenterFace.map` made serial); then unpatched, the product as it runs.
 
     python bench/profile.py [FOLDER] [--limit N] [--threads N] [--no-video] [--no-photo]
                             [--no-stages] [--runs N]
@@ -46,6 +49,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import av
@@ -59,7 +63,7 @@ import blindspot.source as source
 import blindspot.video as video
 import blindspot.video_io as video_io
 from blindspot import Options, anonymize_file
-from blindspot.detect.faces import FaceDetector
+from blindspot.detect.faces import CenterFace, FaceDetector
 from blindspot.detect.openvino_cpu import CpuModel
 from blindspot.video_io import output_extension, transcode
 
@@ -149,10 +153,41 @@ def model_label(*_args) -> str:
     return f"{STAGES.current or 'other'}: model"
 
 
+class SerialExecutor:
+    """`concurrent.futures.ThreadPoolExecutor` that runs each call at once, in the caller's
+    thread (the detection pass's thorough runs, made serial)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __enter__(self) -> SerialExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def submit(self, fn: Callable, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def serial_anonymize_video(path, out, options, info, detector, thorough, cover, speech):
+    """`video.anonymize_video` made serial: the detection pass, tracking, then the render."""
+    boxes = video.track_found(info, video.detect_frames(path, options, detector, thorough),
+                              options)
+    covered = [cover(dets) for dets in boxes]
+    video.render_video(path, out, options, [c for c, _ in covered], [m for _, m in covered],
+                       speech())
+    return boxes
+
+
 PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
     (video_io, "_rgb", lambda f: timed("yuv→rgb", f)),
     (video, "read_frames", lambda f: lambda *a, **k: timed_iter("decode 1", f(*a, **k))),
     (video, "prefetched", lambda f: lambda items, depth: iter(items)),
+    (video, "ThreadPoolExecutor", lambda f: SerialExecutor),
+    (pipeline, "anonymize_video", lambda f: serial_anonymize_video),
     (video, "probe_video", lambda f: timed("probe", f)),
     (video, "track_found", lambda f: timed("track", f)),
     (video, "redact", lambda f: timed("redact", f)),
@@ -184,9 +219,11 @@ PATCHES.append((video_io._Decoder, "feed", decoder_feed))
 
 PHOTO_PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
     (pipeline, "read_photo", lambda f: timed("decode", f)),
+    # The model's pictures one at a time (the product runs them `streams` at once).
+    (CenterFace, "map", lambda f: lambda self, fn, items: [fn(item) for item in items]),
     (source, "describe", lambda f: timed("metadata read", f)),
     (FaceDetector, "detect", lambda f: timed("detect: merge", f)),
-    (FaceDetector, "_tiled", lambda f: timed("pass tiles", f)),
+    (FaceDetector, "_tiles", lambda f: lambda *a: [timed("pass tiles", job) for job in f(*a)]),
     (FaceDetector, "_whole", lambda f: timed(
         lambda self, rgb, factor: "pass whole" if abs(
             factor - self.budget_factor(rgb.shape[1], rgb.shape[0])) < 1e-9
@@ -342,7 +379,8 @@ def profile_photo(runs: int) -> None:
         plain = min((measured(lambda: anonymize_file(src, out, options)) for _ in range(runs)),
                     key=lambda m: m[1])
     print(stage_table(f"{BIG_SIZE[0]}×{BIG_SIZE[1]} photo ({path.name} upscaled), "
-                      f"anonymize_file to JPEG, default threads, best of {runs}", *best))
+                      "anonymize_file to JPEG, default threads, one picture at a time, "
+                      f"best of {runs}", *best))
     print(f"\nUnpatched, best of {runs}: {plain[1]:.2f} s wall, {plain[0]:.2f} s CPU")
 
 

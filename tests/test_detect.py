@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import cv2
@@ -73,6 +74,22 @@ def test_float32_is_onnx_runtimes_model_and_bfloat16_finds_the_same_face(astrona
                     reason="this CPU does not compute bfloat16 natively")
 def test_bfloat16_runs_on_openvino():
     assert isinstance(CenterFace().model, CpuModel)
+
+
+def test_pictures_run_at_once_find_what_they_find_one_by_one(astronaut):
+    """A picture's passes and tiles go to the model `streams` at a time (OpenVINO's streams
+    where the CPU computes bfloat16), each from its own thread: the boxes are those of one at
+    a time, in the same order."""
+    scene = np.full((1200, 1600, 3), 120, np.uint8)
+    scene[100:612, 200:712] = astronaut[:, :, :]
+    scene[700:726, 900:920] = astronaut[20:200, 160:300][::7, ::7]
+    at_once = FaceDetector()
+    one_by_one = FaceDetector(model=CenterFace())
+    one_by_one.model.streams = 1
+    a, b = at_once.detect(scene), one_by_one.detect(scene)
+    assert len(a) >= 2 and np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
+    if native_precision("auto") == "bf16" and (os.cpu_count() or 1) >= 2:
+        assert at_once.model.streams >= 2
 
 
 def test_without_openvino_the_model_stays_in_float32_on_onnx_runtime(monkeypatch, astronaut):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from fractions import Fraction
 
 import av
@@ -246,3 +247,56 @@ def test_an_error_in_the_render_stops_detection_and_leaves_no_output(tmp_path, c
     assert list(tmp_path.iterdir()) == []
     assert not [t for t in threading.enumerate() if t.name.startswith("blindspot-")]
     assert counted.calls < 8, "detection went on to the end after the render failed"
+
+
+class _Counted:
+    """A detector that counts its calls and, on its `gate`-th call, waits until `other` has
+    been called `until` times."""
+
+    def __init__(self, inner, gate: int = 0, other=None, until: int = 0) -> None:
+        self.inner, self.gate, self.other, self.until = inner, gate, other, until
+        self.calls = 0
+
+    def detect(self, rgb, near=None, before=None):
+        self.calls += 1
+        if self.calls == self.gate:
+            deadline = time.monotonic() + 60
+            while self.other.calls < self.until:
+                assert time.monotonic() < deadline, "the thorough run did not start ahead"
+                time.sleep(0.01)
+        return self.inner.detect(rgb, near, before)
+
+
+class _OneByOne:
+    """A ThreadPoolExecutor that runs each call at once, in the caller's thread."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def test_thorough_runs_start_ahead_of_the_light_runs_and_find_the_same(clip, monkeypatch):
+    """The light run on frame 4 waits until the thorough detector has started on frame 24 too:
+    it would wait forever if the thorough runs waited their turn. The boxes are those of
+    running everything one by one."""
+    options = blindspot.Options()
+    light, thorough = video_detectors(options)
+    counted = _Counted(thorough)
+    gated = _Counted(light, gate=1, other=counted, until=2)
+    ahead = video.detect_frames(clip, options, gated, counted)
+    assert counted.calls == 3  # frames 0, 24 and the last one
+    monkeypatch.setattr(video, "ThreadPoolExecutor", _OneByOne)
+    one_by_one = video.detect_frames(clip, options, light, thorough)
+    assert [d is None for d in ahead] == [d is None for d in one_by_one]
+    for a, b in zip(ahead, one_by_one, strict=True):
+        assert a is None or np.array_equal(a.boxes, b.boxes)

@@ -13,10 +13,12 @@ the file: no output.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,6 +39,7 @@ from .video_io import VideoFrame, VideoInfo, probe_video, read_frames, transcode
 T = TypeVar("T")
 # Decoded frames waiting for the detector: enough to keep both busy, few enough for memory.
 PREFETCH = 4
+LIGHT = "light"  # a frame where the light detector runs
 CHANGED = "the video changed while it was read (more frames than in the detection pass)"
 
 
@@ -67,7 +70,9 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
     found and its frame (it looks closely around those faces and where the picture changed,
     and leaves small faces that appear without moving to the next thorough run); the first run
     of a range has nothing before it and looks at its whole frame as is. A range that starts on
-    a thorough frame finds what one run finds there.
+    a thorough frame finds what one run finds there. The thorough runs need nothing before
+    them: each starts, in a second thread, as soon as its frame is decoded, up to `full_every`
+    frames ahead of the light runs, which go on meanwhile (the two share the cores).
 
     Frames before `start` are decoded but never converted to RGB (cheap). Only a range that
     reaches the end of the video checks the file's integrity there and detects on the last
@@ -76,44 +81,75 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
     every = max(1, options.detect_every)
     full_every = options.full_every
     full = thorough if full_every else None
-    last_run: VideoFrame | None = None  # the frame of the last detection run
-    last_found: Detections | None = None  # and what it found
-    held: tuple[VideoFrame, Detections | None] | None = None  # the last frame, not out yet
-    count = 0
-    frames = prefetched(read_frames(path, options.threads), PREFETCH)
-    try:
-        for frame in frames:
-            if stop is not None and frame.index >= stop:
+    frames = iter(prefetched(read_frames(path, options.threads), PREFETCH))
+    # Frames read, not out yet: (index, the frame where a detector runs on it, the run: None,
+    # LIGHT, or the thorough run under way). Frames without a run are not kept (memory).
+    ahead: collections.deque[tuple[int, VideoFrame | None, Future[Detections] | str | None]] = \
+        collections.deque()
+    count = 0  # frames read
+    newest: VideoFrame | None = None  # the last frame read
+    ended = False
+
+    def read_until(index: int, runs: ThreadPoolExecutor) -> None:
+        """Read frames until frame `index` is read or the range ends."""
+        nonlocal count, newest, ended
+        while not ended and (not ahead or ahead[-1][0] < index):
+            frame = next(frames, None)
+            if frame is None or (stop is not None and frame.index >= stop):
+                ended = True
                 break
             if frame.index < start:
                 continue
             if frame.index != start + count:
                 raise BlindspotError(f"frame {frame.index} arrived out of order")
-            found = None
-            if full is not None and frame.index % full_every == 0:
-                found = full.detect(frame.rgb)
-            elif frame.index % every == 0:
-                follows = full is not None and last_run is not None
-                found = detector.detect(
-                    frame.rgb, near=last_found if follows else None,
-                    before=last_run.rgb if follows and last_run is not None else None)
-            if found is not None:
-                last_run, last_found = frame, found
-            if held is not None:
-                yield held[1]
-            held = frame, found
             count += 1
-    finally:
-        frames.close()
+            newest = frame
+            if full is not None and frame.index % full_every == 0:
+                ahead.append((frame.index, frame, runs.submit(full.detect, frame.rgb)))
+            elif frame.index % every == 0:
+                ahead.append((frame.index, frame, LIGHT))
+            else:
+                ahead.append((frame.index, None, None))
+
+    last_run: VideoFrame | None = None  # the frame of the last detection run
+    last_found: Detections | None = None  # and what it found
+    with ThreadPoolExecutor(1, thread_name_prefix="blindspot-thorough") as runs:
+        try:
+            while True:
+                # The next frame, and every frame up to the next thorough one, read.
+                read_until((ahead[0][0] if ahead else start) + max(1, full_every), runs)
+                if not ahead:
+                    break
+                _, frame, run = ahead.popleft()
+                found = None
+                if isinstance(run, Future):
+                    found = run.result()
+                elif run == LIGHT and frame is not None:
+                    follows = full is not None and last_run is not None
+                    found = detector.detect(
+                        frame.rgb, near=last_found if follows else None,
+                        before=last_run.rgb if follows and last_run is not None else None)
+                if found is None and ended and not ahead and stop is None:
+                    # The last frame of the video is always looked at.
+                    frame = newest
+                    assert frame is not None
+                    found = full.detect(frame.rgb) if full is not None else \
+                        detector.detect(frame.rgb)
+                if found is not None:
+                    last_run, last_found = frame, found
+                yield found
+        finally:
+            for _, _, run in ahead:
+                if isinstance(run, Future):
+                    run.cancel()
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
     if stop is not None and start + count < stop:
         raise BlindspotError(f"the video ended at frame {start + count}, before {stop}")
-    if held is None:
+    if count == 0:
         raise BlindspotError("the video has no frames" if start == 0 else
                              f"the video has no frame {start}")
-    last, found = held
-    if stop is None and found is None:
-        found = full.detect(last.rgb) if full is not None else detector.detect(last.rgb)
-    yield found
 
 
 def track_found(info: VideoInfo, found: list[Detections | None], options: Options

@@ -9,8 +9,13 @@ box cut by a tile's edge, or lying inside a surer face, is a part of a face and 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -20,6 +25,8 @@ from .onnx import load_model
 from .openvino_cpu import open_model
 from .tiles import Tile, resize, tile_grid
 
+T = TypeVar("T")
+R = TypeVar("R")
 MODEL_NAME = "centerface"
 MODEL_FILE = "centerface.onnx"
 MODEL_SHA256 = "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1"
@@ -84,6 +91,10 @@ class DetectorSettings:
     precision: str = "auto"
 
 
+def _call(job: Callable[[], R]) -> R:
+    return job()
+
+
 def _load_model_bytes() -> bytes:
     return load_model(MODEL_FILE, MODEL_SHA256)
 
@@ -91,13 +102,25 @@ def _load_model_bytes() -> bytes:
 class CenterFace:
     """The CenterFace model: in bfloat16 on OpenVINO where the CPU computes it (`precision`
     "auto"), else in float32 on ONNX Runtime (CPU or CUDA; see `open_model`); `run` detects in
-    one RGB array."""
+    one RGB array (from any thread), `map` runs several such calls at once where the model
+    does (OpenVINO's streams)."""
 
     def __init__(self, intra_op_threads: int = 0, device: str = "cpu",
                  precision: str = "auto") -> None:
         self.precision, self.model = open_model(_load_model_bytes(), intra_op_threads, device,
                                                 precision)
-        self._lock = threading.Lock()
+        self.streams = getattr(self.model, "streams", 1)
+        # ONNX Runtime's session runs one call at a time here, as it always has (the video's
+        # thorough and light runs call it from two threads).
+        self._one_at_a_time = threading.Lock() if self.streams < 2 else contextlib.nullcontext()
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`[fn(item) for item in items]`, in that order, run `streams` at a time (`fn` calls
+        `run`): each picture's preparation and decoding overlap the others' inference."""
+        if self.streams < 2 or len(items) < 2:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(min(self.streams, len(items))) as pool:
+            return list(pool.map(fn, items))
 
     def run(self, rgb: np.ndarray, threshold: float) -> Detections:
         """Faces in `rgb` (H×W×3 uint8) whose score is at least `threshold`."""
@@ -106,7 +129,7 @@ class CenterFace:
         if pad_h or pad_w:
             rgb = cv2.copyMakeBorder(rgb, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
         blob = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
-        with self._lock:
+        with self._one_at_a_time:
             heatmap, scale, offset, _ = self._infer(blob)
         return _decode(heatmap[0, 0], scale[0], offset[0], threshold).clipped(w, h)
 
@@ -155,11 +178,17 @@ class FaceDetector:
         if s.tile_scale <= 0 and s.coarse_scale <= 0:
             return self.model.run(rgb, s.threshold)
         k = self.budget_factor(w, h)
-        passes = [(self._whole(rgb, k), s.whole_alone)]
+        # Every picture the passes look at (the whole image, each tile, the downscaled image),
+        # run at once where the model can.
+        jobs: list[Callable[[], Detections]] = [lambda: self._whole(rgb, k)]
+        tiles = self._tiles(rgb, s.tile_scale * k) if s.tile_scale > 0 else []
+        coarse = [lambda: self._whole(rgb, s.coarse_scale * k)] if s.coarse_scale > 0 else []
+        found = self.model.map(_call, jobs + tiles + coarse)
+        passes = [(found[0], s.whole_alone)]
         if s.tile_scale > 0:
-            passes.append((self._tiled(rgb, s.tile_scale * k), s.tile_alone))
+            passes.append((Detections.concat(found[1:1 + len(tiles)]), s.tile_alone))
         if s.coarse_scale > 0:
-            passes.append((self._whole(rgb, s.coarse_scale * k), s.coarse_alone))
+            passes.append((found[-1], s.coarse_alone))
         dets = Detections.concat([d for d, _ in passes])
         pass_of = np.concatenate([np.full(len(d), i) for i, (d, _) in enumerate(passes)])
         alone = np.concatenate([np.full(len(d), max(a, s.threshold)) for d, a in passes])
@@ -192,33 +221,38 @@ class FaceDetector:
             _around(near.boxes, s.focus_face, s.focus_margin, w, h), _changed(rgb, before)]))
         if int(np.prod(regions[:, 2:] - regions[:, :2], axis=1).sum()) > s.focus_share * w * h:
             return self.model.run(rgb, s.threshold)
-        parts = [self._whole(rgb, s.focus_scale)]
-        for x0, y0, x1, y1 in regions.tolist():
+        def region(r: list[int]) -> Detections:
+            x0, y0, x1, y1 = r
             dets = self.model.run(rgb[y0:y1, x0:x1], s.threshold)
             # A face cut by the region's edge is a part of a larger face (the downscaled pass
             # finds it whole), as in the tiles.
             dets = dets.select(~_cut(dets.boxes, Tile(x0, y0, x1 - x0, y1 - y0), w, h, 1, 1))
-            parts.append(dets.scaled(1, 1, x0, y0))
+            return dets.scaled(1, 1, x0, y0)
+
+        parts = self.model.map(_call, [lambda: self._whole(rgb, s.focus_scale)] + [
+            functools.partial(region, r) for r in regions.tolist()])
         return nms(Detections.concat(parts), s.nms_iou, "best")
 
-    def _tiled(self, rgb: np.ndarray, factor: float) -> Detections:
-        """The tiles pass: overlapping tiles, each upscaled by `factor` (× `tile_stretch` in
-        width). A box that reaches a tile's edge inside the picture is a face cut by the tile
-        (a half or a quarter of a face, the phantom boxes this pass used to add) and is
-        dropped: a face no larger than the overlap lies whole in a neighbouring tile, and a
-        larger one is found whole by the passes over the whole picture."""
+    def _tiles(self, rgb: np.ndarray, factor: float) -> list[Callable[[], Detections]]:
+        """The tiles pass, a call per tile: overlapping tiles, each upscaled by `factor`
+        (× `tile_stretch` in width). A box that reaches a tile's edge inside the picture is a
+        face cut by the tile (a half or a quarter of a face, the phantom boxes this pass used
+        to add) and is dropped: a face no larger than the overlap lies whole in a neighbouring
+        tile, and a larger one is found whole by the passes over the whole picture."""
         s = self.settings
         h, w = rgb.shape[:2]
         fx, fy = factor * s.tile_stretch, factor
         src_w, src_h = max(32, int(s.tile_size / fx)), max(32, int(s.tile_size / fy))
-        parts = []
-        for t in tile_grid(w, h, min(src_w, src_h), s.tile_overlap):
+
+        def tile(t: Tile) -> Detections:
             crop = resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], fx, fy)
             dets = self.model.run(crop, s.threshold)
             dets = dets.select(~_cut(dets.boxes, t, w, h, crop.shape[1] / t.w,
                                      crop.shape[0] / t.h))
-            parts.append(dets.scaled(t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y))
-        return Detections.concat(parts)
+            return dets.scaled(t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y)
+
+        return [functools.partial(tile, t)
+                for t in tile_grid(w, h, min(src_w, src_h), s.tile_overlap)]
 
 
 def _around(boxes: np.ndarray, below: int, margin: float, width: int,
