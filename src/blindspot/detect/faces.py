@@ -113,14 +113,17 @@ class CenterFace:
         # ONNX Runtime's session runs one call at a time here, as it always has (the video's
         # thorough and light runs call it from two threads).
         self._one_at_a_time = threading.Lock() if self.streams < 2 else contextlib.nullcontext()
+        self._pool: ThreadPoolExecutor | None = None
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """`[fn(item) for item in items]`, in that order, run `streams` at a time (`fn` calls
-        `run`): each picture's preparation and decoding overlap the others' inference."""
+        """`[fn(item) for item in items]`, in that order, run `streams` at a time on threads
+        kept for the model's life (`fn` calls `run`): each picture's preparation and decoding
+        overlap the others' inference."""
         if self.streams < 2 or len(items) < 2:
             return [fn(item) for item in items]
-        with ThreadPoolExecutor(min(self.streams, len(items))) as pool:
-            return list(pool.map(fn, items))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="centerface")
+        return list(self._pool.map(fn, items))
 
     def run(self, rgb: np.ndarray, threshold: float) -> Detections:
         """Faces in `rgb` (H×W×3 uint8) whose score is at least `threshold`."""
