@@ -40,6 +40,7 @@ T = TypeVar("T")
 # Decoded frames waiting for the detector: enough to keep both busy, few enough for memory.
 PREFETCH = 4
 LIGHT = "light"  # a frame where the light detector runs
+SETTLE_TRACKS = 64
 CHANGED = "the video changed while it was read (more frames than in the detection pass)"
 
 
@@ -243,13 +244,18 @@ def anonymize_video(path: Path, out: Path, options: Options, info: VideoInfo,
     def detect() -> None:
         try:
             tracker = Tracker(settings)
+            waited = 0  # frames pushed since tracking was last asked what is settled
             with contextlib.closing(found_frames(path, options, detector, thorough)) as found:
                 for dets in found:
                     if settled.stopped.is_set():
                         return
                     tracker.push(dets)
-                    if dets is not None:
+                    waited += 1
+                    # Asked after each detection run; in a crowd (asking costs a step per
+                    # live track) after a frame per SETTLE_TRACKS live tracks.
+                    if dets is not None and waited * SETTLE_TRACKS >= len(tracker.live):
                         settled.add(tracker.ready())
+                        waited = 0
             settled.add(tracker.finish())
             settled.end()
         except BaseException as e:  # handed to the render, raised there
