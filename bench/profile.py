@@ -27,7 +27,9 @@ ahead of the light ones, the render alongside detection: `video.prefetched`,
 process's CPU time between two points belongs to the stage between them. The floor (one decode
 + x264 encode through `transcode`, frames unchanged, as in `bench/video.py`) is profiled the same
 way. Then the real thing, unpatched, with the product's default threads: CPU and wall seconds of
-`anonymize_file` and of the floor (the ratio the issue's goal is about).
+`anonymize_file` and of the floor (the ratio the issue's goal is about), and where its threads
+wait (`waits`): the render alone after detection ended, the render waiting for frames tracking
+has not settled, the light runs waiting for the thorough run before them.
 
 Photo: a dev photo (the largest of `detection/wider_val_subset/images_fullres`) upscaled to
 4000×3000 and saved as a JPEG; `anonymize_file` on it, best of `--runs`, stages: decode (Pillow,
@@ -46,6 +48,7 @@ import contextlib
 import csv
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -264,6 +267,42 @@ def measured(call: Callable[[], object]) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+@contextlib.contextmanager
+def waits() -> Iterator[dict[str, float]]:
+    """While inside: where the product's threads wait, in wall seconds (a clock read per
+    call): "render waits" (the render for a frame tracking has not settled), "light waits"
+    (the detection thread for the thorough run before a light run), "detected at" (when
+    detection ended, from the start)."""
+    got = {"render waits": 0.0, "light waits": 0.0, "detected at": 0.0}
+    start = time.perf_counter()
+    get, end, result = video._Settled.get, video._Settled.end, Future.result
+
+    def timed_get(self, index):
+        t = time.perf_counter()
+        try:
+            return get(self, index)
+        finally:
+            got["render waits"] += time.perf_counter() - t
+
+    def timed_end(self, error=None):
+        got["detected at"] = time.perf_counter() - start
+        return end(self, error)
+
+    def timed_result(self, timeout=None):
+        t = time.perf_counter()
+        try:
+            return result(self, timeout)
+        finally:
+            if threading.current_thread().name == "blindspot-detect":
+                got["light waits"] += time.perf_counter() - t
+
+    video._Settled.get, video._Settled.end, Future.result = timed_get, timed_end, timed_result
+    try:
+        yield got
+    finally:
+        video._Settled.get, video._Settled.end, Future.result = get, end, result
+
+
 ORDER = ["probe", "decode 1", "yuv→rgb", "detect light", "detect light: model",
          "detect thorough", "detect thorough: model", "track", "speech", "speech: model",
          "decode 2", "redact", "rgb→yuv", "x264 encode", "mux", "audio",
@@ -338,25 +377,31 @@ def profile_video(folder: Path, limit: int | None, threads: int, stages: bool = 
                 print(stage_table(f"{clip.name} ({size}, {frames} frames), threads={threads}, "
                                   "serial", cpu, wall, (fcpu, fwall)))
                 print()
-            b = measured(lambda clip=clip, out=out: anonymize_file(clip, out, real))
+            with waits() as waited:
+                b = measured(lambda clip=clip, out=out: anonymize_file(clip, out, real))
             fl = measured(lambda floor=floor: floor(0))
-            real_rows.append((clip.name, b, fl))
+            real_rows.append((clip.name, b, fl, waited))
             sys.stdout.flush()
     if stages:
         print(stage_table(f"all {len(clips)} clips, threads={threads}, serial", totals[0],
                           totals[1], (totals[2], totals[3])))
         print()
-    print("**The product as it runs** (default threads, decoder thread ahead; unpatched)\n")
+    print("**The product as it runs** (default threads, its threads at once; unpatched). "
+          "Render alone: wall seconds after detection ended; render waits: for frames tracking "
+          "had not settled; light waits: the light runs for the thorough run before them\n")
     print("| clip | blindspot CPU s | blindspot wall s | floor CPU s | floor wall s | "
-          "CPU × floor | wall × floor |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, (bc, bw), (fc, fw) in real_rows:
+          "CPU × floor | wall × floor | render alone s | render waits s | light waits s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, (bc, bw), (fc, fw), w in real_rows:
         print(f"| {name} | {bc:.2f} | {bw:.2f} | {fc:.2f} | {fw:.2f} | {bc / fc:.2f} | "
-              f"{bw / fw:.2f} |")
+              f"{bw / fw:.2f} | {bw - w['detected at']:.2f} | {w['render waits']:.2f} | "
+              f"{w['light waits']:.2f} |")
     bc, bw = sum(r[1][0] for r in real_rows), sum(r[1][1] for r in real_rows)
     fc, fw = sum(r[2][0] for r in real_rows), sum(r[2][1] for r in real_rows)
+    alone = sum(r[1][1] - r[3]["detected at"] for r in real_rows)
+    render, light = (sum(r[3][k] for r in real_rows) for k in ("render waits", "light waits"))
     print(f"| **total** | {bc:.2f} | {bw:.2f} | {fc:.2f} | {fw:.2f} | {bc / fc:.2f} | "
-          f"{bw / fw:.2f} |")
+          f"{bw / fw:.2f} | {alone:.2f} | {render:.2f} | {light:.2f} |")
     print()
 
 
