@@ -272,7 +272,6 @@ def anonymize_video(path: Path, out: Path, options: Options, info: VideoInfo,
     return settled.boxes
 
 
-
 class _Settled:
     """The tracked boxes of the frames settled so far, handed from the detection thread to
     the render, which waits for each frame's."""
