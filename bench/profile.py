@@ -35,7 +35,7 @@ Photo: a dev photo (the largest of `detection/wider_val_subset/images_fullres`) 
 4000×3000 and saved as a JPEG; `anonymize_file` on it, best of `--runs`, stages: decode (Pillow,
 orientation, colour), metadata read (`describe`), detection by pass (whole, coarse, tiles: model
 and the rest; the merge), redact, encode (JPEG) with default threads, the model's pictures one
-at a time (`CenterFace.map` made serial); then unpatched, the product as it runs.
+at a time (`CenterFace.run_all` made serial); then unpatched, the product as it runs.
 
     python bench/profile.py [FOLDER] [--limit N] [--threads N] [--no-video] [--no-photo]
                             [--no-stages] [--runs N]
@@ -223,7 +223,7 @@ PATCHES.append((video_io._Decoder, "feed", decoder_feed))
 PHOTO_PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
     (pipeline, "read_photo", lambda f: timed("decode", f)),
     # The model's pictures one at a time (the product runs them `streams` at once).
-    (CenterFace, "map", lambda f: lambda self, fn, items: [fn(item) for item in items]),
+    (CenterFace, "run_all", lambda f: lambda self, jobs: [job() for job in jobs]),
     (source, "describe", lambda f: timed("metadata read", f)),
     (FaceDetector, "detect", lambda f: timed("detect: merge", f)),
     (FaceDetector, "_tiles", lambda f: lambda *a: [timed("pass tiles", job) for job in f(*a)]),

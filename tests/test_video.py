@@ -178,13 +178,14 @@ def test_detection_and_the_render_at_once_cover_what_the_two_steps_cover(tmp_pat
 
 
 class _Gated:
-    """A video detector that, on its `gate`-th call, waits for `opened` (or raises
-    `error` there instead); each call takes at least `slow` seconds."""
+    """A video detector that counts its calls and, on its `gate`-th call, waits (60 s at most,
+    else fails saying `what`) until `opened()` is true, or raises `error` there instead; each
+    call takes at least `slow` seconds."""
 
-    def __init__(self, inner, gate: int, opened: threading.Event | None = None,
-                 error: Exception | None = None, slow: float = 0.0) -> None:
+    def __init__(self, inner, gate: int = 0, opened=None, error: Exception | None = None,
+                 slow: float = 0.0, what: str = "") -> None:
         self.inner, self.gate, self.opened, self.error = inner, gate, opened, error
-        self.slow = slow
+        self.slow, self.what = slow, what
         self.calls = 0
 
     def detect(self, rgb, near=None, before=None):
@@ -193,7 +194,10 @@ class _Gated:
         if self.calls == self.gate:
             if self.error is not None:
                 raise self.error
-            assert self.opened is not None and self.opened.wait(60), "the render never started"
+            deadline = time.monotonic() + 60
+            while not self.opened():
+                assert time.monotonic() < deadline, self.what
+                time.sleep(0.01)
         return self.inner.detect(rgb, near, before)
 
 
@@ -216,7 +220,8 @@ def test_the_render_starts_while_detection_goes_on(tmp_path, clip, monkeypatch):
         return redact(*args, **kwargs)
 
     monkeypatch.setattr(video, "redact", covering)
-    gated = _Gated(light, gate=8, opened=rendered)  # light runs: 4, 8, …, 20, 28, 32, 36
+    gated = _Gated(light, gate=8, opened=rendered.is_set,  # light runs: 4, 8, …, 20, 28, …
+                   what="the render never started")
     boxes = _stream(clip, tmp_path / "o.mp4", gated, thorough, options)
     assert len(boxes) == FRAMES and gated.calls == 8
     assert len(_frames(tmp_path / "o.mp4")) == FRAMES
@@ -249,24 +254,6 @@ def test_an_error_in_the_render_stops_detection_and_leaves_no_output(tmp_path, c
     assert counted.calls < 8, "detection went on to the end after the render failed"
 
 
-class _Counted:
-    """A detector that counts its calls and, on its `gate`-th call, waits until `other` has
-    been called `until` times."""
-
-    def __init__(self, inner, gate: int = 0, other=None, until: int = 0) -> None:
-        self.inner, self.gate, self.other, self.until = inner, gate, other, until
-        self.calls = 0
-
-    def detect(self, rgb, near=None, before=None):
-        self.calls += 1
-        if self.calls == self.gate:
-            deadline = time.monotonic() + 60
-            while self.other.calls < self.until:
-                assert time.monotonic() < deadline, "the thorough run did not start ahead"
-                time.sleep(0.01)
-        return self.inner.detect(rgb, near, before)
-
-
 class _OneByOne:
     """A ThreadPoolExecutor that runs each call at once, in the caller's thread."""
 
@@ -291,8 +278,9 @@ def test_thorough_runs_start_ahead_of_the_light_runs_and_find_the_same(clip, mon
     running everything one by one."""
     options = blindspot.Options()
     light, thorough = video_detectors(options)
-    counted = _Counted(thorough)
-    gated = _Counted(light, gate=1, other=counted, until=2)
+    counted = _Gated(thorough)
+    gated = _Gated(light, gate=1, opened=lambda: counted.calls >= 2,
+                   what="the thorough run did not start ahead")
     ahead = video.detect_frames(clip, options, gated, counted)
     assert counted.calls == 3  # frames 0, 24 and the last one
     monkeypatch.setattr(video, "ThreadPoolExecutor", _OneByOne)

@@ -256,7 +256,6 @@ def _anonymize_video(path: Path, out: Path, options: Options,
     if detections is None:  # detection, tracking and the render at once
         found = anonymize_video(path, out, options, info, *video_detectors(options), cover,
                                 speech_edits)
-        modes = None
     else:
         found = list(detections)
     if modes is None:

@@ -317,10 +317,9 @@ def _sides(boxes: np.ndarray) -> np.ndarray:
 
 
 def _fill(tr: _Track, n: int, first_run: int, last_run: int, settings: TrackSettings,
-          lo: int = 0, hi: int | None = None
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Track]:
-    """The frames (from `lo` to `hi - 1`; None: to the end) one track covers without a
-    detection of its own in a video of `n` frames: (frames, boxes, scores, the track).
+          lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Track]:
+    """The frames `lo`…`hi - 1` (`hi` ≤ `n`) one track covers without a detection of its own
+    in a video of `n` frames: (frames, boxes, scores, the track).
 
     Between detections: linear interpolation. Before the first and after the last: the end box
     held and moved on by the end velocity (their union), for `extend` frames, and through the
@@ -336,8 +335,7 @@ def _fill(tr: _Track, n: int, first_run: int, last_run: int, settings: TrackSett
     start, end = times[0] - extend, times[-1] + extend
     start = 0 if start <= first_run else start
     end = n - 1 if end >= last_run else end
-    hi = n if hi is None else min(hi, n)
-    frames = np.arange(max(start, lo, 0), min(end, hi - 1) + 1)
+    frames = np.arange(max(start, lo), min(end, hi - 1) + 1)
     frames = frames[~np.isin(frames, times)]
     out_boxes = np.zeros((len(frames), 4))
     out_scores = np.zeros(len(frames))
@@ -374,7 +372,7 @@ def _grow(boxes: np.ndarray, steps: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _assemble(frames: Sequence[Detections | None], det_ids: list[np.ndarray],
-              filled: list[tuple[np.ndarray, np.ndarray, np.ndarray, _Track]], first: int = 0
+              filled: list[tuple[np.ndarray, np.ndarray, np.ndarray, _Track]], first: int
               ) -> list[Detections]:
     """Per frame (`frames` are frames `first`…): the frame's detections, then the filled boxes
     of the tracks that cover it."""

@@ -82,7 +82,7 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
     every = max(1, options.detect_every)
     full_every = options.full_every
     full = thorough if full_every else None
-    frames = iter(prefetched(read_frames(path, options.threads), PREFETCH))
+    frames = prefetched(read_frames(path, options.threads), PREFETCH)
     # Frames read, not out yet: (index, the frame where a detector runs on it, the run: None,
     # LIGHT, or the thorough run under way). Frames without a run are not kept (memory).
     ahead: collections.deque[tuple[int, VideoFrame | None, Future[Detections] | str | None]] = \
@@ -126,10 +126,10 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
                 if isinstance(run, Future):
                     found = run.result()
                 elif run == LIGHT and frame is not None:
-                    follows = full is not None and last_run is not None
-                    found = detector.detect(
-                        frame.rgb, near=last_found if follows else None,
-                        before=last_run.rgb if follows and last_run is not None else None)
+                    if full is not None and last_run is not None:
+                        found = detector.detect(frame.rgb, near=last_found, before=last_run.rgb)
+                    else:
+                        found = detector.detect(frame.rgb)
                 if found is None and ended and not ahead and stop is None:
                     # The last frame of the video is always looked at.
                     frame = newest
@@ -143,9 +143,7 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
             for _, _, run in ahead:
                 if isinstance(run, Future):
                     run.cancel()
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
+            frames.close()
     if stop is not None and start + count < stop:
         raise BlindspotError(f"the video ended at frame {start + count}, before {stop}")
     if count == 0:

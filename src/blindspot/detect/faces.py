@@ -25,7 +25,6 @@ from .onnx import load_model
 from .openvino_cpu import open_model
 from .tiles import Tile, resize, tile_grid
 
-T = TypeVar("T")
 R = TypeVar("R")
 MODEL_NAME = "centerface"
 MODEL_FILE = "centerface.onnx"
@@ -91,10 +90,6 @@ class DetectorSettings:
     precision: str = "auto"
 
 
-def _call(job: Callable[[], R]) -> R:
-    return job()
-
-
 def _load_model_bytes() -> bytes:
     return load_model(MODEL_FILE, MODEL_SHA256)
 
@@ -102,7 +97,7 @@ def _load_model_bytes() -> bytes:
 class CenterFace:
     """The CenterFace model: in bfloat16 on OpenVINO where the CPU computes it (`precision`
     "auto"), else in float32 on ONNX Runtime (CPU or CUDA; see `open_model`); `run` detects in
-    one RGB array (from any thread), `map` runs several such calls at once where the model
+    one RGB array (from any thread), `run_all` runs several calls of it at once where the model
     does (OpenVINO's streams)."""
 
     def __init__(self, intra_op_threads: int = 0, device: str = "cpu",
@@ -115,15 +110,15 @@ class CenterFace:
         self._one_at_a_time = threading.Lock() if self.streams < 2 else contextlib.nullcontext()
         self._pool: ThreadPoolExecutor | None = None
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """`[fn(item) for item in items]`, in that order, run `streams` at a time on threads
-        kept for the model's life (`fn` calls `run`): each picture's preparation and decoding
+    def run_all(self, jobs: Sequence[Callable[[], R]]) -> list[R]:
+        """`[job() for job in jobs]`, in that order, run `streams` at a time on threads kept
+        for the model's life (each job calls `run`): each picture's preparation and decoding
         overlap the others' inference."""
-        if self.streams < 2 or len(items) < 2:
-            return [fn(item) for item in items]
+        if self.streams < 2 or len(jobs) < 2:
+            return [job() for job in jobs]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="centerface")
-        return list(self._pool.map(fn, items))
+        return list(self._pool.map(lambda job: job(), jobs))
 
     def run(self, rgb: np.ndarray, threshold: float) -> Detections:
         """Faces in `rgb` (H×W×3 uint8) whose score is at least `threshold`."""
@@ -186,7 +181,7 @@ class FaceDetector:
         jobs: list[Callable[[], Detections]] = [lambda: self._whole(rgb, k)]
         tiles = self._tiles(rgb, s.tile_scale * k) if s.tile_scale > 0 else []
         coarse = [lambda: self._whole(rgb, s.coarse_scale * k)] if s.coarse_scale > 0 else []
-        found = self.model.map(_call, jobs + tiles + coarse)
+        found = self.model.run_all(jobs + tiles + coarse)
         passes = [(found[0], s.whole_alone)]
         if s.tile_scale > 0:
             passes.append((Detections.concat(found[1:1 + len(tiles)]), s.tile_alone))
@@ -232,7 +227,7 @@ class FaceDetector:
             dets = dets.select(~_cut(dets.boxes, Tile(x0, y0, x1 - x0, y1 - y0), w, h, 1, 1))
             return dets.scaled(1, 1, x0, y0)
 
-        parts = self.model.map(_call, [lambda: self._whole(rgb, s.focus_scale)] + [
+        parts = self.model.run_all([lambda: self._whole(rgb, s.focus_scale)] + [
             functools.partial(region, r) for r in regions.tolist()])
         return nms(Detections.concat(parts), s.nms_iou, "best")
 
