@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 
+# Imported after `blindspot.detect.ort_telemetry` (this package's __init__): its telemetry off.
 import onnxruntime as ort
 
 from ..errors import BlindspotError
