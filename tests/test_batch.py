@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from blindspot.batch import Task, run_local, split_done, threads_per_worker
+from blindspot import batch
+from blindspot.batch import SPLIT_WORKERS, Task, run_local, split_done, threads_per_worker
 from blindspot.detect.onnx import CUDA_PROVIDER, providers
 from blindspot.options import Options
 
@@ -265,9 +266,9 @@ def test_bad_workers_option(inputs: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stderr.startswith("blindspot: error: ")
 
 
-def test_one_long_video_split_over_workers_covers_what_one_run_covers(tmp_path: Path) -> None:
+def _swinging_head(clip: Path) -> None:
+    """150 frames of 240×160: a head swings left and right, across a 2-range split's seam."""
     head = skdata.astronaut()[20:220, 150:300][::2, ::2]
-    clip = tmp_path / "long.mp4"
     with av.open(str(clip), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 240, 160, "yuv420p"
@@ -277,9 +278,14 @@ def test_one_long_video_split_over_workers_covers_what_one_run_covers(tmp_path: 
             frame[30:130, x:x + 75] = head
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
         out.mux(stream.encode(None))
+
+
+def test_one_long_video_split_over_workers_covers_what_one_run_covers(tmp_path: Path) -> None:
+    clip = tmp_path / "long.mp4"
+    _swinging_head(clip)
     task = Task("anonymize", Options(threads=1))
     [one] = run_local(task, [(clip, tmp_path / "one.mp4")], workers=1)
-    [two] = run_local(task, [(clip, tmp_path / "two.mp4")], workers=2)
+    [two] = run_local(task, [(clip, tmp_path / "two.mp4")], workers=SPLIT_WORKERS)
     assert one.error is None and two.error is None, (one.error, two.error)
     assert len(one.result.detections) == len(two.result.detections) == 150
     for a, b in zip(one.result.detections, two.result.detections, strict=True):
@@ -287,3 +293,17 @@ def test_one_long_video_split_over_workers_covers_what_one_run_covers(tmp_path: 
         assert np.abs(a.boxes - b.boxes).max() <= 1.0
     with av.open(str(tmp_path / "two.mp4")) as video:
         assert sum(1 for _ in video.decode(video=0)) == 150
+
+
+def test_one_video_on_two_workers_runs_in_one_process(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # On 2 cores one process, detecting and rendering at once, is faster than a split run.
+    clip = tmp_path / "long.mp4"
+    _swinging_head(clip)
+
+    def refused(*args: object) -> None:
+        raise AssertionError("split")
+    monkeypatch.setattr(batch, "split_video", refused)
+    [one] = run_local(Task("anonymize", Options(threads=1)), [(clip, tmp_path / "o.mp4")],
+                      workers=SPLIT_WORKERS - 1)
+    assert one.error is None and len(one.result.detections) == 150
