@@ -175,6 +175,23 @@ class SerialExecutor:
         return future
 
 
+class InlineCalls:
+    """`video_io._InOrder` that makes each call at once, in the caller's thread (the render
+    pass's conversion and encoding, made serial)."""
+
+    def __init__(self, depth: int) -> None:
+        pass
+
+    def __enter__(self) -> InlineCalls:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def __call__(self, fn: Callable, *args) -> None:
+        fn(*args)
+
+
 def serial_anonymize_video(path, out, options, info, detector, thorough, cover, speech):
     """`video.anonymize_video` made serial: the detection pass, tracking, then the render."""
     boxes = video.track_found(info, video.detect_frames(path, options, detector, thorough),
@@ -190,6 +207,7 @@ PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
     (video, "read_frames", lambda f: lambda *a, **k: timed_iter("decode 1", f(*a, **k))),
     (video, "prefetched", lambda f: lambda items, depth: iter(items)),
     (video, "ThreadPoolExecutor", lambda f: SerialExecutor),
+    (video_io, "_InOrder", lambda f: InlineCalls),
     (pipeline, "anonymize_video", lambda f: serial_anonymize_video),
     (video, "probe_video", lambda f: timed("probe", f)),
     (video, "track_found", lambda f: timed("track", f)),

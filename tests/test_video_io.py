@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fractions
 import io
+import threading
 from pathlib import Path
 
 import av
@@ -429,3 +430,41 @@ def test_refuses_corrupted_middle(tmp_path, fmt, suffix, seed):
         list(read_frames(bad))
     with pytest.raises(BlindspotError):
         transcode(bad, io.BytesIO(), suffix, lambda frame: frame.rgb)
+
+
+def test_the_writer_thread_calls_in_order_and_raises_the_first_error_in_the_caller() -> None:
+    done: list[int] = []
+    with video_io._InOrder(2) as later:
+        for i in range(50):
+            later(done.append, i)
+    assert done == list(range(50))
+
+    def fail(i: int) -> None:
+        raise OSError(f"disk full at {i}")
+
+    done.clear()
+    with pytest.raises(OSError, match="disk full at 3"), video_io._InOrder(2) as later:
+        for i in range(50):
+            later(fail if i in (3, 7) else done.append, i)
+    assert done == [0, 1, 2]  # nothing after the first error
+
+
+def test_the_writer_thread_is_stopped_by_an_error_in_the_caller() -> None:
+    started, gate = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def slow(i: int) -> None:
+        started.set()
+        gate.wait(5)
+        done.append(i)
+
+    opener = threading.Timer(0.3, gate.set)  # after the error below
+    with pytest.raises(ValueError, match="decoding"), video_io._InOrder(4) as later:
+        for i in range(3):
+            later(slow, i)
+        assert started.wait(5)
+        opener.start()
+        raise ValueError("decoding failed")
+    # Left by an error: the call running finishes, those waiting are skipped, and the
+    # caller's error is the one raised.
+    assert done == [0]

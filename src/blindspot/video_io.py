@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import fractions
+import functools
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -572,17 +574,20 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
         try:
             writer = _Writer(output, muxer, video, audio, crf, threads, edit_audio)
             decoder = _Decoder(video, threads)
-            for packet in source.demux():
-                decoder.seen(packet)
-                if packet.stream.index == video.index:
-                    for frame in decoder.feed(packet):
-                        writer.video(frame, _checked(process(frame), frame))
-                elif packet.stream.index in writer.audio_out:
-                    writer.audio(packet)
-            for frame in decoder.feed(None):
-                writer.video(frame, _checked(process(frame), frame))
-            decoder.finish()
-            writer.finish()
+            # Converting and encoding each picture runs in a thread of its own, while the next
+            # frame is decoded and processed (both release the GIL).
+            with _InOrder(WRITE_AHEAD) as later:
+                for packet in source.demux():
+                    decoder.seen(packet)
+                    if packet.stream.index == video.index:
+                        for frame in decoder.feed(packet):
+                            later(writer.video, frame, _checked(process(frame), frame))
+                    elif packet.stream.index in writer.audio_out:
+                        later(writer.audio, packet)
+                for frame in decoder.feed(None):
+                    later(writer.video, frame, _checked(process(frame), frame))
+                decoder.finish()
+                later(writer.finish)
         except av.FFmpegError as e:
             raise BlindspotError(f"cannot transcode video: {_reason(e)}") from None
         except OSError as e:  # writing `out` failed (disk full, say)
@@ -591,6 +596,50 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
             with contextlib.suppress(av.FFmpegError, ValueError):
                 output.close()
         return decoder.frames
+
+
+# Pictures processed and waiting to be encoded, at most.
+WRITE_AHEAD = 4
+
+
+class _InOrder:
+    """`later(fn, *args)` calls `fn(*args)` in a thread of its own, in the order given; at most
+    `depth` calls wait. The first error a call raises is raised again by the next `later`, or
+    on leaving the `with` block, and the calls after it are skipped. Leaving the block waits
+    for the calls given; left by an error, only for the one running."""
+
+    def __init__(self, depth: int) -> None:
+        self._calls: queue.Queue[Callable[[], object] | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._skip = False
+        self._thread = threading.Thread(target=self._run, name="blindspot-write", daemon=True)
+
+    def __enter__(self) -> _InOrder:
+        self._thread.start()
+        return self
+
+    def __call__(self, fn: Callable[..., object], *args: object) -> None:
+        self._raise()
+        self._calls.put(functools.partial(fn, *args))
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self._skip = kind is not None
+        self._calls.put(None)
+        self._thread.join()
+        if kind is None:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (call := self._calls.get()) is not None:
+            if self._error is None and not self._skip:
+                try:
+                    call()
+                except BaseException as e:  # noqa: BLE001 - raised again in the caller
+                    self._error = e
 
 
 def _checked(rgb: np.ndarray, frame: VideoFrame) -> np.ndarray:
