@@ -35,6 +35,7 @@ import av.bitstream
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from . import memory
 from .errors import BlindspotError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
@@ -582,6 +583,8 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
                     if packet.stream.index == video.index:
                         for frame in decoder.feed(packet):
                             later(writer.video, frame, _checked(process(frame), frame))
+                            if frame.index % TRIM_EVERY == TRIM_EVERY - 1:
+                                memory.trim()
                     elif packet.stream.index in writer.audio_out:
                         later(writer.audio, packet)
                 for frame in decoder.feed(None):
@@ -600,6 +603,8 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
 
 # Pictures processed and waiting to be encoded, at most.
 WRITE_AHEAD = 4
+# Freed memory is handed back to the system after every this many frames (`memory.trim`).
+TRIM_EVERY = 64
 
 
 class _InOrder:
