@@ -58,7 +58,11 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+
+# isort: off
+import blindspot.detect  # noqa: F401  (first: ONNX Runtime's telemetry off before its import)
 import onnxruntime as ort
+# isort: on
 from PIL import Image
 
 import blindspot.pipeline as pipeline

@@ -25,7 +25,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+# isort: off
+import blindspot.detect  # noqa: F401  (first: ONNX Runtime's telemetry off before its import)
 import onnxruntime as ort
+# isort: on
 import resemblyzer
 import torch
 from resemblyzer import VoiceEncoder

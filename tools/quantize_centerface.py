@@ -43,6 +43,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import version_converter
+
+# isort: off
+import blindspot.detect  # noqa: F401  (first: ONNX Runtime's telemetry off before its import)
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -51,6 +54,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
+# isort: on
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
