@@ -11,7 +11,7 @@ import pytest
 from skimage import data
 
 # Before any test module imports ONNX Runtime: its telemetry off in the test process too.
-import blindspot.detect  # noqa: E402, F401
+import blindspot.detect  # noqa: F401
 
 # The astronaut's face (brows to chin) in skimage.data.astronaut() (512×512): x1, y1, x2, y2.
 ASTRONAUT_FACE = (180, 55, 272, 180)
