@@ -24,7 +24,16 @@ from . import __version__
 from .batch import Progress, Task, available_cores, run_local, split_done
 from .detect.onnx import DEVICES, providers
 from .errors import BlindspotError
-from .options import COVER, MODES, VOICES, Options, parse_cover, parse_modes
+from .options import (
+    COVER,
+    DEFAULT_SOUND_VOICE,
+    DEFAULT_VIDEO_VOICE,
+    MODES,
+    VOICES,
+    Options,
+    parse_cover,
+    parse_modes,
+)
 from .outputs import MEDIA_EXTENSIONS, plan_outputs
 from .pipeline import FileResult, detect_file, is_video
 from .report import write_report
@@ -139,18 +148,20 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                                 f"{Options.mask_scale})")
     _common(anonymize)
     _speed(anonymize)
-    video = anonymize.add_argument_group("video")
+    video = anonymize.add_argument_group("video and sound")
     video.add_argument("--crf", type=int, default=Options.crf,
                        help=f"video quality, 0–51, lower is better (default {Options.crf})")
     video.add_argument("--no-audio", action="store_true",
                        help="drop the sound (voices identify people too)")
-    video.add_argument("--voice", choices=VOICES, default=Options.voice,
-                       help="what to do with speech in the sound: keep it (it identifies the "
-                            "speaker), mute it (other sound kept), or disguise the voice (the "
-                            "words stay; NOT a protection against someone with other "
-                            "recordings of the speaker: a speaker recognizer still named 5 in "
-                            "10 unseen speakers; use mute when that matters; README, Voices) "
-                            f"(default {Options.voice})")
+    video.add_argument("--voice", choices=VOICES, default=None,
+                       help="what to do with speech in the sound of videos and sound files: "
+                            "keep it (it identifies the speaker), mute it (other sound kept), "
+                            "or disguise the voice (the words stay; NOT a protection against "
+                            "someone with other recordings of the speaker: a speaker "
+                            "recognizer still named 5 in 10 unseen speakers; use mute when "
+                            "that matters; README, Sound) (default: "
+                            f"{DEFAULT_VIDEO_VOICE} in videos, {DEFAULT_SOUND_VOICE} in sound "
+                            "files)")
     video.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",
                        help=f"detect on every N-th frame; tracking covers the frames between "
                             f"(default {Options.detect_every})")
@@ -249,8 +260,10 @@ def _review_parser() -> argparse.ArgumentParser:
     _common(review)
     review.add_argument("--crf", type=int, default=Options.crf, help="video quality, 0–51")
     review.add_argument("--no-audio", action="store_true", help="drop the sound of videos")
-    review.add_argument("--voice", choices=VOICES, default=Options.voice,
-                        help="speech in the sound of videos: keep, mute or disguise")
+    review.add_argument("--voice", choices=VOICES, default=None,
+                        help="speech in videos and sound files: keep, mute or disguise "
+                             f"(default: {DEFAULT_VIDEO_VOICE} in videos, "
+                             f"{DEFAULT_SOUND_VOICE} in sound files)")
     review.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",
                         help="video: detect on every N-th frame")
     review.add_argument("--report", type=Path, metavar="FILE.json",

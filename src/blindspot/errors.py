@@ -11,3 +11,9 @@ class BlindspotError(Exception):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}" if self.path else self.reason
+
+
+# What a file blindspot cannot read is told.
+UNSUPPORTED = ("not a photo, video or sound file blindspot reads: photos JPEG, PNG, WebP, TIFF, "
+               "BMP, GIF, HEIC/HEIF; videos MP4, MOV, MKV, WebM, AVI; sound WAV, FLAC, MP3, "
+               "M4A/AAC, Ogg Vorbis/Opus/FLAC")

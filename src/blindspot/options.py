@@ -11,6 +11,8 @@ from .detect.text import TextSettings
 
 MODES = ("solid", "mosaic", "blur")
 VOICES = ("keep", "mute", "disguise")
+DEFAULT_VIDEO_VOICE = "keep"
+DEFAULT_SOUND_VOICE = "mute"
 # `--cover`: what is covered. "text" is all text, plates included; each name covers the
 # kinds (`detections.KINDS`) listed here.
 COVER = {"faces": ("face",), "plates": ("plate",), "text": ("plate", "text"),
@@ -72,9 +74,10 @@ class Options:
     full_every: int = 24
     crf: int = 20
     keep_audio: bool = True
-    # What happens to speech in the sound (`audio.voices.VOICES`): kept as it is, muted, or
-    # disguised (the words stay, the voice changes).
-    voice: str = "keep"
+    # What happens to speech in the sound (`VOICES`): kept as it is, muted, or disguised (the
+    # words stay, the voice changes). None: `voice_for` picks (a sound file's voice is never
+    # kept unless asked).
+    voice: str | None = None
     max_duration: float = 6 * 3600.0
     # Where the model runs (cpu, cuda, auto) and the threads per process of ONNX Runtime, and
     # of the video decoder and encoder (0: their defaults, about one per core). They change
@@ -101,7 +104,7 @@ class Options:
             raise ValueError(f"detect-every must lie between 1 and 30, not {self.detect_every}")
         if not 0 <= self.full_every <= 300:
             raise ValueError(f"full-every must lie between 0 and 300, not {self.full_every}")
-        if self.voice not in VOICES:
+        if self.voice is not None and self.voice not in VOICES:
             raise ValueError(f"voice must be one of {', '.join(VOICES)}, not {self.voice!r}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must lie between 0 and 51, not {self.crf}")
@@ -116,6 +119,14 @@ class Options:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0 <= self.threads <= 1024:
             raise ValueError(f"threads must lie between 0 and 1024, not {self.threads}")
+
+    def voice_for(self, sound_only: bool) -> str:
+        """What happens to speech: `voice` when given; else in a video it is kept (the summary
+        says so) and in a sound file muted, since the voice is all a recording has to give
+        its speaker away and nothing else of it would be anonymized."""
+        if self.voice is not None:
+            return self.voice
+        return DEFAULT_SOUND_VOICE if sound_only else DEFAULT_VIDEO_VOICE
 
     def covered_kinds(self) -> set[str]:
         """The kinds (of `detections.KINDS`) that are covered."""

@@ -13,9 +13,10 @@ import stat
 from pathlib import Path
 
 from .sink import PHOTO_EXTENSIONS
+from .sound_io import SOUND_EXTENSIONS
 from .video_io import VIDEO_EXTENSIONS, output_extension
 
-MEDIA_EXTENSIONS = PHOTO_EXTENSIONS | VIDEO_EXTENSIONS
+MEDIA_EXTENSIONS = PHOTO_EXTENSIONS | VIDEO_EXTENSIONS | SOUND_EXTENSIONS
 
 OUTPUT_SUFFIXES = (".anon", ".clean")
 
@@ -34,8 +35,9 @@ def default_output(path: Path, suffix: str) -> Path:
 
 def walk_media(folder: Path, extensions: frozenset[str] = MEDIA_EXTENSIONS,
                problems: list[str] | None = None) -> list[Path]:
-    """Every photo and video below `folder`, sorted, skipping blindspot outputs and temporary
-    files. A folder that cannot be read adds a line to `problems` (its files are missed)."""
+    """Every photo, video and sound file below `folder`, sorted, skipping blindspot outputs and
+    temporary files. A folder that cannot be read adds a line to `problems` (its files are
+    missed)."""
     found = []
 
     def unreadable(error: OSError) -> None:
@@ -74,7 +76,7 @@ def plan_outputs(inputs: list[str], output: Path | None, suffix: str,
             before = len(problems)
             photos = walk_media(path, extensions, problems)
             if not photos and len(problems) == before:
-                problems.append(f"{name}: no photos or videos found in this folder")
+                problems.append(f"{name}: no photos, videos or sound files found in this folder")
             for photo in photos:
                 problem = _not_a_file(photo)
                 if problem:

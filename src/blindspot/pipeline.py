@@ -21,7 +21,7 @@ from PIL import Image
 from . import strip
 from .atomic import atomic_output
 from .audio.speech import Span
-from .audio.voices import Speech, find_speech
+from .audio.voices import Speech, editor, find_speech
 from .detect.detector import KindsDetector
 from .detect.faces import DetectorSettings, FaceDetector
 from .detect.people import PeopleDetector, PeopleSettings
@@ -33,6 +33,7 @@ from .options import KEEP, Options
 from .photo import Photo
 from .redact import redact
 from .sink import PhotoWriter, write_photo, writer_for
+from .sound_io import is_sound, probe_sound, transcode_sound
 from .source import exif_orientation, open_image, read_photo
 from .video import anonymize_video, detect_video, render_video
 from .video_io import VIDEO_EXTENSIONS, probe_video
@@ -75,6 +76,8 @@ class FileResult:
                 parts.append(f"{_plural(self.left['text'], 'text')} left: --cover text")
         if self.speech_edits:
             parts.append(self._speech_summary())
+        elif self.speech is not None and self.speech.duration:
+            parts.append(f"no speech found in {self.speech.duration:.0f} s of sound")
         if self.frames > 1:
             parts.append(f"{self.frames} frames")
         parts.append(f"metadata removed: {removed}")
@@ -200,13 +203,14 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
                    detections: list[Detections] | None = None,
                    modes: list[list[str]] | None = None,
                    speech: list[tuple[Span, str]] | None = None) -> FileResult:
-    """Write `out`: the photo or video at `path` with every face covered and no metadata.
+    """Write `out`: the photo or video at `path` with every face covered, or the sound file at
+    `path` with its speech as `options.voice_for` it says, and no metadata.
 
     `detections`, one per frame in displayed pixels (as `detect_file` returns them, edited
     by a reviewer, say), replaces detection. `modes` (one list per frame, one mode per box of
     `detections`) picks each box's mode instead of `options.mode_for` its kind; `KEEP` leaves
-    a box visible. For a video, `speech` (spans of its sound in seconds, each with "keep",
-    "mute" or "disguise") replaces speech detection and `options.voice`."""
+    a box visible. For a video or a sound file, `speech` (spans of its sound in seconds, each
+    with "keep", "mute" or "disguise") replaces speech detection and `options.voice`."""
     options = options or Options()
     path, out = Path(path), Path(out)
     if modes is not None and (detections is None or len(modes) != len(detections)):
@@ -215,6 +219,9 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
         _refuse_input_as_output(path, out)
         if is_video(path):
             return _anonymize_video(path, out, options, detections, modes, speech)
+        if is_sound(path):
+            _check_frame_count(detections, 0)
+            return _anonymize_sound(path, out, options, speech)
         photo = read_photo(path, options.max_pixels, options.max_frames)
         writer = writer_for(out, photo.format)
         _check_frame_count(detections, len(photo.frames))
@@ -246,7 +253,7 @@ def _anonymize_video(path: Path, out: Path, options: Options,
         nonlocal speech, found_speech
         if speech is None and options.keep_audio and info.audio_streams:
             found_speech = find_speech(path)
-            speech = [(span, options.voice) for span in found_speech.spans]
+            speech = [(span, options.voice_for(False)) for span in found_speech.spans]
         return speech if options.keep_audio else None
 
     def cover(dets: Detections) -> tuple[Detections, list[str]]:
@@ -268,6 +275,24 @@ def _anonymize_video(path: Path, out: Path, options: Options,
                         metadata_removed=info.metadata + info.dropped_streams,
                         speech=found_speech, speech_edits=speech or [])
     return _counted(result, covered, left, options)
+
+
+def _anonymize_sound(path: Path, out: Path, options: Options,
+                     speech: list[tuple[Span, str]] | None = None) -> FileResult:
+    """A sound file: its speech found (unless given) and edited, every sample encoded anew."""
+    if not options.keep_audio:
+        raise BlindspotError("--no-audio would leave nothing of a sound file: use --voice mute")
+    info = probe_sound(path, options.max_duration)
+    if speech is None:
+        found = find_speech(path)
+        speech = [(span, options.voice_for(True)) for span in found.spans]
+    else:
+        found = Speech([span for span, _ in speech], info.duration)
+    with atomic_output(out, options.overwrite) as f:
+        seconds = transcode_sound(path, f, out.suffix, lambda rate: editor(speech, rate))
+    found.duration = seconds
+    return FileResult(path, out, frames=0, metadata_removed=info.metadata + info.dropped_streams,
+                      speech=found, speech_edits=speech)
 
 
 def is_video(path: Path) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 _STRUCTURAL_GROUPS = {
     "ExifTool", "System", "File", "JFIF", "Composite", "PNG", "RIFF", "GIF", "BMP", "QuickTime",
     "IFD0", "ICC-header", "ICC_Profile", "Adobe", "APP14", "PNG-pHYs", "ICC-view", "ICC-meas",
-    "Meta", "Matroska",
+    "Meta", "Matroska", "MPEG", "Opus", "FLAC",
 }
 _TRACK_GROUP = re.compile(r"Track\d+")  # QuickTime/MP4 track headers: sizes, codecs, times
 # …unless the tag itself names one of these.
@@ -31,7 +31,7 @@ _HARMLESS = {
     "IFD0:Orientation", "PNG:SRGBRendering",
 }
 # FFmpeg's generic handler names: they say which library wrote the file, not which device.
-_GENERIC_VALUES = {"SoundHandler", "VideoHandler", "DataHandler", "Lavf"}
+_GENERIC_VALUES = {"SoundHandler", "VideoHandler", "DataHandler", "Lavf", "ffmpeg"}
 _EMPTY = {"", "0", "0000:00:00 00:00:00", "00000000000000000000000000000000", "None"}
 
 

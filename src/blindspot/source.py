@@ -19,7 +19,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, ImageSequence, UnidentifiedImageError
 
-from .errors import BlindspotError
+from .errors import UNSUPPORTED, BlindspotError
 from .metadata import describe
 from .photo import Photo
 
@@ -50,8 +50,7 @@ def open_image(path: Path, max_pixels: int) -> Image.Image:
     except PermissionError:
         raise BlindspotError("permission denied") from None
     except UnidentifiedImageError:
-        raise BlindspotError("not a supported image (JPEG, PNG, WebP, TIFF, BMP, GIF, "
-                             "HEIC/HEIF)") from None
+        raise BlindspotError(UNSUPPORTED) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BlindspotError("image too large (decompression bomb guard)") from None
     except _DECODE_ERRORS as e:

@@ -156,8 +156,10 @@ class VideoFrame:
 
 
 @contextlib.contextmanager
-def _opened(path: Path) -> Iterator[av.container.InputContainer]:
-    """`path` opened with one of `_DEMUXERS`; every failure is a BlindspotError."""
+def opened(path: Path, demuxers: tuple[str, ...] = _DEMUXERS, supported: str = _SUPPORTED
+           ) -> Iterator[av.container.InputContainer]:
+    """`path` opened with one of `demuxers` (say `supported` of any other file); every failure
+    is a BlindspotError."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -184,16 +186,16 @@ def _opened(path: Path) -> Iterator[av.container.InputContainer]:
         if head[4:8] == b"ftyp":
             raise BlindspotError("damaged or incomplete MP4/MOV (its index, the moov atom, "
                                  "is missing or unreadable)") from None
-        raise BlindspotError(f"{_SUPPORTED}, or damaged: {_reason(e)}") from None
+        raise BlindspotError(f"{supported}, or damaged: {reason(e)}") from None
     try:
-        if container.format.name not in _DEMUXERS:
-            raise BlindspotError(_SUPPORTED)
+        if container.format.name not in demuxers:
+            raise BlindspotError(supported)
         yield container
     finally:
         container.close()
 
 
-def _reason(error: Exception) -> str:
+def reason(error: Exception) -> str:
     """A one-line reason from one of FFmpeg's errors."""
     text = getattr(error, "strerror", None) or str(error)
     return " ".join(str(text).split())
@@ -243,7 +245,7 @@ class _Decoder:
             decoded = self.stream.decode(packet)
         except av.FFmpegError as e:
             raise BlindspotError(f"cannot decode video frame {self.frames + 1}: "
-                                 f"{_reason(e)}") from None
+                                 f"{reason(e)}") from None
         for frame in decoded:
             if frame.is_corrupt:
                 raise BlindspotError(f"video frame {self.frames + 1} is damaged")
@@ -407,7 +409,7 @@ def read_frames(path: Path, threads: int = 0) -> Iterator[VideoFrame]:
     Raises BlindspotError on any decode error, damaged data, dropped frame or file that ends
     early, and when there are no frames at all.
     """
-    with _opened(path) as container:
+    with opened(path) as container:
         decoder = _Decoder(_video_stream(container), threads)
         try:
             for packet in container.demux():
@@ -416,33 +418,13 @@ def read_frames(path: Path, threads: int = 0) -> Iterator[VideoFrame]:
                     yield from decoder.feed(packet)
             yield from decoder.feed(None)
         except av.FFmpegError as e:
-            raise BlindspotError(f"cannot read video: {_reason(e)}") from None
+            raise BlindspotError(f"cannot read video: {reason(e)}") from None
         decoder.finish()
-
-
-def read_audio(path: Path, rate: int) -> Iterator[np.ndarray]:
-    """The first audio stream of `path` (none: nothing), decoded, mixed to mono and resampled
-    to `rate` Hz: float32 chunks in order. Video packets are skipped, not decoded."""
-    with _opened(path) as container:
-        if not container.streams.audio:
-            return
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        try:
-            for packet in container.demux(stream):
-                for frame in packet.decode():
-                    frame.pts = None
-                    for mono in resampler.resample(frame):
-                        yield mono.to_ndarray().reshape(-1).astype(np.float32)
-            for mono in resampler.resample(None):
-                yield mono.to_ndarray().reshape(-1).astype(np.float32)
-        except av.FFmpegError as e:
-            raise BlindspotError(f"cannot read the sound: {_reason(e)}") from None
 
 
 def probe_video(path: Path, max_pixels: int, max_duration: float) -> VideoInfo:
     """What `path` holds; refuses non-videos and videos over the size or duration limits."""
-    with _opened(path) as container:
+    with opened(path) as container:
         stream = _video_stream(container)
         width, height = stream.codec_context.width, stream.codec_context.height
         if width * height > max_pixels:
@@ -483,7 +465,7 @@ def _first_frame(container: av.container.InputContainer, decoder: _Decoder
         for frame in decoder.stream.decode(None):
             return frame
     except av.FFmpegError as e:
-        raise BlindspotError(f"cannot decode video: {_reason(e)}") from None
+        raise BlindspotError(f"cannot decode video: {reason(e)}") from None
     return None
 
 
@@ -563,7 +545,7 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
     if suffix not in _MUXERS:
         raise BlindspotError(f"cannot write {out_suffix or 'extensionless'} videos")
     muxer = _MUXERS[suffix]
-    with _opened(path) as source:
+    with opened(path) as source:
         video = _video_stream(source)
         audio = list(source.streams.audio) if keep_audio else []
         if edit_audio is not None:
@@ -571,7 +553,7 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
         try:
             output = av.open(out, "w", format=muxer, container_options={"fflags": "+bitexact"})
         except av.FFmpegError as e:
-            raise BlindspotError(f"cannot write video: {_reason(e)}") from None
+            raise BlindspotError(f"cannot write video: {reason(e)}") from None
         try:
             writer = _Writer(output, muxer, video, audio, crf, threads, edit_audio)
             decoder = _Decoder(video, threads)
@@ -592,7 +574,7 @@ def transcode(path: Path, out: BinaryIO, out_suffix: str,
                 decoder.finish()
                 later(writer.finish)
         except av.FFmpegError as e:
-            raise BlindspotError(f"cannot transcode video: {_reason(e)}") from None
+            raise BlindspotError(f"cannot transcode video: {reason(e)}") from None
         except OSError as e:  # writing `out` failed (disk full, say)
             raise BlindspotError(f"cannot write video: {e.strerror or e}") from None
         finally:
@@ -671,18 +653,18 @@ class _Writer:
         self.audio_out = {s.index: self._audio_stream(s) for s in audio}
         self.frames = 0
 
-    def _audio_stream(self, source: av.audio.stream.AudioStream) -> _AudioOut:
+    def _audio_stream(self, source: av.audio.stream.AudioStream) -> AudioOut:
         if self.edit_audio is not None:
             rate = source.codec_context.sample_rate or 48000
-            return _AudioOut(source, self._same_codec(source), editor=self.edit_audio(rate))
+            return AudioOut(source, self._same_codec(source), editor=self.edit_audio(rate))
         if self.muxer == "mp4" and source.codec_context.name not in _MP4_AUDIO:
-            return _AudioOut(source, self._audio_encoder(source))
+            return AudioOut(source, self._audio_encoder(source))
         try:
             stream = self.output.add_stream_from_template(source)
         except ValueError:  # the container cannot hold this codec
-            return _AudioOut(source, self._audio_encoder(source))
+            return AudioOut(source, self._audio_encoder(source))
         stream.metadata.clear()
-        return _AudioOut(source, stream, copy=True)
+        return AudioOut(source, stream, copy=True)
 
     def _same_codec(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
         """An encoder of the source's codec, rate and channels, when this container and
@@ -820,7 +802,7 @@ class _Writer:
         self.output.close()
 
 
-class _AudioOut:
+class AudioOut:
     """Where one source audio stream goes: copied packets, or a re-encoding encoder."""
 
     def __init__(self, source: av.audio.stream.AudioStream, stream: av.audio.stream.AudioStream,

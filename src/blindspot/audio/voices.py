@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..video_io import read_audio
+from ..sound_io import read_audio
 from .edit import SpanEditor
 from .speech import RATE, Span, SpeechDetector
 
