@@ -32,6 +32,7 @@ from pathlib import Path
 from .errors import BlindspotError
 from .options import Options
 from .pipeline import FileResult, anonymize_file, clean_file, is_video
+from .sound_io import is_sound
 
 Job = tuple[Path, Path]  # (input, output)
 VERBS = ("anonymize", "clean")
@@ -125,7 +126,8 @@ def _remove_stale_temps(out: Path) -> None:
 @functools.lru_cache(maxsize=1 << 17)
 def estimate(src: Path) -> tuple[int, int]:
     """(frames, cost) of one input, read from its header only: the frames for the progress
-    bar, the cost (frames × pixels, roughly) to start the longest files first. (1, 0) when
+    bar (a sound file: 1), the cost (frames × pixels, roughly) to start the longest files
+    first. (1, 0) when
     the header can't be read: the file's own run will say why."""
     try:
         if is_video(src):
@@ -142,6 +144,11 @@ def estimate(src: Path) -> tuple[int, int]:
                 # A frame costs decoding, detection and encoding: a fixed part and a part
                 # that grows with its size.
                 return frames, frames * (pixels + 250_000)
+        if is_sound(src):
+            from .sound_io import probe_sound
+            # A second of sound (speech finding, editing, encoding) costs about a third of a
+            # 720p frame's work.
+            return 1, round(probe_sound(src, float("inf")).duration * 400_000)
         from PIL import Image
         with Image.open(src) as image:
             frames = max(1, getattr(image, "n_frames", 1))
