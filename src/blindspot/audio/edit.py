@@ -42,7 +42,9 @@ class SpanEditor:
             if edit not in EDITS:
                 raise ValueError(f"edit must be one of {', '.join(EDITS)}, not {edit!r}")
             if span.end > span.start:
-                self.ranges.append((max(0, round(span.start * rate) - fade),
+                # The ramps lie outside the span, also before the first sample (a span from
+                # 0 is edited in full from sample 0) and after the last.
+                self.ranges.append((round(span.start * rate) - fade,
                                     round(span.end * rate) + fade, edit))
         if transform is None and any(edit == "disguise" for *_, edit in self.ranges):
             raise ValueError("disguise needs a transform")
