@@ -241,8 +241,8 @@ def test_segmentation_follows_silero():
     assert _scripted_spans(quiet + [0.9] * 2 + quiet + loud, **bare) == [Span(w(42), w(62))]
     # Padding, merging of close spans, clipping to [0, duration].
     # blindspot's shortest span is none: the blip is speech too.
-    assert _scripted_spans(quiet + [0.9] * 2 + quiet + loud,
-                           **{**bare, "min_speech": 0.0}) == [Span(w(20), w(22)), Span(w(42), w(62))]
+    blip = _scripted_spans(quiet + [0.9] * 2 + quiet + loud, **{**bare, "min_speech": 0.0})
+    assert blip == [Span(w(20), w(22)), Span(w(42), w(62))]
     padded = _scripted_spans(loud + [0.1] * 10 + loud + quiet * 3 + loud, duration=3.9,
                              pad=0.3, merge_gap=0.5, threshold=0.5, neg_threshold=0.35)
     assert padded == [Span(0.0, pytest.approx(w(50) + 0.3)),
