@@ -28,7 +28,8 @@ def write_sound(path: Path, samples: np.ndarray, rate: int, tags: dict[str, str]
     x = np.atleast_2d(np.asarray(samples, np.float32))
     layout = "mono" if x.shape[0] == 1 else "stereo"
     out_rate = 48000 if encoder == "libopus" and rate not in OPUS_RATES else rate
-    with av.open(str(path), "w", format=muxer) as dst:
+    options = {"write_id3v2": "1"} if muxer == "adts" else {}  # ADTS tags: ID3v2 before it
+    with av.open(str(path), "w", format=muxer, options=options) as dst:
         dst.metadata.update(tags or {})
         stream = dst.add_stream(encoder, rate=out_rate)
         stream.layout = layout

@@ -35,9 +35,10 @@ from .options import (
     parse_modes,
 )
 from .outputs import MEDIA_EXTENSIONS, plan_outputs
-from .pipeline import FileResult, detect_file, is_video
+from .pipeline import FileResult, detect_file, detect_speech, is_video
 from .report import write_report
 from .sink import PHOTO_EXTENSIONS
+from .sound_io import is_sound
 
 COMMANDS = ("detect", "clean", "demo", "audit", "cluster", "review")
 
@@ -374,6 +375,10 @@ def _detect(args: argparse.Namespace) -> int:
     failed = 0
     for name in args.inputs:
         try:
+            if is_sound(Path(name)):  # [start, end, "speech"] per span, in seconds
+                found[name] = [[round(s.start, 3), round(s.end, 3), "speech"]
+                               for s in detect_speech(name, options)]
+                continue
             frames = detect_file(name, options)
         except BlindspotError as e:
             _error(e)

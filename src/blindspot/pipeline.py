@@ -27,7 +27,7 @@ from .detect.faces import DetectorSettings, FaceDetector
 from .detect.people import PeopleDetector, PeopleSettings
 from .detect.text import TextDetector, TextSettings
 from .detections import KINDS, Detections, count_kind
-from .errors import BlindspotError
+from .errors import UNSUPPORTED, BlindspotError
 from .metadata import describe
 from .options import KEEP, Options
 from .photo import Photo
@@ -312,6 +312,21 @@ def detect_file(path: str | os.PathLike, options: Options | None = None) -> list
         photo = read_photo(path, options.max_pixels, options.max_frames)
         detector = photo_detector(options)
         return [detector.detect(frame) for frame in photo.frames]
+
+
+def detect_speech(path: str | os.PathLike, options: Options | None = None) -> list[Span]:
+    """The speech spans (seconds) of the sound of the sound file or video at `path`, as
+    `anonymize_file` finds them before editing them."""
+    options = options or Options()
+    path = Path(path)
+    with _errors_name(path):
+        if is_sound(path):
+            probe_sound(path, options.max_duration)  # refuses a video named .mp3, say
+        elif is_video(path):
+            probe_video(path, options.max_pixels, options.max_duration)
+        else:
+            raise BlindspotError(UNSUPPORTED)
+        return find_speech(path).spans
 
 
 def clean_file(path: str | os.PathLike, out: str | os.PathLike,
