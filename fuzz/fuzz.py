@@ -15,6 +15,11 @@ Targets, and what each must never do (anything else is a crash that libFuzzer sa
 - source: `blindspot.source.read_photo` (Pillow's decoders behind blindspot's own PNG check,
   `_check_png`, the EXIF orientation and the colour conversions) raises `BlindspotError` or
   returns upright 8-bit RGB frames of one size.
+- sound: `blindspot.sound_io` (FFmpeg's WAV, FLAC, MP3, Ogg, ADTS and MP4 demuxers and their
+  audio decoders behind blindspot's checks) on a file named `.wav`, `.flac`, `.mp3`, `.m4a`
+  or `.ogg` (the first byte picks): `probe_sound` and `transcode_sound` (into WAV, with a mute
+  over the first half) raise `BlindspotError` or write a WAV that decodes to the number of
+  samples written, at the probed rate, and `read_audio` gives finite float32 samples.
 - options: the command line (`blindspot.cli.build_parsers` and `Options`): a bad argument
   list ends in argparse's exit 2 or a `ValueError` (exit 2), never another exception, and
   whatever is accepted is a setting in range (finite, positive limits).
@@ -44,7 +49,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["blindspot"]):
-    from blindspot import cli, report, source
+    from blindspot import cli, report, sound_io, source
     from blindspot.detections import Detections
     from blindspot.errors import BlindspotError
     from blindspot.options import Options
@@ -138,6 +143,34 @@ def source_target(data: bytes) -> None:
         assert rgb.dtype.name == "uint8" and rgb.ndim == 3 and rgb.shape[2] == 3
         assert rgb.shape == shape, "frames of different sizes"
         assert alpha is None or alpha.shape == shape[:2]
+
+
+_SOUND_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
+
+
+def sound_target(data: bytes) -> None:
+    if not data:
+        return
+    path = SCRATCH / f"input{_SOUND_SUFFIXES[data[0] % len(_SOUND_SUFFIXES)]}"
+    path.write_bytes(data[1:])
+    try:
+        info = sound_io.probe_sound(path, max_duration=60.0)
+        for chunk in sound_io.read_audio(path, 16000):
+            assert chunk.dtype.name == "float32" and np.isfinite(chunk).all()
+        from blindspot.audio.edit import SpanEditor
+        from blindspot.audio.speech import Span
+        out = io.BytesIO()
+        seconds = sound_io.transcode_sound(
+            path, out, ".wav",
+            lambda rate: SpanEditor([(Span(0.0, info.duration / 2 or 0.1), "mute")], rate))
+    except BlindspotError:
+        return
+    import av
+    with av.open(io.BytesIO(out.getvalue()), format="wav") as written:
+        stream = written.streams.audio[0]
+        assert stream.codec_context.sample_rate == info.rate
+        samples = sum(frame.samples for frame in written.decode(stream))
+    assert abs(samples - round(seconds * info.rate)) <= 1, "written length is not the length"
 
 
 _PARSERS = cli.build_parsers()
@@ -241,6 +274,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "jpeg": strip_target("JPEG"), "png": strip_target("PNG"), "webp": strip_target("WEBP"),
     "gif": strip_target("GIF"), "icc": icc_target, "source": source_target,
     "options": options_target, "report": report_target, "review": review_target,
+    "sound": sound_target,
 }
 
 

@@ -121,6 +121,25 @@ def source_seeds() -> dict[str, bytes]:
     return seeds
 
 
+def sound_seeds() -> dict[str, bytes]:
+    """A short tone in each sound format (the first byte picks the file's extension, as the
+    target reads it)."""
+    import sys as _sys
+    import tempfile
+
+    import numpy as np
+    _sys.path.insert(0, str(HERE.parent / "tests"))
+    from soundfiles import TAGS, write_sound
+    suffixes = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)
+    seeds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for index, suffix in enumerate(suffixes):
+            path = write_sound(Path(folder) / f"tone{suffix}", tone, 16000, TAGS)
+            seeds[suffix[1:]] = bytes([index]) + path.read_bytes()
+    return seeds
+
+
 def _interlaced_png() -> bytes:
     """An Adam7-interlaced 8×8 grey PNG (Pillow cannot write interlaced PNGs)."""
     rows = b""
@@ -172,7 +191,7 @@ def review_seeds() -> dict[str, bytes]:
 TARGETS = {
     "jpeg": jpeg_seeds, "png": png_seeds, "webp": webp_seeds, "gif": gif_seeds,
     "icc": icc_seeds, "source": source_seeds, "options": options_seeds,
-    "report": report_seeds, "review": review_seeds,
+    "report": report_seeds, "review": review_seeds, "sound": sound_seeds,
 }
 
 

@@ -305,3 +305,38 @@ def test_no_audio_on_a_sound_file_is_refused(talk, tmp_path, capsys):
     code, _, err = run(capsys, str(src), "--no-audio")
     assert code == 1 and "--no-audio would leave nothing" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.wav"]
+
+
+# ---------------------------------------------------------------------------- found by fuzzing
+
+
+def test_fuzz_sound_tags_that_are_not_utf8_are_read_and_removed(tmp_path, capsys):
+    """fuzz `sound`: a WAV whose LIST/INFO artist is Latin-1 made PyAV raise UnicodeDecodeError
+    on opening (videos' tags too); they are read with replacement characters now."""
+    import struct
+    src = wav(tmp_path / "latin.wav", noise(1.0, 16000), 16000)
+    data = src.read_bytes()
+    value = b"Jos\xe9 Mart\xf2\x00"
+    info = b"INFO" + b"IART" + struct.pack("<I", len(value)) + value
+    chunk = b"LIST" + struct.pack("<I", len(info)) + info
+    body = data[12:] + chunk
+    src.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body)
+    code, out, err = run(capsys, str(src))
+    assert code == 0, err
+    assert "artist" in out and tags_left(tmp_path / "latin.anon.wav") == []
+
+
+def test_fuzz_a_sound_whose_rate_changes_mid_stream_is_refused(tmp_path, capsys):
+    """fuzz `sound`: MP3 frames at another rate after the first ones made PyAV's resampler
+    raise ValueError; blindspot refuses such a stream (never edits it in a guess)."""
+    first = write_sound(tmp_path / "a.mp3", noise(1.0, 16000, 0.1), 16000)
+    second = write_sound(tmp_path / "b.mp3", noise(1.0, 22050, 0.1), 22050)
+    joined = tmp_path / "joined.mp3"
+    tail = second.read_bytes()
+    if tail[:3] == b"ID3":  # the second file's frames only, without its ID3v2 header
+        size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(tail[6:10]))
+        tail = tail[size:]
+    joined.write_bytes(first.read_bytes() + tail)
+    code, _, err = run(capsys, str(joined))
+    assert code == 1 and "change mid-stream" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "joined.anon.mp3").exists()

@@ -78,8 +78,14 @@ def _sound_stream(container: av.container.InputContainer) -> av.audio.stream.Aud
                                  "video, with a video extension such as .mp4)")
     if not container.streams.audio:
         raise BlindspotError("no sound in it")
-    stream = container.streams.audio[0]
+    return _decodable(container.streams.audio[0])
+
+
+def _decodable(stream: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
+    """`stream`, its decoder set to report damage instead of concealing it."""
     context = stream.codec_context
+    if context is None:
+        raise BlindspotError("no decoder for this sound's codec")
     if not context.sample_rate or not context.channels:
         raise BlindspotError("damaged sound: no sample rate or channels")
     context.options = {"err_detect": "crccheck+bitstream+buffer+explode"}
@@ -108,18 +114,31 @@ def probe_sound(path: Path, max_duration: float) -> SoundInfo:
 
 def _decoded(container: av.container.InputContainer, stream: av.audio.stream.AudioStream
              ) -> Iterator[av.AudioFrame]:
-    """Every frame of `stream`, failing closed on damage."""
+    """Every frame of `stream`, failing closed on damage and on a change of rate, channels or
+    sample format mid-stream (damage, or a file made of pieces: never edited in a guess)."""
+    first: tuple[str, str, int] | None = None
+
+    def checked(frames: list[av.AudioFrame]) -> Iterator[av.AudioFrame]:
+        nonlocal first
+        for frame in frames:
+            if frame.is_corrupt:
+                raise BlindspotError("damaged sound frame")
+            shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if first is None:
+                first = shape
+            elif shape != first:
+                raise BlindspotError("the sound's rate, channels or sample format change "
+                                     "mid-stream (damaged?)")
+            yield frame
+
     try:
         for packet in container.demux(stream):
             if packet.size == 0 and packet.dts is None:
                 continue
             if packet.is_corrupt:
                 raise BlindspotError("damaged data in the sound")
-            for frame in packet.decode():
-                if frame.is_corrupt:
-                    raise BlindspotError("damaged sound frame")
-                yield frame
-        yield from stream.decode(None)
+            yield from checked(packet.decode())
+        yield from checked(stream.decode(None))
     except av.FFmpegError as e:
         raise BlindspotError(f"cannot read the sound: {reason(e)}") from None
 
@@ -133,7 +152,7 @@ def read_audio(path: Path, rate: int) -> Iterator[np.ndarray]:
     with opened(path, demuxers, SUPPORTED if sound else "not a supported video") as container:
         if not container.streams.audio:
             return
-        stream = container.streams.audio[0] if not sound else _sound_stream(container)
+        stream = _sound_stream(container) if sound else _decodable(container.streams.audio[0])
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         try:
             for frame in _decoded(container, stream):
@@ -182,6 +201,7 @@ def transcode_sound(path: Path, out: BinaryIO, out_suffix: str,
             for edited in sink.edited(None):
                 _encode(output, sink, edited)
             _encode(output, sink, None)
+            _check_length(source, stream, sink.samples / context.sample_rate)
             output.mux(target.encode(None))
             output.close()
         except av.FFmpegError as e:
@@ -194,6 +214,20 @@ def transcode_sound(path: Path, out: BinaryIO, out_suffix: str,
             except (av.FFmpegError, ValueError, OSError):
                 pass
         return sink.samples / target.codec_context.sample_rate
+
+
+def _check_length(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                  seconds: float) -> None:
+    """Refuse a sound that decoded to nothing, or to less than its header promises (but MP3's,
+    estimated from its bit rate)."""
+    if seconds <= 0:
+        raise BlindspotError("no sound could be decoded")
+    if container.format.name == "mp3":
+        return
+    declared = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
+                else (container.duration or 0) / av.time_base)
+    if seconds < declared - (0.25 + 0.01 * declared):
+        raise BlindspotError(f"file ends early: at {seconds:.2f} s of {declared:.2f} s")
 
 
 def _encoder(output: av.container.OutputContainer, name: str,

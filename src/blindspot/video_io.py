@@ -176,8 +176,11 @@ def opened(path: Path, demuxers: tuple[str, ...] = _DEMUXERS, supported: str = _
     try:
         # An absolute path and FFmpeg's file protocol only: a name such as `http:x.mp4` or
         # `rtmp:host.mov` would otherwise be a URL, and FFmpeg would go on the network.
+        # Tags that are not UTF-8 (a tagging app's Latin-1, say) are read with replacement
+        # characters: strict decoding raised UnicodeDecodeError from a file's tags.
         container = av.open(os.path.abspath(path), "r",
-                            container_options={"protocol_whitelist": "file"})
+                            container_options={"protocol_whitelist": "file"},
+                            metadata_errors="replace")
     except PermissionError:
         raise BlindspotError("permission denied") from None
     except av.FFmpegError as e:
@@ -828,6 +831,8 @@ class AudioOut:
                 self.layout, self.rate = frame.layout.name, frame.sample_rate
                 self.planar = av.AudioResampler(format="fltp", layout=self.layout,
                                                 rate=self.rate)
+            if (frame.layout.name, frame.sample_rate) != (self.layout, self.rate):
+                raise BlindspotError("the sound's rate or channels change mid-stream")
             frame.pts = None
             for planar in self.planar.resample(frame):
                 samples = planar.to_ndarray().astype(np.float32)
