@@ -134,9 +134,36 @@ def _empty_folder(folder: Path) -> str:
 def _folder_without_photos(folder: Path) -> str:
     (folder / "docs" / "sub").mkdir(parents=True)
     (folder / "docs" / "notes.txt").write_text("meeting at noon")
-    (folder / "docs" / "sub" / "clip.mp3").write_bytes(b"ID3" + bytes(100))
+    (folder / "docs" / "sub" / "song.mid").write_bytes(b"MThd" + bytes(100))
     (folder / "docs" / ".hidden.jpg").write_bytes(_encode(_small(), "JPEG"))  # hidden: skipped
     return "docs"
+
+
+def _sound(suffix: str) -> bytes:
+    """Two seconds of a tone as a sound file with `suffix` (through a temporary folder)."""
+    import tempfile
+
+    from soundfiles import TAGS, write_sound
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)
+    with tempfile.TemporaryDirectory() as folder:
+        return write_sound(Path(folder) / f"tone{suffix}", tone, 16000, TAGS).read_bytes()
+
+
+def _mp4_named_mp3() -> bytes:
+    import tempfile
+
+    import av
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libx264", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            for index in range(3):
+                frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), "rgb24")
+                frame.pts = index
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        return path.read_bytes()
 
 
 # name → (builder returning the path as given, extra options)
@@ -172,11 +199,28 @@ CASES: dict[str, tuple[Callable[[Path], str], list[str]]] = {
     "tiff-cut": (_write("cut.tif", lambda: _cut(_encode(_small(), "TIFF"), 0.6)), []),
     "deflate-tiff-cut": (_write("cutz.tif", lambda: _cut(
         _encode(_small(), "TIFF", compression="tiff_deflate"), 0.95)), []),
+    # Sound files
+    "zero-byte-wav": (_write("empty.wav", b""), []),
+    "wav-cut-in-its-header": (_write("head.wav", lambda: _sound(".wav")[:30]), []),
+    "flac-cut-at-half": (_write("half.flac", lambda: _cut(_sound(".flac"), 0.5)), []),
+    "m4a-cut-at-half": (_write("half.m4a", lambda: _cut(_sound(".m4a"), 0.5)), []),
+    "ogg-random-bytes": (_write("noise.ogg", random.Random(2).randbytes(4096)), []),
+    "jpeg-named-mp3": (_write("photo.mp3", lambda: _encode(_small(), "JPEG")), []),
+    "video-named-mp3": (_write("clip.mp3", _mp4_named_mp3), []),
+    "sound-over-max-duration": (_write("long.flac", lambda: _sound(".flac")),
+                                ["--max-duration", "1"]),
 }
 
 
-@pytest.mark.parametrize("command", [[], ["clean"]], ids=["anonymize", "clean"])
-@pytest.mark.parametrize("case", list(CASES))
+# Bad only for the anonymizer: `clean` has no --max-duration and reads a photo whatever its
+# extension.
+ANONYMIZE_ONLY = {"jpeg-named-mp3", "sound-over-max-duration"}
+RUNS = [(case, command) for case in CASES for command in ([], ["clean"])
+        if not (command and case in ANONYMIZE_ONLY)]
+
+
+@pytest.mark.parametrize(("case", "command"), RUNS,
+                         ids=[f"{c}-{'clean' if m else 'anonymize'}" for c, m in RUNS])
 def test_bad_input_fails_cleanly(tmp_path: Path, case: str, command: list[str]) -> None:
     build, options = CASES[case]
     given = build(tmp_path)
