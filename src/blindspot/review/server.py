@@ -6,7 +6,9 @@ set (state-changing requests must have the header, a cookie alone is refused, so
 cannot make the browser change anything). The Host header must name 127.0.0.1 or localhost,
 which defeats DNS rebinding. A Content-Security-Policy allows this origin only, and nothing is
 cached (face pictures never land in the browser's disk cache). Files are named by the keys the
-session made at start, never by a path. uvicorn's access log is off: no token in any log.
+session made at start, never by a path; a sound file is played from the file itself, as it is
+(ranges served for seeking), and only a sound file of the session. uvicorn's access log is off:
+no token in any log.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -36,7 +44,8 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 TOKEN_HEADER = "x-blindspot-token"
 MAX_BODY = 32 << 20  # bytes: a review of a long video with many faces, and then some
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+       "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -46,6 +55,10 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+# What the page's <audio> is told a sound file is, by its extension (blindspot.sound_io).
+SOUND_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
+               ".m4a": "audio/mp4", ".aac": "audio/aac", ".ogg": "audio/ogg",
+               ".oga": "audio/ogg", ".opus": "audio/ogg"}
 
 
 class TokenGuard:
@@ -128,6 +141,11 @@ def build_app(session: Session, token: str, port: int) -> Starlette:
         return _jpeg(session.frame(request.path_params["key"], _int(request, "n", 0),
                                    request.query_params.get("anon") == "1"))
 
+    def sound(request: Request) -> Response:
+        path = session.sound_file(request.path_params["key"])
+        media_type = SOUND_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return FileResponse(path, media_type=media_type)
+
     def face(request: Request) -> Response:
         return _jpeg(session.face_thumbnail(request.path_params["key"],
                                             request.query_params.get("id", ""),
@@ -160,6 +178,7 @@ def build_app(session: Session, token: str, port: int) -> Starlette:
         Route("/api/thumb/{key:path}", _handled(thumb)),
         Route("/api/frame/{key:path}", _handled(frame)),
         Route("/api/face/{key:path}", _handled(face)),
+        Route("/api/sound/{key:path}", _handled(sound)),
         Route("/api/export", _handled(export), methods=["POST"]),
         Route("/api/export", _handled(export_status)),
     ]

@@ -6,7 +6,9 @@ decoded lazily, one file at a time in a worker thread, and kept in memory only (
 face pixels are never written to disk, only the review's numbers are. A video is decoded once
 into downscaled JPEG frames for the player, then faces (and text, as `--cover` asks) are
 found with `detect_file`, and the speech in its sound with `find_speech` (each span in the
-session's `--voice` until the reviewer picks another).
+session's voice, `Options.voice_for`, until the reviewer picks another). A sound file has no
+pictures: its waveform (`waveform.py`: a few thousand levels) and its speech spans; the page
+plays the file itself, served as it is (`sound_file`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from ..outputs import plan_outputs
 from ..pipeline import FileResult, anonymize_file, detect_file, detect_image, is_video
 from ..redact import PADS, redact
 from ..report import write_report
+from ..sound_io import is_sound, probe_sound, read_audio
 from ..source import open_image, read_photo
 from ..video_io import probe_video, read_frames
 from . import state
 from .state import Review
+from .waveform import RATE, Waveform, waveform
 
 PAGE_SIZE = 48  # files per page of the file list
 THUMB_SIDE = 160  # px, the file list's thumbnails
@@ -59,7 +63,8 @@ class Entry:
     key: str
     source: Path
     output: Path
-    kind: str  # "photo" or "video"
+    kind: str  # "photo", "video" or "sound"
+    real: Path | None = None  # the file's real path when the session started (no link)
     review: Review | None = None
     status: str = "new"  # new → loading → ready | error
     progress: str = ""
@@ -77,6 +82,20 @@ class VideoFrames:
     jpegs: list[bytes]
     times: list[float]  # seconds, of every frame (not only the kept ones)
     fps: float
+
+
+@dataclass
+class SoundView:
+    """What the page shows of a sound file besides its review: its waveform and format."""
+
+    wave: Waveform
+    rate: int
+    channels: int
+    codec: str
+
+    def to_json(self) -> dict:
+        return {"wave": self.wave.to_json(), "rate": self.rate, "channels": self.channels,
+                "codec": self.codec}
 
 
 @dataclass
@@ -130,6 +149,7 @@ class Session:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="blindspot-review")
         self._photos: _Cache = _Cache(3)  # key → list of frames (H×W×3)
         self._videos: _Cache = _Cache(2)  # key → VideoFrames
+        self._sounds: _Cache = _Cache(32)  # key → SoundView (a few thousand numbers each)
         self._thumbs: _Cache = _Cache(2_000)  # key → JPEG bytes
         self._decoding = threading.Semaphore(2)
         self.export: ExportJob | None = None
@@ -153,8 +173,9 @@ class Session:
                 if inside:
                     rel = real.relative_to(self.roots[number]).as_posix()
                     key = f"{number}/{rel}"
-                    kind = "video" if is_video(src) else "photo"
-                    self.entries.setdefault(key, Entry(key, src, out, kind))
+                    kind = ("video" if is_video(src) else "sound" if is_sound(src)
+                            else "photo")
+                    self.entries.setdefault(key, Entry(key, src, out, kind, real))
                     break
             else:  # a symbolic link out of the folders given: never served
                 self.problems.append(f"{src}: links outside the folders given; skipped")
@@ -205,7 +226,7 @@ class Session:
                                       "default_mode": self.options.mode,
                                       "kind_modes": self.kind_modes(),
                                       "covered_kinds": sorted(self.options.covered_kinds()),
-                                      "voice": self.options.voice,
+                                      "voice": self.options.voice_for(entry.kind == "sound"),
                                       "keep_audio": self.options.keep_audio}
         if entry.status == "ready" and entry.review is not None:
             data["review"] = entry.review.to_json()
@@ -214,6 +235,10 @@ class Session:
                 if video is not None:
                     data["times"] = [round(t, 3) for t in video.times]
                     data["fps"] = video.fps
+            elif entry.kind == "sound":
+                sound = self._sounds.get(entry.key)
+                if sound is not None:
+                    data["sound"] = sound.to_json()
         return data
 
     def kind_modes(self) -> dict[str, str]:
@@ -222,14 +247,18 @@ class Session:
         named = self.options.named_modes()
         return {kind: named[kind] for kind in state.REVIEW_KINDS if kind in named}
 
+    def _cache(self, entry: Entry) -> _Cache:
+        return {"video": self._videos, "sound": self._sounds}.get(entry.kind, self._photos)
+
     def _has_media(self, entry: Entry) -> bool:
-        cache = self._videos if entry.kind == "video" else self._photos
-        return entry.key in cache
+        return entry.key in self._cache(entry)
 
     def _load(self, entry: Entry) -> None:
         try:
             if entry.kind == "video":
                 self._load_video(entry)
+            elif entry.kind == "sound":
+                self._load_sound(entry)
             else:
                 self._load_photo(entry)
             entry.status, entry.progress = "ready", ""
@@ -284,10 +313,57 @@ class Session:
             entry.progress = "finding speech"
             speech = find_speech(entry.source) if info.audio_streams else None
             entry.review.sound = speech.duration if speech is not None else 0.0
-            entry.review.speech = (state.speech_spans(speech.spans, self.options.voice)
+            entry.review.speech = (state.speech_spans(speech.spans,
+                                                      self.options.voice_for(False))
                                    if speech is not None else [])
         self._videos.put(entry.key, video)
         return video
+
+    def _load_sound(self, entry: Entry) -> SoundView:
+        """A sound file: its waveform (one decoding pass), then its speech (another, unless a
+        saved review of a sound as long is resumed). Whatever `--no-audio` says: the sound is
+        all the file has (its export refuses `--no-audio`, as `blindspot FILE` does)."""
+        entry.progress = "reading the sound"
+        info = probe_sound(entry.source, self.options.max_duration)
+
+        def chunks():
+            samples = 0
+            for chunk in read_audio(entry.source, RATE):
+                samples += len(chunk)
+                entry.progress = f"reading the sound ({samples / RATE:.0f} s)"
+                yield chunk
+
+        wave = waveform(chunks())
+        sound = SoundView(wave, info.rate, info.channels, info.codec)
+        if entry.review is None:
+            entry.review = self._saved_sound(entry, wave.duration)
+            if entry.review is None:
+                entry.progress = "finding speech"
+                speech = find_speech(entry.source)
+                entry.review = state.sound_review(entry.source.name, speech.duration,
+                                                  speech.spans, self.options.voice_for(True),
+                                                  self.options.mode)
+        self._sounds.put(entry.key, sound)
+        return sound
+
+    def _saved_sound(self, entry: Entry, duration: float) -> Review | None:
+        """The saved review of the sound file `entry`, if it is one of a sound this long."""
+        saved = state.load(entry.output)
+        if saved is None or not saved.sound_only or saved.sound is None:
+            return None
+        return saved if abs(saved.sound - duration) <= 0.01 else None
+
+    def sound_file(self, key: str) -> Path:
+        """The sound file with `key`, to be played as it is: only a sound file of this
+        session, and only while its path still leads where it did at start (not to a link
+        put in its place since)."""
+        entry = self.entry(key)
+        if entry.kind != "sound" or entry.real is None:
+            raise NotFound(key)
+        real = Path(os.path.realpath(entry.source))
+        if real != entry.real or not real.is_file():
+            raise NotFound(key)
+        return real
 
     def _saved(self, entry: Entry, width: int, height: int, frames: int) -> Review | None:
         """The saved review of `entry`, if there is one and it fits the file as it is."""
@@ -322,6 +398,8 @@ class Session:
     def thumbnail(self, key: str) -> bytes:
         """A small JPEG of the file's first frame, made on first request and kept in memory."""
         entry = self.entry(key)
+        if entry.kind == "sound":
+            raise NotFound(key)  # no picture: the page shows a sign instead
         cached = self._thumbs.get(key)
         if cached is not None:
             return cached
@@ -364,6 +442,8 @@ class Session:
         """Frame `index` as the page shows it; `anonymized`: covered as the export will be."""
         entry = self.entry(key)
         review = entry.review
+        if entry.kind == "sound":
+            raise NotFound(key)
         if entry.status != "ready" or review is None:
             raise NotLoaded(key)
         index = min(max(0, index), review.frames - 1)
@@ -390,6 +470,8 @@ class Session:
         `FACE_SAMPLES`, spread evenly over the frames it is covered in."""
         entry = self.entry(key)
         review = entry.review
+        if entry.kind == "sound":
+            raise NotFound(key)
         if entry.status != "ready" or review is None:
             raise NotLoaded(key)
         face = next((f for f in review.faces if f.id == face_id), None)
@@ -469,6 +551,12 @@ class Session:
         review = entry.review or state.load(entry.output)
         if review is None:
             return anonymize_file(entry.source, entry.output, options)
+        if entry.kind == "sound":
+            if not review.sound_only:
+                raise BlindspotError(f"{entry.source}: its saved review is not a sound's")
+            # The reviewer's spans, each its own voice, replace speech detection.
+            return anonymize_file(entry.source, entry.output, options,
+                                  speech=review.speech_edits())
         dets, modes = review.detections(left=True)
         if entry.kind == "video":
             options = replace(options, mode=review.mode)

@@ -10,6 +10,9 @@ names only: boxes, frame indices, kinds, modes, never pixels, crops or the text 
 A video's review also holds its speech: `SpeechSpan`s (seconds from the sound's first sample,
 found or marked by hand), each kept, muted or disguised, and the sound's length (`sound`: None
 when speech was never looked for, as in a review saved before voices; 0: the file has no sound).
+
+A sound file's review has no picture: 0 × 0 pixels, 0 frames, no faces; its speech and the
+sound's length (never None) are all it holds.
 """
 
 from __future__ import annotations
@@ -100,6 +103,11 @@ class Review:
     speech: list[SpeechSpan] = field(default_factory=list)
     sound: float | None = None  # seconds of sound; None: speech never looked for
 
+    @property
+    def sound_only(self) -> bool:
+        """Whether this is the review of a sound file (no picture, no frames)."""
+        return self.frames == 0
+
     def speech_edits(self) -> list[tuple[Span, str]] | None:
         """Each speech span and its voice, for `anonymize_file(speech=…)`; None when speech
         was never looked for (the export then finds it, as `blindspot FILE` would)."""
@@ -158,15 +166,22 @@ class Review:
         """A Review from untrusted JSON (the page, a saved file): every field checked."""
         if not isinstance(data, dict):
             raise StateError("the review must be a JSON object")
-        width, height, frames = (_int(data.get(k), k, 1, 1 << 20)
-                                 for k in ("width", "height", "frames"))
+        # 0 frames: a sound file's review, with no picture (0 × 0) and no faces.
+        frames = _int(data.get("frames"), "frames", 0, 1 << 20)
+        low = 1 if frames else 0
+        width, height = (_int(data.get(k), k, low, 1 << 20 if frames else 0)
+                         for k in ("width", "height"))
         faces_data = data.get("faces")
         if not isinstance(faces_data, list) or len(faces_data) > MAX_FACES:
             raise StateError(f"faces must be a list of at most {MAX_FACES}")
+        if not frames and faces_data:
+            raise StateError("a sound file's review has no faces")
         faces = [_face(f, width, height, frames) for f in faces_data]
         if len({f.id for f in faces}) != len(faces):
             raise StateError("face ids must differ")
         sound, speech = _speech(data)
+        if not frames and sound is None:
+            raise StateError("a sound file's review needs the sound's length")
         return cls(name=str(data.get("name", "")), width=width, height=height, frames=frames,
                    mode=_mode(data.get("mode")), faces=faces,
                    reviewed=bool(data.get("reviewed", False)), speech=speech, sound=sound)
@@ -200,6 +215,12 @@ def from_detections(name: str, width: int, height: int, found: list[Detections],
     for number, tid in enumerate(sorted(tracks, key=lambda t: tracks[t][0][0])):
         faces.append(face(f"t{number + 1}", tid[0], simplify(tracks[tid]), scores[tid]))
     return Review(name, width, height, len(found), options.mode, faces)
+
+
+def sound_review(name: str, duration: float, spans: list[Span], voice: str,
+                 mode: str = "solid") -> Review:
+    """The review of a sound file before anyone listened: its speech, each span in `voice`."""
+    return Review(name, 0, 0, 0, mode, [], speech=speech_spans(spans, voice), sound=duration)
 
 
 def speech_spans(spans: list[Span], voice: str) -> list[SpeechSpan]:

@@ -1,7 +1,8 @@
 // blindspot review: the page. Plain JavaScript, no library, nothing fetched from elsewhere.
 // The server keeps the files; this page shows one file at a time, edits its review (faces,
-// plates and text: boxes at key frames, start/end frames, keep or drop, mode; a video's speech:
-// spans of its sound, each kept, muted or disguised) and sends it back after each change.
+// plates and text: boxes at key frames, start/end frames, keep or drop, mode; the speech of a
+// video or a sound file: spans of its sound, each kept, muted or disguised) and sends it back
+// after each change. A sound file has no picture: its waveform, its spans over it, and a player.
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
@@ -12,6 +13,9 @@ const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text", person: "Person
 const DRAW_KINDS = ["face", "text", "person"];  // what a drawn box can be (T goes round them)
 const VOICES = ["keep", "mute", "disguise"];  // what happens to a speech span (blindspot.options)
 const VOICE_DONE = { keep: "kept", mute: "muted", disguise: "disguised" };
+// Where spans overlap, the edit that the export applies (blindspot.audio.edit: a disguise
+// replaces the sound over its span, a mute silences it, a keep changes nothing).
+const WINS = { keep: 0, mute: 1, disguise: 2 };
 const MIN_SPEECH = 0.05;  // seconds: a span marked shorter than this is dropped
 const $ = (id) => document.getElementById(id);
 
@@ -22,6 +26,7 @@ const ui = {
   playing: false, drag: null, saving: Promise.resolve(), saveTimer: null,
   savedIds: new Set(), savedVersion: 0,  // the faces the server knows (it makes their thumbnails)
   speechSelected: null, marking: null,  // the selected speech span; {start} while marking one
+  playUntil: null, waveDrag: null,  // a sound: where playing a span stops; a drag on its waveform
 };
 
 // ------------------------------------------------------------------ server
@@ -58,16 +63,23 @@ function renderFileList() {
     const li = document.createElement("li");
     li.dataset.key = f.key;
     li.className = f.key === ui.key ? "current" : "";
-    const img = document.createElement("img");
-    img.loading = "lazy";
-    img.alt = "";
-    img.src = `/api/thumb/${enc(f.key)}`;
+    let img;
+    if (f.kind === "sound") {  // no picture: a sign
+      img = document.createElement("span");
+      img.className = "thumb sound";
+      img.textContent = "♪";
+    } else {
+      img = document.createElement("img");
+      img.loading = "lazy";
+      img.alt = "";
+      img.src = `/api/thumb/${enc(f.key)}`;
+    }
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = f.name;
     const badges = document.createElement("span");
     badges.className = "badges";
-    badges.textContent = (f.kind === "video" ? "▶ " : "") + (f.reviewed ? "✓ reviewed " : "")
+    badges.textContent = ({ video: "▶ ", sound: "♪ " }[f.kind] || "") + (f.reviewed ? "✓ reviewed " : "")
       + (f.exported ? "⬆ exported" : "");
     li.append(img, name, badges);
     li.addEventListener("click", () => openFile(f.key));
@@ -102,6 +114,7 @@ async function openFile(key) {
   $("overlay").replaceChildren();
   $("faceList").replaceChildren();
   $("speechPanel").hidden = true;
+  closeSound();
   for (;;) {
     const data = await api("GET", `/api/file/${enc(key)}`);
     if (ui.key !== key) return;  // another file was chosen meanwhile
@@ -118,6 +131,17 @@ async function openFile(key) {
   }
   message("");
   const video = ui.file.kind === "video";
+  const sound = ui.file.kind === "sound";
+  $("viewer").classList.toggle("sound", sound);
+  $("faces").hidden = sound;
+  for (const id of ["drawKind", "previewLabel"]) $(id).hidden = sound;
+  $("speechPanel").hidden = !(video || sound);
+  if (video || sound) {
+    const voice = ui.file.voice && ui.file.voice !== "keep" ? ui.file.voice : "mute";
+    $("markVoice").value = voice;
+  }
+  if (sound) return openSound();
+  setDrawKind(ui.drawKind);
   $("player").hidden = ui.review.frames < 2;
   $("playBtn").hidden = !video;
   $("videoModeLabel").hidden = !video;
@@ -125,11 +149,6 @@ async function openFile(key) {
   $("timeline").max = String(ui.review.frames - 1);
   $("overlay").setAttribute("viewBox", `0 0 ${ui.review.width} ${ui.review.height}`);
   $("canvas").dataset.ready = "1";
-  $("speechPanel").hidden = !video;
-  if (video) {
-    const voice = ui.file.voice && ui.file.voice !== "keep" ? ui.file.voice : "mute";
-    $("markVoice").value = voice;
-  }
   fitPicture();
   renderSpeech();
   showFrame(0);
@@ -138,7 +157,7 @@ async function openFile(key) {
 
 // The picture as large as the stage allows (small videos are enlarged up to 3×).
 function fitPicture() {
-  if (!ui.review) return;
+  if (!ui.review || isSound()) return;
   const stage = $("stage").getBoundingClientRect();
   const scale = Math.min(3, (stage.width - 16) / ui.review.width, (stage.height - 16) / ui.review.height);
   $("picture").style.width = `${Math.max(1, Math.floor(ui.review.width * scale))}px`;
@@ -149,11 +168,14 @@ function fitPicture() {
 function message(text, busy = false) {
   $("message").textContent = text;
   $("message").className = busy ? "busy" : "";
-  $("canvas").hidden = Boolean(text);
+  $("canvas").hidden = Boolean(text) || isSound();
+  $("soundView").hidden = Boolean(text) || !isSound() || !ui.review;
 }
 
+const isSound = () => Boolean(ui.file && ui.file.kind === "sound");
+
 function showFrame(frame) {
-  if (!ui.review) return;
+  if (!ui.review || isSound()) return;
   ui.frame = Math.max(0, Math.min(ui.review.frames - 1, frame));
   const anon = ui.preview ? "&anon=1" : "";
   $("picture").src = `/api/frame/${enc(ui.key)}?n=${ui.frame}${anon}&v=${ui.version}`;
@@ -561,10 +583,16 @@ function setMode(mode, all = false) {
 
 // ------------------------------------------------------------------ speech
 
-// Speech can be reviewed: a video whose sound was searched for speech (and is kept).
-const speechOn = () => Boolean(ui.review && ui.file.kind === "video" && ui.review.sound > 0);
+// Speech can be reviewed: a video whose sound was searched for speech (and is kept), a sound file.
+const hasSpeech = () => Boolean(ui.review && ["video", "sound"].includes(ui.file.kind));
+const speechOn = () => hasSpeech() && ui.review.sound > 0;
 const speechSpans = () => (ui.review && ui.review.speech) || [];
 const timeOf = (frame) => (ui.file.times[frame] || 0);
+// The time the player is at: a sound's <audio>, a video's frame.
+const nowTime = () => (isSound() ? $("audio").currentTime : timeOf(ui.frame));
+// Where time `t` lies across the speech bands, 0…100: a sound's waveform, a video's timeline.
+const spanPercent = (t) => (isSound() ? 100 * Math.max(0, Math.min(1, t / ui.review.sound))
+  : timelinePercent(t));
 
 // Where time `t` (seconds) lies on the timeline, 0…100: between the frames around it (the
 // timeline is in frames), past the last frame by one frame's time at most.
@@ -594,7 +622,7 @@ const speechLabel = (span) => `${span.source === "marked" ? "Marked speech" : "S
   + `${fmtShort(span.start)}–${fmtShort(span.end)}`;
 
 function renderSpeech() {
-  if (!ui.review || ui.file.kind !== "video") return;
+  if (!hasSpeech()) return;
   const list = $("speechList");
   list.replaceChildren();
   const on = speechOn();
@@ -603,7 +631,7 @@ function renderSpeech() {
   $("speechLegend").hidden = !on;
   const spans = speechSpans().slice().sort((a, b) => a.start - b.start);
   if (!on) {
-    $("speechCount").textContent = ui.review.sound === 0 ? "no sound in this video"
+    $("speechCount").textContent = ui.review.sound === 0 ? `no sound in this ${isSound() ? "file" : "video"}`
       : (ui.file.keep_audio === false ? "the sound is removed (--no-audio)" : "not looked for");
   } else {
     const seconds = {};
@@ -611,7 +639,7 @@ function renderSpeech() {
     const parts = VOICES.filter((v) => seconds[v]).map((v) => `${seconds[v].toFixed(1)} s ${VOICE_DONE[v]}`);
     $("speechCount").textContent = spans.length
       ? `${spans.length} span${spans.length > 1 ? "s" : ""} · ${parts.join(" · ")}`
-      : "none found · mark any by hand (S)";
+      : `none found · mark any by hand (S${isSound() ? ", or drag on the waveform" : ""})`;
   }
   for (const span of spans) {
     const li = document.createElement("li");
@@ -633,6 +661,12 @@ function renderSpeech() {
       voices.append(b);
     }
     li.append(what, voices);
+    if (isSound()) {
+      const listen = button("▶ Listen", () => playSpan(span));
+      listen.className = "listen";
+      listen.title = "Play this span (the original sound)";
+      li.append(listen);
+    }
     if (span.source === "marked") {
       const remove = button("Remove", () => removeSpeech(span));
       remove.className = "remove";
@@ -642,19 +676,20 @@ function renderSpeech() {
     list.append(li);
   }
   renderSpeechBars();
-  showSpeechNow(timeOf(ui.frame));
+  showSpeechNow(nowTime());
 }
 
 function renderSpeechBars() {
-  const bars = $("speechBars");
+  const bars = $(isSound() ? "waveSpans" : "speechBars");
   bars.replaceChildren();
+  if (isSound()) drawWave();
   if (!speechOn()) return;
   const band = (start, end) => {
     const b = document.createElement("div");
     b.className = "band";
-    const left = timelinePercent(start);
+    const left = spanPercent(start);
     b.style.left = `${left}%`;
-    b.style.width = `${Math.max(0, timelinePercent(end) - left)}%`;
+    b.style.width = `${Math.max(0, spanPercent(end) - left)}%`;
     return b;
   };
   for (const span of speechSpans()) {
@@ -664,11 +699,26 @@ function renderSpeechBars() {
     b.dataset.source = span.source;
     if (span.id === ui.speechSelected) b.classList.add("selected");
     b.title = `${speechLabel(span)} · ${VOICE_DONE[span.voice]}`;
-    b.addEventListener("click", () => seekSpeech(span));
+    if (isSound()) {  // its name on the waveform: a click on it goes to the span's start
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = VOICE_DONE[span.voice];
+      tag.addEventListener("pointerdown", (e) => e.stopPropagation());
+      tag.addEventListener("click", () => seekSpeech(span));
+      b.append(tag);
+    } else {
+      b.addEventListener("click", () => seekSpeech(span));
+    }
     bars.append(b);
   }
+  if (ui.waveDrag && ui.waveDrag.moved) {
+    const [a, b] = [ui.waveDrag.start, ui.waveDrag.end];
+    const mark = band(Math.min(a, b), Math.max(a, b));
+    mark.classList.add("marking");
+    bars.append(mark);
+  }
   if (ui.marking) {
-    const now = timeOf(ui.frame);
+    const now = nowTime();
     const b = band(Math.min(ui.marking.start, now), Math.max(ui.marking.start, now));
     b.classList.add("marking");
     b.title = `marking speech from ${fmtShort(ui.marking.start)}`;
@@ -689,7 +739,7 @@ function showSpeechNow(t) {
 function selectSpeech(id) {
   if (id !== null) select(null);
   ui.speechSelected = id;
-  for (const el of document.querySelectorAll("#speechList li, #speechBars .band")) {
+  for (const el of document.querySelectorAll("#speechList li, #speechBars .band, #waveSpans .band")) {
     el.classList.toggle("selected", el.dataset.id === id);
   }
   const row = document.querySelector(`#speechList li[data-id="${CSS.escape(id || "")}"]`);
@@ -697,8 +747,9 @@ function selectSpeech(id) {
 }
 
 function seekSpeech(span) {
-  stopPlaying();
   selectSpeech(span.id);
+  if (isSound()) return seekSound(span.start);
+  stopPlaying();
   showFrame(frameAtTime(span.start));
 }
 
@@ -718,7 +769,7 @@ function removeSpeech(span) {
 // frame: the end of the sound). The new span gets the voice chosen beside the button.
 function markSpeech() {
   if (!speechOn()) return;
-  const now = timeOf(ui.frame);
+  const now = nowTime();
   if (!ui.marking) {
     ui.marking = { start: now };
     showMarking();
@@ -726,9 +777,15 @@ function markSpeech() {
   }
   let [start, end] = [ui.marking.start, now];
   if (end < start) [start, end] = [end, start];
-  if (ui.frame >= ui.review.frames - 1 && end === now) end = ui.review.sound;
+  const atEnd = isSound() ? now >= ui.review.sound - 0.05 : ui.frame >= ui.review.frames - 1;
+  if (atEnd && end === now) end = ui.review.sound;
   ui.marking = null;
   showMarking();
+  addSpeech(start, end);
+}
+
+// A span marked by hand, from `start` to `end` seconds, in the voice chosen beside the button.
+function addSpeech(start, end) {
   start = Math.max(0, Math.min(start, ui.review.sound));
   end = Math.min(end, ui.review.sound);
   if (end - start < MIN_SPEECH) return renderSpeechBars();
@@ -811,6 +868,7 @@ async function markReviewed() {
 // ------------------------------------------------------------------ video player
 
 function togglePlay() {
+  if (isSound() && ui.review) return toggleSound();
   if (!ui.review || ui.file.kind !== "video") return;
   if (ui.playing) return stopPlaying();
   ui.playing = true;
@@ -833,6 +891,178 @@ function togglePlay() {
 function stopPlaying() {
   ui.playing = false;
   $("playBtn").textContent = "▶";
+  if (isSound() && !$("audio").paused) $("audio").pause();
+}
+
+// ------------------------------------------------------------------ a sound file
+
+// The page of a sound file: its waveform with the speech over it, its list, its player.
+function openSound() {
+  $("player").hidden = true;
+  $("hint").textContent = "Click the waveform to listen from there (Space: play / pause); drag across it, "
+    + "or press S at a span's start and end, to mark speech that was missed. Each span: keep, mute or disguise.";
+  const info = ui.file.sound || {};
+  const channels = { 1: "mono", 2: "stereo" }[info.channels] || `${info.channels} channels`;
+  $("soundInfo").textContent = info.rate
+    ? `the original: ${fmtShort(ui.review.sound)} · ${info.rate} Hz ${channels} · ${info.codec}` : "";
+  const audio = $("audio");
+  audio.src = `/api/sound/${enc(ui.key)}`;
+  message("");
+  renderSpeech();
+  renderAxis();
+  showSoundTime();
+}
+
+function closeSound() {
+  const audio = $("audio");
+  $("viewer").classList.remove("sound");
+  $("soundView").hidden = true;
+  $("waveSpans").replaceChildren();
+  ui.playUntil = null;
+  ui.waveDrag = null;
+  if (audio.getAttribute("src")) {
+    audio.pause();
+    audio.removeAttribute("src");
+    audio.load();  // let the file go
+  }
+}
+
+// The waveform: the lowest and highest level of each stretch (from the server), one column
+// per screen pixel, in the colour of the span it lies in (its voice), grey outside speech.
+function drawWave() {
+  const canvas = $("wave");
+  const wave = ui.file && ui.file.sound && ui.file.sound.wave;
+  if (!wave || $("soundView").hidden) return;
+  const ratio = window.devicePixelRatio || 1;
+  const [cssW, cssH] = [canvas.clientWidth, canvas.clientHeight];
+  const [w, h] = [Math.max(1, Math.round(cssW * ratio)), Math.max(1, Math.round(cssH * ratio))];
+  if (canvas.width !== w || canvas.height !== h) [canvas.width, canvas.height] = [w, h];
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, w, h);
+  const css = getComputedStyle(document.documentElement);
+  const colour = Object.fromEntries(VOICES.map((v) => [v, css.getPropertyValue(`--voice-${v}`).trim()]));
+  const n = wave.low.length;
+  const mid = h / 2;
+  g.fillStyle = "#3a3e45";
+  g.fillRect(0, Math.floor(mid), w, Math.max(1, Math.round(ratio)));
+  if (!n) return;
+  // Quiet recordings drawn larger (at most 8×), so speech stands out however it was recorded.
+  const peak = Math.max(...wave.low.map(Math.abs), ...wave.high.map(Math.abs)) / 1000;
+  const gain = (0.46 * h) / Math.max(peak, 0.125) / 1000;
+  const spans = speechSpans();
+  const seconds = ui.review.sound;
+  for (let x = 0; x < w; x++) {
+    const a = Math.floor((x * n) / w);
+    const b = Math.max(a + 1, Math.floor(((x + 1) * n) / w));
+    let [lo, hi] = [Infinity, -Infinity];
+    for (let i = a; i < b && i < n; i++) {
+      lo = Math.min(lo, wave.low[i]);
+      hi = Math.max(hi, wave.high[i]);
+    }
+    if (lo > hi) continue;
+    const t = ((x + 0.5) / w) * seconds;
+    let voice = null;  // where spans overlap, what the export does there wins
+    for (const s of spans) {
+      if (s.start <= t && t < s.end && WINS[s.voice] > (WINS[voice] ?? -1)) voice = s.voice;
+    }
+    g.fillStyle = voice ? colour[voice] : "#9aa0a8";
+    const top = mid - hi * gain;
+    g.fillRect(x, top, 1, Math.max(ratio, mid - lo * gain - top));
+  }
+  canvas.dataset.drawn = String(n);
+}
+
+// Seconds along the waveform, under it: as many marks as fit, at round steps.
+function renderAxis() {
+  const axis = $("waveAxis");
+  axis.replaceChildren();
+  const seconds = ui.review.sound;
+  const width = $("waveBox").clientWidth;
+  if (!(seconds > 0) || !width) return;
+  const steps = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const stepSize = steps.find((s) => (s / seconds) * width >= 70) || 7200;
+  for (let t = 0; t <= seconds + 1e-6; t += stepSize) {
+    const mark = document.createElement("span");
+    mark.style.left = `${(100 * t) / seconds}%`;
+    mark.textContent = stepSize < 1 ? fmtShort(t) : `${Math.floor(t / 60)}:${String(Math.round(t % 60)).padStart(2, "0")}`;
+    axis.append(mark);
+  }
+}
+
+function showSoundTime() {
+  const t = $("audio").currentTime || 0;
+  $("playhead").style.left = `${spanPercent(t)}%`;
+  $("soundTime").textContent = `${fmtTime(t)} / ${fmtTime(ui.review.sound)}`;
+  showSpeechNow(t);
+}
+
+function seekSound(t) {
+  const audio = $("audio");
+  audio.currentTime = Math.max(0, Math.min(ui.review.sound, t));
+  if (ui.playUntil !== null && (t < ui.playUntil - 60 || t >= ui.playUntil)) ui.playUntil = null;
+  showSoundTime();
+}
+
+function toggleSound() {
+  const audio = $("audio");
+  ui.playUntil = null;
+  if (audio.paused) audio.play().catch((e) => alertLine(`Cannot play: ${e.message}`));
+  else audio.pause();
+}
+
+// Listen to one span: from its start, paused at its end.
+function playSpan(span) {
+  selectSpeech(span.id);
+  seekSound(span.start);
+  ui.playUntil = span.end;
+  $("audio").play().catch((e) => alertLine(`Cannot play: ${e.message}`));
+}
+
+// While the sound plays: the playhead moves, the spans under it are lit, a span played alone stops.
+function followSound() {
+  const audio = $("audio");
+  if (!isSound() || audio.paused) return;
+  if (ui.playUntil !== null && audio.currentTime >= ui.playUntil) {
+    audio.pause();
+    ui.playUntil = null;
+  }
+  showSoundTime();
+  requestAnimationFrame(followSound);
+}
+
+const waveTime = (event) => {
+  const r = $("waveBox").getBoundingClientRect();
+  return Math.max(0, Math.min(1, (event.clientX - r.left) / r.width)) * ui.review.sound;
+};
+
+// On the waveform: a click listens from there (and selects the span there), a drag marks speech.
+function onWaveDown(event) {
+  if (!isSound() || !ui.review || event.button !== 0) return;
+  event.preventDefault();
+  const t = waveTime(event);
+  ui.waveDrag = { start: t, end: t, x: event.clientX, moved: false };
+  $("waveBox").setPointerCapture(event.pointerId);
+}
+
+function onWaveMove(event) {
+  const drag = ui.waveDrag;
+  if (!drag) return;
+  drag.end = waveTime(event);
+  if (Math.abs(event.clientX - drag.x) > 4) drag.moved = true;
+  if (drag.moved) renderSpeechBars();
+}
+
+function onWaveUp() {
+  const drag = ui.waveDrag;
+  ui.waveDrag = null;
+  if (!drag) return;
+  if (drag.moved && speechOn()) {
+    addSpeech(Math.min(drag.start, drag.end), Math.max(drag.start, drag.end));
+    return;
+  }
+  const span = speechSpans().find((s) => s.start <= drag.start && drag.start < s.end);
+  selectSpeech(span ? span.id : null);
+  seekSound(drag.start);
 }
 
 // ------------------------------------------------------------------ export
@@ -868,10 +1098,13 @@ async function exportAll() {
 
 function onKey(event) {
   if (event.target.closest("input[type=number], input[type=text], select")) return;
+  // The player's own controls take their keys (Space plays, arrows seek) when focused.
+  if (event.target.closest("audio") && [" ", "ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const k = event.key;
   const name = k.length === 1 ? k.toLowerCase() : k;
   const face = selectedFace();
+  const sound = isSound();
   const handled = {
     j: () => step(1), k: () => step(-1), r: markReviewed, e: exportAll,
     p: () => { $("previewToggle").checked = !ui.preview; togglePreview(); },
@@ -881,10 +1114,12 @@ function onKey(event) {
     1: () => setMode("solid"), 2: () => setMode("mosaic"), 3: () => setMode("blur"),
     t: () => setDrawKind(DRAW_KINDS[(DRAW_KINDS.indexOf(ui.drawKind) + 1) % DRAW_KINDS.length]),
     " ": togglePlay,
-    ArrowRight: () => { stopPlaying(); showFrame(ui.frame + (event.shiftKey ? fps() : 1)); },
-    ArrowLeft: () => { stopPlaying(); showFrame(ui.frame - (event.shiftKey ? fps() : 1)); },
-    Home: () => { stopPlaying(); showFrame(0); },
-    End: () => { stopPlaying(); showFrame(ui.review.frames - 1); },
+    ArrowRight: () => (sound ? seekSound(nowTime() + (event.shiftKey ? 5 : 1))
+      : (stopPlaying(), showFrame(ui.frame + (event.shiftKey ? fps() : 1)))),
+    ArrowLeft: () => (sound ? seekSound(nowTime() - (event.shiftKey ? 5 : 1))
+      : (stopPlaying(), showFrame(ui.frame - (event.shiftKey ? fps() : 1)))),
+    Home: () => (sound ? seekSound(0) : (stopPlaying(), showFrame(0))),
+    End: () => (sound ? seekSound(ui.review.sound) : (stopPlaying(), showFrame(ui.review.frames - 1))),
     "[": () => face && ui.file.kind === "video" && setRange(face, "start"),
     "]": () => face && ui.file.kind === "video" && setRange(face, "end"),
     Tab: () => nextFace(event.shiftKey ? -1 : 1),
@@ -930,7 +1165,17 @@ function wire() {
   overlay.addEventListener("pointerup", onPointerUp);
   overlay.addEventListener("pointercancel", onPointerUp);
   $("picture").addEventListener("load", drawOverlay);
-  window.addEventListener("resize", fitPicture);
+  window.addEventListener("resize", () => { fitPicture(); if (isSound() && ui.review) { drawWave(); renderAxis(); } });
+  const waveBox = $("waveBox");
+  waveBox.addEventListener("pointerdown", onWaveDown);
+  waveBox.addEventListener("pointermove", onWaveMove);
+  waveBox.addEventListener("pointerup", onWaveUp);
+  waveBox.addEventListener("pointercancel", onWaveUp);
+  const audio = $("audio");
+  audio.addEventListener("play", () => { ui.playing = true; requestAnimationFrame(followSound); });
+  audio.addEventListener("pause", () => { ui.playing = false; if (isSound()) showSoundTime(); });
+  audio.addEventListener("seeked", () => { if (isSound()) showSoundTime(); });
+  audio.addEventListener("timeupdate", () => { if (isSound() && audio.paused) showSoundTime(); });
   document.addEventListener("keydown", onKey);
   $("prevPage").addEventListener("click", () => loadPage(ui.page - 1));
   $("nextPage").addEventListener("click", () => loadPage(ui.page + 1));
@@ -956,7 +1201,7 @@ async function start() {
   const data = await loadPage(0);
   $("overwrite").checked = data.overwrite;
   if (data.files.length) await openFile(data.files[0].key);
-  else message("No photos or videos to review.");
+  else message("No photos, videos or sound files to review.");
 }
 
 start().catch((e) => message(`Error: ${e.message}`));
