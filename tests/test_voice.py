@@ -76,6 +76,15 @@ def test_each_span_gets_its_own_edit():
     assert np.allclose(out[:, RATE:round(1.4 * RATE)], 0.5 * sound[:, RATE:round(1.4 * RATE)])
 
 
+def test_mute_wins_where_it_overlaps_a_disguise():
+    sound = tone(2.0, 1)
+    out = run(SpanEditor([(Span(0.2, 1.4), "disguise"), (Span(0.6, 1.0), "mute")], RATE,
+                         lambda x, rate: 0.5 * x), sound, 500)
+    assert not out[:, round(0.6 * RATE):round(1.0 * RATE)].any()
+    assert np.allclose(out[:, round(0.3 * RATE):round(0.5 * RATE)],
+                       0.5 * sound[:, round(0.3 * RATE):round(0.5 * RATE)])
+
+
 def test_editor_refuses_unknown_edits():
     with pytest.raises(ValueError):
         SpanEditor([(Span(0, 1), "pitch")], RATE)

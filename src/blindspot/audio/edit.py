@@ -90,6 +90,7 @@ class SpanEditor:
         linear ramps over `fade` samples at the edges of each span's range."""
         index = np.arange(start, start + n, dtype=np.int64)
         keep = np.ones(n, np.float32)
+        unmuted = np.ones(n, np.float32)  # 0 inside every muted span: mute wins an overlap
         disguised = np.zeros(n, np.float32)
         for a, b, edit in self.ranges:
             if b <= start or a >= start + n:
@@ -100,4 +101,6 @@ class SpanEditor:
             keep = np.minimum(keep, outside)
             if edit == "disguise":
                 disguised = np.maximum(disguised, 1 - outside)
-        return keep, np.minimum(disguised, 1 - keep)
+            else:
+                unmuted = np.minimum(unmuted, outside)
+        return keep, np.minimum(np.minimum(disguised, 1 - keep), unmuted)
