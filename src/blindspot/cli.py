@@ -6,7 +6,7 @@
     blindspot demo                      anonymize a bundled example
     blindspot audit OUTPUT… [--original ORIGINAL…]   attack outputs: leaks, re-id, voices, metadata
     blindspot cluster FILE_OR_DIR… --address ADDR   anonymize on a Ray cluster
-    blindspot review FILE_OR_DIR…       check and fix every face in the browser, then export
+    blindspot review FILE_OR_DIR…       check faces and speech in the browser, then export
 """
 
 from __future__ import annotations
@@ -137,8 +137,9 @@ def _speed(parser: argparse.ArgumentParser) -> None:
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     anonymize = _Parser(
         prog="blindspot",
-        description="Cover every face (with --cover: plates, all text, whole people) and remove "
-                    "identifying metadata from photos and videos. "
+        description="Cover every face (with --cover: plates, all text, whole people), mute the "
+                    "speech of sound files (--voice for videos) and remove identifying "
+                    "metadata from photos, videos and sound files. "
                     "Other commands: blindspot {detect,clean,demo,audit,cluster} --help",
     )
     anonymize.add_argument("--version", action="version", version=f"blindspot {__version__}")
@@ -242,9 +243,10 @@ def _audit_parser() -> argparse.ArgumentParser:
 
 
 def _review_parser() -> argparse.ArgumentParser:
-    review = _Parser(prog="blindspot review", description="Check every face in a local web "
-                     "page (127.0.0.1 only, nothing loaded from elsewhere): drop false "
-                     "detections, cover missed faces, pick modes, then export.")
+    review = _Parser(prog="blindspot review", description="Check every face and speech span in "
+                     "a local web page (127.0.0.1 only, nothing loaded from elsewhere): drop "
+                     "false detections, cover missed faces, keep, mute or disguise each "
+                     "stretch of speech (sound files: on their waveform), then export.")
     review.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     review.add_argument("-o", "--output", type=Path, metavar="OUT",
                         help="output file, or folder for several inputs (default: "
