@@ -20,9 +20,13 @@ plainly what is still there.
   output was meant to cover (any readable text with "text", plate-like strings with "plates").
 - People left (`people`), when the output was meant to cover people (`--cover people`):
   blindspot's person detector looks for people in the output; one it finds is a FAIL.
-- Voices (`voice`), for a video with its original: each span of the original's speech
-  and the output's sound over it are compared by a speaker recognizer (GE2E); where speech is
-  left and the two are as alike as two recordings of one speaker, it is a FAIL.
+- Voices (`voice`), for a video or a sound file with its original: each span of the
+  original's speech and the output's sound over it are compared by a speaker recognizer (GE2E);
+  where speech is left and the two are as alike as two recordings of one speaker, it is a FAIL.
+- Sound left as it was (`sound`), for a video or a sound file with its original: every 20 ms
+  of the two sounds are compared sample by sample; where the audit's own speech finder hears
+  speech and the output still carries the original's waveform at about its level, it is a
+  FAIL, with the times. Without the original: where the output holds speech (reported).
 - Metadata residue: the identifying tags exiftool reads in the output (or, without exiftool,
   what Pillow or PyAV can read).
 
@@ -37,6 +41,9 @@ checked frame in `thorough_every` frames at most (the other checked frames get i
 pass), and dlib's CNN, the slowest, on those same frames, or with the original given on the first
 of them only (every frame's faces are then tested for being left as they were). Text is read on
 the thorough frames. An explicit `every` checks every N-th frame with every detector instead.
+
+A sound file (`sound_io.is_sound`) has no pictures: it gets the sound checks (`sound`, `voice`)
+and the metadata check only.
 
 The recognizer is used only inside one run, to compare one original with its own output; it is
 never used to build, store or search a set of identities. Original pixels, face crops and
@@ -61,6 +68,7 @@ from ..detect.faces import DetectorSettings, FaceDetector
 from ..detections import Detections, iou_matrix
 from ..errors import BlindspotError
 from .people import PersonLeft, people_left
+from .sound import SoundCheck, check_sound
 from .text import TextLeft, failing, read_left
 from .voice import VoiceCheck, check_voice
 
@@ -211,7 +219,9 @@ class AuditResult:
     text: list[TextLeft] = field(default_factory=list)  # readable text, on thorough frames
     text_failing: list[TextLeft] = field(default_factory=list)  # of it, what --cover covers
     people: list[PersonLeft] = field(default_factory=list)  # --cover people: people found
-    voice: VoiceCheck | None = None  # a video with its original and speech in it
+    voice: VoiceCheck | None = None  # a video or sound file with its original and speech in it
+    sound: SoundCheck | None = None  # a video with its original, any sound file (audit.sound)
+    sound_only: bool = False  # a sound file: no pictures, so no face, text or people checks
     views: list[View] = field(default_factory=list, repr=False)
 
     @property
@@ -221,7 +231,8 @@ class AuditResult:
     @property
     def passed(self) -> bool:
         return not (self.leaks or self.matches or self.metadata or self.text_failing
-                    or self.people or (self.voice is not None and self.voice.matches))
+                    or self.people or (self.voice is not None and self.voice.matches)
+                    or (self.sound is not None and not self.sound.passed))
 
     @property
     def verdict(self) -> str:
@@ -252,19 +263,33 @@ class AuditResult:
                 "compared": [{k: round(v, 3) if isinstance(v, float) else v
                               for k, v in asdict(m).items()} for m in self.voice.compared],
                 "matches": len(self.voice.matches)},
+            "sound_only": self.sound_only,
+            "sound": None if self.sound is None else {
+                "original_given": self.sound.original_given,
+                "seconds": round(self.sound.duration, 2),
+                "speech_seconds": round(self.sound.speech_seconds, 2),
+                "speech_threshold": round(self.sound.threshold, 3),
+                "lag_seconds": round(self.sound.lag, 4),
+                "leaks": [[round(a, 2), round(b, 2)] for a, b in self.sound.leaks],
+                "leak_seconds": round(self.sound.leak_seconds, 2)},
         }
 
 
 def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = None,
                settings: AuditSettings | None = None) -> AuditResult:
-    """Audit the anonymized `output` (photo or video), attacking it with `original` if given.
+    """Audit the anonymized `output` (photo, video or sound file), attacking it with
+    `original` if given.
 
-    Each file is decoded once; frames are kept only until they are checked or passed over.
+    Each file is decoded once (the sound twice more, for the sound checks); frames are kept
+    only until they are checked or passed over.
     """
     settings = settings or AuditSettings()
-    models = _models()
     output = Path(output)
     result = AuditResult(output, Path(original) if original is not None else None)
+    from ..sound_io import is_sound
+    if is_sound(output):
+        return _audit_sound(result, settings)
+    models = _models()
     frames = _frames(output, settings)
     pairs = (zip_longest(frames, _frames(result.original, settings))
              if result.original is not None else ((f, None) for f in frames))
@@ -291,6 +316,31 @@ def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = N
     if video and result.original is not None:
         result.voice = check_voice(output, result.original, settings.voice_threshold,
                                    settings.voice_min_seconds)
+        result.sound = check_sound(output, result.original)
+    result.metadata, result.metadata_source = _named(output, _metadata, output)
+    return result
+
+
+def _audit_sound(result: AuditResult, settings: AuditSettings) -> AuditResult:
+    """The checks of a sound file: its sound against the original's (sample by sample, and
+    the speaker), or without the original the speech found in it; and its metadata."""
+    from ..pipeline import is_video
+    from ..sound_io import is_sound, probe_sound
+    output, original = result.output, result.original
+    result.sound_only = True
+    _named(output, probe_sound, output, settings.max_duration)
+    if original is not None:
+        if is_video(original):
+            from ..video_io import probe_video
+            _named(original, probe_video, original, settings.max_pixels, settings.max_duration)
+        elif is_sound(original):
+            _named(original, probe_sound, original, settings.max_duration)
+        else:
+            raise BlindspotError("the original of a sound file must be a sound file or a video",
+                                 str(original))
+        result.voice = check_voice(output, original, settings.voice_threshold,
+                                   settings.voice_min_seconds)
+    result.sound = check_sound(output, original)
     result.metadata, result.metadata_source = _named(output, _metadata, output)
     return result
 
@@ -522,10 +572,15 @@ def _metadata(path: Path) -> tuple[list[str], str]:
     if exiftool_available():
         return identifying_tags(exiftool_tags(path)), "exiftool"
     from ..pipeline import is_video
+    from ..sound_io import is_sound
     if is_video(path):
         from ..video_io import probe_video
         info = probe_video(path, 1 << 62, float("inf"))
         return info.metadata + info.dropped_streams, "PyAV"
+    if is_sound(path):
+        from ..sound_io import probe_sound
+        sound = probe_sound(path, float("inf"))
+        return sound.metadata + sound.dropped_streams, "PyAV"
     from ..metadata import describe
     from ..source import open_image
     with open_image(path, 1 << 62) as image:

@@ -17,6 +17,7 @@ from PIL import Image
 
 from .attack import AuditResult, AuditSettings, Leak, Reid
 from .people import PersonLeft
+from .sound import SoundCheck, SoundSettings, audit_speech_settings
 from .text import TextLeft
 from .voice import VoiceCheck, VoiceMatch
 
@@ -43,10 +44,21 @@ def describe_settings(s: AuditSettings) -> str:
             "blacked out, the frame's other people); text: PP-OCRv4 reads the output (on the "
             f"thorough frames), readable from {s.text_confidence} confidence and "
             f"{s.text_min_chars} characters, a FAIL for {_text_covered(s.cover)}; voices (videos "
-            f"with the original): GE2E prints of each speech span, a match from similarity "
-            f"{s.voice_threshold}"
+            f"and sound files with the original): GE2E prints of each speech span, a match from "
+            f"similarity {s.voice_threshold}; {_describe_sound()}"
             + (f"; people: blindspot's person detector on the output (thorough frames), a "
                f"person from {s.person_threshold} is a FAIL" if "people" in s.cover else ""))
+
+
+def _describe_sound() -> str:
+    k, speech = SoundSettings(), audit_speech_settings()
+    return (f"sound left as it was (videos and sound files; needs the original): every "
+            f"{k.frame * 1000:.0f} ms compared sample by sample, a FAIL where the audit's speech "
+            f"finder (Silero VAD at threshold {speech.threshold:.2f}, {k.vad_scale:g}x the "
+            f"product's) hears speech and the output carries the original's waveform "
+            f"(correlation >= {k.same_waveform}, {k.sure_frames} frames >= {k.sure_waveform}) "
+            f"within {k.level_drop_db:g} dB of its level; sound files get no face, text or "
+            f"people checks")
 
 
 def _text_covered(cover: tuple[str, ...]) -> str:
@@ -73,13 +85,17 @@ def plain_verdict(r: AuditResult) -> str:
             reid += (f" {r.faces_too_small} face(s) of the original were too small for the "
                      "recognizer (under 40 px) and were left to the leak check.")
         voice = "" if r.voice is None else " " + _voice_summary(r.voice)
+        sound = "" if r.sound is None else " " + _sound_summary(r.sound)
         text = ""
         if r.text:
             text = (f" Readable text is left ({_quoted(r.text)}): if it names a person or a "
                     "vehicle, anonymize with --cover text.")
-        return ("PASS: no face was found in the output and it carries no identifying "
-                f"metadata.{reid}{voice}{text} This is a lower bound on the risk, not a proof of "
-                "safety: stronger detectors and recognizers than these exist.")
+        found = ("no sample of the original's speech is left as it was in the output and it "
+                 if r.sound_only and r.sound is not None and r.sound.original_given else
+                 "the output " if r.sound_only else "no face was found in the output and it ")
+        return (f"PASS: {found}carries no identifying metadata.{reid}{voice}{sound}{text} This "
+                "is a lower bound on the risk, not a proof of safety: stronger detectors and "
+                "recognizers than these exist.")
     parts = []
     if r.leaks:
         frames = sorted({leak.frame for leak in r.leaks})
@@ -105,7 +121,30 @@ def plain_verdict(r: AuditResult) -> str:
     if r.people:
         parts.append(f"{len(r.people)} person(s) it was meant to cover can still be seen "
                      "(--cover people)")
+    if r.sound is not None and r.sound.leaks:
+        parts.append(f"the original's speech is left as it was, sample for sample, at "
+                     f"{_times(r.sound.leaks)} ({r.sound.leak_seconds:.2f} s in all): mute "
+                     "or disguise it again")
     return "FAIL: " + "; ".join(parts) + ". Do not publish this file as it is."
+
+
+def _times(leaks, most: int = 6) -> str:
+    shown = ", ".join(f"{a:.2f}–{b:.2f} s" for a, b in leaks[:most])
+    return shown + (f" and {len(leaks) - most} more" if len(leaks) > most else "")
+
+
+def _sound_summary(k: SoundCheck) -> str:
+    """What the sample-level check found, when it found no leak."""
+    if not k.original_given:
+        if not k.speech:
+            return "No speech was found in the output's sound."
+        return (f"Speech was found in the output's sound ({k.speech_seconds:.1f} s of "
+                f"{k.duration:.1f} s, from {k.speech[0].start:.1f} s): without the original "
+                "the audit cannot tell whether it is the original voice or a disguised one. "
+                "The sample-level check needs the original: give it with --original.")
+    return (f"The sound was compared with the original's sample by sample "
+            f"({k.duration:.1f} s; speech heard in {k.speech_seconds:.1f} s): none of the "
+            "original's speech is left as it was.")
 
 
 def _quoted(found: list[TextLeft], most: int = 5) -> str:
@@ -144,6 +183,11 @@ def _match_text(m: VoiceMatch) -> str:
             f"original's speaker ({said})")
 
 
+def _sound_leak_text(start: float, end: float) -> str:
+    return (f"sound {start:.2f}–{end:.2f} s: the original's speech left as it was (same "
+            "waveform, same level)")
+
+
 def _frame_list(frames: list[int]) -> str:
     shown = ", ".join(map(str, frames[:12]))
     return shown + (f" and {len(frames) - 12} more" if len(frames) > 12 else "")
@@ -176,13 +220,26 @@ def _voice_cell(v: VoiceCheck | None) -> str:
     return f"{len(v.matches)} of {len(v.compared)} ({v.max_similarity:.2f})"
 
 
+def _sound_cell(k: SoundCheck | None) -> str:
+    if k is None:
+        return "-"
+    if not k.original_given:
+        return f"speech {k.speech_seconds:.1f} s (no original)" if k.speech else \
+            "no speech (no original)"
+    if not k.leaks:
+        return "none"
+    return f"{len(k.leaks)} ({k.leak_seconds:.2f} s)"
+
+
 def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
-    # Columns of their own when people were checked, and when a voice was
+    # Columns of their own when people were checked, when a voice was, and when a sound was
     people = "people" in settings.cover
     voices = any(r.voice is not None for r in results)
+    sounds = any(r.sound is not None for r in results)
     rows = [("FILE", "LEAKS", "RE-ID MATCHES (MIN DIST)", "TEXT READ (FAIL)",
              *(("PEOPLE LEFT",) if people else ()),
-             *(("VOICE MATCHES (MAX SIM)",) if voices else ()), "METADATA", "VERDICT")]
+             *(("VOICE MATCHES (MAX SIM)",) if voices else ()),
+             *(("SOUND LEFT AS IT WAS",) if sounds else ()), "METADATA", "VERDICT")]
     for r in results:
         reid = "-" if r.original is None else (
             f"{len(r.matches)} of {len(r.reid)}"
@@ -190,9 +247,13 @@ def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
         meta = ", ".join(r.metadata[:3]) + (" …" if len(r.metadata) > 3 else "") \
             if r.metadata else "none"
         text = f"{len(r.text)} ({len(r.text_failing)})"
-        rows.append((str(r.output), str(len(r.leaks)), reid, text,
-                     *((str(len(r.people)),) if people else ()),
-                     *((_voice_cell(r.voice),) if voices else ()), meta, r.verdict))
+        leaks = str(len(r.leaks))
+        if r.sound_only:  # no pictures: the face, re-identification and text checks do not apply
+            leaks = reid = text = "n/a (sound)"
+        rows.append((str(r.output), leaks, reid, text,
+                     *(("n/a (sound)" if r.sound_only else str(len(r.people)),) if people else ()),
+                     *((_voice_cell(r.voice),) if voices else ()),
+                     *((_sound_cell(r.sound),) if sounds else ()), meta, r.verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [describe_settings(settings)]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -204,6 +265,9 @@ def terminal_table(results: list[AuditResult], settings: AuditSettings) -> str:
         found += [_text_text(t, video) for t in r.text_failing]
         found += [_person_text(p, video) for p in r.people]
         found += [_match_text(m) for m in (r.voice.matches if r.voice else [])]
+        found += [_sound_leak_text(a, b) for a, b in (r.sound.leaks if r.sound else ())]
+        if r.sound is not None and not r.sound.original_given:
+            found.append(_sound_summary(r.sound))
         for text in found[:_DETAILS]:
             lines.append(f"  {r.output}: {text}")
         if len(found) > _DETAILS:
@@ -281,6 +345,10 @@ def _section(r: AuditResult) -> str:
     rows += [("person left", _person_text(p, video)) for p in r.people]
     rows += [("voice" + (" (FAIL)" if m.match else ""), _match_text(m))
              for m in (r.voice.compared if r.voice else ())]
+    rows += [("sound (FAIL)", _sound_leak_text(a, b))
+             for a, b in (r.sound.leaks if r.sound else ())]
+    if r.sound is not None and not r.sound.leaks:
+        rows.append(("sound", _sound_summary(r.sound)))
     rows += [("metadata", f"{tag} ({r.metadata_source})") for tag in r.metadata]
     if rows:
         parts.append("<table><tr><th>check</th><th>finding</th></tr>" + "".join(
@@ -288,6 +356,9 @@ def _section(r: AuditResult) -> str:
             + "</table>")
     checked = (f"{r.frames_checked} of {r.frames} frames checked" if video
                else "1 picture checked")
+    if r.sound_only:
+        checked = ("a sound file: no pictures, so the face, re-identification, text and people "
+                   "checks do not apply")
     parts.append(f'<p class="note">{checked}; metadata read with {r.metadata_source}.</p>')
     return "\n".join(parts) + "</section>"
 
