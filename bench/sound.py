@@ -30,7 +30,8 @@ never looked at while choosing). Each table has a row per part; trust the held-o
 3. `audit` — `blindspot audit OUT --original IN` on the same files: the share of correct mute
    outputs that PASS, and of untouched copies (the input re-encoded with `--voice keep`) and
    planted leaks (the mute output with the original's last 200 ms of speech pasted back) that
-   FAIL.
+   FAIL: the 200 ms that end with the last audible frame of the speech (the model's spans end
+   in the decay after it, which is no leak to hear).
 
     python bench/sound.py [FOLDER] [--part tune|held-out|all] [--only finder,files,audit]
                           [--limit N]
@@ -285,12 +286,21 @@ def audit(made: list[tuple[Clip, str, Path, Path]], work: Path) -> None:
 
 def plant(src: Path, muted: Path, out: Path) -> Path | None:
     """The muted output (as WAV at 16 kHz) with the original's last 200 ms of speech pasted
-    back; None when the original has no speech."""
+    back: the 200 ms that end with the last audible frame (20 dB over the noise floor) of the
+    model's last speech span (the span itself ends in the decay); None when the original has
+    no speech."""
     original, output = load(src), load(muted)
-    spans = speech_spans(original, RATE, SpeechSettings(pad=0, merge_gap=0, grow=0))
+    # the model's own spans: no padding, growing or edge spans (they reach into silence)
+    spans = speech_spans(original, RATE, SpeechSettings(pad=0, merge_gap=0, grow=0, edges=0))
     if not spans:
         return None
-    end = min(round(spans[-1].end * RATE), len(original), len(output))
+    lv = levels(original)
+    n = int(FRAME * RATE)
+    first, last = int(spans[-1].start / FRAME), min(len(lv), int(spans[-1].end / FRAME) + 1)
+    loud = np.nonzero(lv[first:last] >= np.percentile(lv, 10) + 20)[0]
+    if not len(loud):
+        return None
+    end = min((first + int(loud[-1]) + 1) * n, len(original), len(output))
     start = max(0, end - round(0.2 * RATE))
     output = output.copy()
     output[start:end] = original[start:end]
