@@ -6,7 +6,6 @@ import pytest
 
 from blindspot import memory
 
-
 _TRIMMED = """
 import threading
 import numpy as np
