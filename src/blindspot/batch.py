@@ -32,7 +32,7 @@ from pathlib import Path
 from .errors import BlindspotError
 from .options import Options
 from .pipeline import FileResult, anonymize_file, clean_file, is_video
-from .sound_io import is_sound
+from .sound_io import is_sound, probe_sound
 
 Job = tuple[Path, Path]  # (input, output)
 VERBS = ("anonymize", "clean")
@@ -127,8 +127,7 @@ def _remove_stale_temps(out: Path) -> None:
 def estimate(src: Path) -> tuple[int, int]:
     """(frames, cost) of one input, read from its header only: the frames for the progress
     bar (a sound file: 1), the cost (frames × pixels, roughly) to start the longest files
-    first. (1, 0) when
-    the header can't be read: the file's own run will say why."""
+    first. (1, 0) when the header can't be read: the file's own run will say why."""
     try:
         if is_video(src):
             import av
@@ -145,7 +144,6 @@ def estimate(src: Path) -> tuple[int, int]:
                 # that grows with its size.
                 return frames, frames * (pixels + 250_000)
         if is_sound(src):
-            from .sound_io import probe_sound
             # A second of sound (speech finding, editing, encoding) costs about a third of a
             # 720p frame's work.
             return 1, round(probe_sound(src, float("inf")).duration * 400_000)

@@ -27,8 +27,7 @@ import av
 import numpy as np
 
 from .errors import BlindspotError
-from .video_io import _DEMUXERS as _VIDEO_DEMUXERS
-from .video_io import AudioEditor, AudioOut, identifying_metadata, opened, reason
+from .video_io import AudioEditor, AudioOut, identifying_metadata, opened, reason, stream_seconds
 
 SOUND_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})
 SUPPORTED = "not a supported sound file (WAV, FLAC, MP3, M4A/AAC, Ogg Vorbis/Opus/FLAC)"
@@ -97,9 +96,7 @@ def probe_sound(path: Path, max_duration: float) -> SoundInfo:
     seconds."""
     with opened(path, _DEMUXERS, SUPPORTED) as container:
         stream = _sound_stream(container)
-        duration = (float(stream.duration * stream.time_base)
-                    if stream.duration and stream.time_base
-                    else (container.duration or 0) / av.time_base)
+        duration = stream_seconds(container, stream)
         if duration > max_duration:
             raise BlindspotError(f"sound too long: {duration:.0f} s is over the limit of "
                                  f"{max_duration:.0f} s")
@@ -148,8 +145,7 @@ def read_audio(path: Path, rate: int) -> Iterator[np.ndarray]:
     decoded, mixed to mono and resampled to `rate` Hz: float32 chunks in order. Video packets
     are skipped, not decoded."""
     sound = is_sound(Path(path))
-    demuxers = _DEMUXERS if sound else _VIDEO_DEMUXERS
-    with opened(path, demuxers, SUPPORTED if sound else "not a supported video") as container:
+    with opened(path, _DEMUXERS, SUPPORTED) if sound else opened(path) as container:
         if not container.streams.audio:
             return
         stream = _sound_stream(container) if sound else _decodable(container.streams.audio[0])
@@ -224,8 +220,7 @@ def _check_length(container: av.container.InputContainer, stream: av.audio.strea
         raise BlindspotError("no sound could be decoded")
     if container.format.name == "mp3":
         return
-    declared = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
-                else (container.duration or 0) / av.time_base)
+    declared = stream_seconds(container, stream)
     if seconds < declared - (0.25 + 0.01 * declared):
         raise BlindspotError(f"file ends early: at {seconds:.2f} s of {declared:.2f} s")
 

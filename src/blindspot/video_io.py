@@ -433,7 +433,7 @@ def probe_video(path: Path, max_pixels: int, max_duration: float) -> VideoInfo:
         if width * height > max_pixels:
             raise BlindspotError(f"video frame too large: {width}×{height} px is over the limit "
                                  f"of {max_pixels:,} px")
-        duration = _duration(container, stream)
+        duration = stream_seconds(container, stream)
         if duration > max_duration:
             raise BlindspotError(f"video too long: {duration:.0f} s is over the limit of "
                                  f"{max_duration:.0f} s")
@@ -472,8 +472,8 @@ def _first_frame(container: av.container.InputContainer, decoder: _Decoder
     return None
 
 
-def _duration(container: av.container.InputContainer,
-              stream: av.video.stream.VideoStream) -> float:
+def stream_seconds(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
+    """How long `stream` says it is, else the container (0: neither says)."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     return container.duration / av.time_base if container.duration else 0.0

@@ -19,6 +19,7 @@ zero-padded.
 from __future__ import annotations
 
 import threading
+from array import array
 from dataclasses import dataclass
 
 import av
@@ -186,7 +187,7 @@ class SpeechStream:
         self._start: int | None = None
         self._quiet_from: int | None = None
         self._spans: list[tuple[int, int]] = []
-        self._levels: list[float] = []  # each window's level, dB (4 bytes per 32 ms)
+        self._levels = array("f")  # each window's level, dB (4 bytes per 32 ms)
         self._min_silence = settings.min_silence * RATE / WINDOW
         self._min_speech = settings.min_speech * RATE / WINDOW
 
@@ -256,7 +257,7 @@ class SpeechStream:
         s = self._settings
         if not self._levels or not (s.grow or s.edges):
             return list(self._spans)
-        levels = np.array(self._levels, np.float32)
+        levels = np.frombuffer(self._levels, np.float32)
         sound = levels[levels > SILENCE_DB]  # digital silence (a muted stretch) is no floor
         if not len(sound):
             return list(self._spans)
