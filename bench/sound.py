@@ -290,8 +290,9 @@ def plant(src: Path, muted: Path, out: Path) -> Path | None:
     model's last speech span (the span itself ends in the decay); None when the original has
     no speech."""
     original, output = load(src), load(muted)
-    # the model's own spans: no padding, growing or edge spans (they reach into silence)
-    spans = speech_spans(original, RATE, SpeechSettings(pad=0, merge_gap=0, grow=0, edges=0))
+    # the model's own spans: no padding, growing, edge or weak spans (they reach into silence)
+    spans = speech_spans(original, RATE, SpeechSettings(pad=0, merge_gap=0, grow=0, edges=0,
+                                                        weak=0))
     if not spans:
         return None
     lv = levels(original)

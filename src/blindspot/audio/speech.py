@@ -97,6 +97,11 @@ class SpeechSettings:
     # sound within `pad` of the first or last sample is muted as speech, up to `edges`
     # seconds from the edge (0: off), whatever the model says.
     edges: float = 1.0
+    # A window scoring at least `weak` (but under `threshold`) is speech too where it is
+    # audible (`grow_db` over the noise floor), grown over its audible run like a span: a
+    # slow, drawn-out or sung voice scores 0.1-0.4 in its loudest windows, and lossy coding
+    # moves those scores by a tenth. Quiet sound at these scores stays unmuted. 0: off.
+    weak: float = 0.1
     # ONNX Runtime's intra-op threads; the model is tiny, one thread is fastest.
     threads: int = 1
 
@@ -188,6 +193,7 @@ class SpeechStream:
         self._quiet_from: int | None = None
         self._spans: list[tuple[int, int]] = []
         self._levels = array("f")  # each window's level, dB (4 bytes per 32 ms)
+        self._weak = array("i")  # the windows scoring from `weak` to `threshold`
         self._min_silence = settings.min_silence * RATE / WINDOW
         self._min_speech = settings.min_speech * RATE / WINDOW
 
@@ -237,6 +243,8 @@ class SpeechStream:
         """silero's segmentation (`get_speech_timestamps_from_probs`, no maximum length), one
         window at a time."""
         s, i = self._settings, self._windows
+        if s.weak and s.weak <= prob < s.threshold:
+            self._weak.append(i)
         if prob >= s.threshold:
             self._quiet_from = None
             if self._start is None:
@@ -255,7 +263,7 @@ class SpeechStream:
         """The spans, each grown over the audible sound that runs on from it (`grow`), and the
         audible sound at the first and last samples as spans of their own (`edges`)."""
         s = self._settings
-        if not self._levels or not (s.grow or s.edges):
+        if not self._levels or not (s.grow or s.edges or s.weak):
             return list(self._spans)
         levels = np.frombuffer(self._levels, np.float32)
         sound = levels[levels > SILENCE_DB]  # digital silence (a muted stretch) is no floor
@@ -264,7 +272,8 @@ class SpeechStream:
         loud = levels >= np.percentile(sound, 10) + s.grow_db
         most = round(s.grow * RATE / WINDOW)
         out = []
-        for first, last in self._spans:
+        weak = [(i, i + 1) for i in self._weak if loud[i]]
+        for first, last in self._spans + weak:
             out.append((_run_back(loud, first, max(0, first - most)),
                         _run_on(loud, last, min(len(loud), last + most))))
         if s.edges:
