@@ -53,11 +53,12 @@ def test_disguise_transforms_the_spans_and_keeps_the_timing(chunk):
     spans = [Span(0.5, 1.0), Span(2.0, 2.9)]
     seen = []
 
-    def transform(samples: np.ndarray, rate: int) -> np.ndarray:
+    def transform(samples: np.ndarray, rate: int, start: int) -> np.ndarray:
         seen.append(samples.shape[-1])
         return -samples  # any change, the same length
 
-    out = run(SpanEditor([(s, "disguise") for s in spans], RATE, transform), sound, chunk)
+    out = run(SpanEditor([(s, "disguise") for s in spans], RATE, {"disguise": transform}),
+              sound, chunk)
     for span in spans:
         a, b = round(span.start * RATE), round(span.end * RATE)
         assert np.allclose(out[:, a:b], -sound[:, a:b])
@@ -70,16 +71,26 @@ def test_disguise_transforms_the_spans_and_keeps_the_timing(chunk):
 
 def test_each_span_gets_its_own_edit():
     sound = tone(2.0, 1)
-    out = run(SpanEditor([(Span(0.2, 0.6), "mute"), (Span(1.0, 1.4), "disguise")], RATE,
-                         lambda x, rate: 0.5 * x), sound, 500)
+    starts = []
+
+    def revoice(x: np.ndarray, rate: int, start: int) -> np.ndarray:
+        starts.append(start)
+        return np.full_like(x, 0.25)  # a new sound, whatever the old
+
+    out = run(SpanEditor([(Span(0.2, 0.6), "mute"), (Span(1.0, 1.4), "disguise"),
+                          (Span(1.6, 1.8), "revoice")], RATE,
+                         {"disguise": lambda x, rate, start: 0.5 * x, "revoice": revoice}),
+              sound, 500)
     assert not out[:, round(0.2 * RATE):round(0.6 * RATE)].any()
     assert np.allclose(out[:, RATE:round(1.4 * RATE)], 0.5 * sound[:, RATE:round(1.4 * RATE)])
+    assert np.allclose(out[:, round(1.6 * RATE):round(1.8 * RATE)], 0.25)
+    assert starts and all(s % 500 == 0 for s in starts)  # told where each piece starts
 
 
 def test_mute_wins_where_it_overlaps_a_disguise():
     sound = tone(2.0, 1)
     out = run(SpanEditor([(Span(0.2, 1.4), "disguise"), (Span(0.6, 1.0), "mute")], RATE,
-                         lambda x, rate: 0.5 * x), sound, 500)
+                         {"disguise": lambda x, rate, start: 0.5 * x}), sound, 500)
     assert not out[:, round(0.6 * RATE):round(1.0 * RATE)].any()
     assert np.allclose(out[:, round(0.3 * RATE):round(0.5 * RATE)],
                        0.5 * sound[:, round(0.3 * RATE):round(0.5 * RATE)])
@@ -88,8 +99,9 @@ def test_mute_wins_where_it_overlaps_a_disguise():
 def test_editor_refuses_unknown_edits():
     with pytest.raises(ValueError):
         SpanEditor([(Span(0, 1), "pitch")], RATE)
-    with pytest.raises(ValueError):
-        SpanEditor([(Span(0, 1), "disguise")], RATE)
+    for edit in ("disguise", "revoice"):
+        with pytest.raises(ValueError):
+            SpanEditor([(Span(0, 1), edit)], RATE)
 
 
 # ---------------------------------------------------------------------------- end to end

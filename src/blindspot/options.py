@@ -10,7 +10,7 @@ from .detect.people import PeopleSettings
 from .detect.text import TextSettings
 
 MODES = ("solid", "mosaic", "blur")
-VOICES = ("keep", "mute", "disguise")
+VOICES = ("keep", "mute", "disguise", "revoice")
 DEFAULT_VIDEO_VOICE = "keep"
 DEFAULT_SOUND_VOICE = "mute"
 # `--cover`: what is covered. "text" is all text, plates included; each name covers the
@@ -74,8 +74,9 @@ class Options:
     full_every: int = 24
     crf: int = 20
     keep_audio: bool = True
-    # What happens to speech in the sound (`VOICES`): kept as it is, muted, or disguised (the
-    # words stay, the voice changes). None: `voice_for` picks (a sound file's voice is never
+    # What happens to speech in the sound (`VOICES`): kept as it is, muted, disguised (the
+    # words stay, the voice changes) or revoiced (the words spoken again by a synthetic voice;
+    # needs the voice extra). None: `voice_for` picks (a sound file's voice is never
     # kept unless asked).
     voice: str | None = None
     max_duration: float = 6 * 3600.0

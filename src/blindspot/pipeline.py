@@ -20,8 +20,9 @@ from PIL import Image
 
 from . import strip
 from .atomic import atomic_output
+from .audio.revoice import Line
 from .audio.speech import Span
-from .audio.voices import Speech, editor, find_speech
+from .audio.voices import Speech, Voicing, find_speech, voicing
 from .detect.detector import KindsDetector
 from .detect.faces import DetectorSettings, FaceDetector
 from .detect.people import PeopleDetector, PeopleSettings
@@ -61,6 +62,8 @@ class FileResult:
     # Video: the speech found in the sound (None: not looked for) and what was done to it.
     speech: Speech | None = None
     speech_edits: list[tuple[Span, str]] = field(default_factory=list)  # each span's edit
+    # Revoiced spans: the lines the new voices say (and those muted for their language).
+    lines: list[Line] = field(default_factory=list)
 
     def summary(self) -> str:
         removed = ", ".join(self.metadata_removed) if self.metadata_removed else "none found"
@@ -91,8 +94,18 @@ class FileResult:
         if set(seconds) == {"keep"}:
             return (f"speech {seconds['keep']:.0f} s kept: voices identify people; "
                     "--voice mute or disguise")
-        done = {"mute": "muted", "disguise": "disguised", "keep": "kept"}
-        return "speech " + ", ".join(f"{s:.0f} s {done[v]}" for v, s in seconds.items())
+        done = {"mute": "muted", "disguise": "disguised", "revoice": "revoiced", "keep": "kept"}
+        text = "speech " + ", ".join(f"{s:.0f} s {done[v]}" for v, s in seconds.items())
+        spoken = [line for line in self.lines if line.edit == "revoice"]
+        if spoken:
+            voices = len({line.speaker for line in spoken})
+            text += f" ({voices} new voice{'s' if voices > 1 else ''})"
+        muted = sorted({line.language or "unknown" for line in self.lines
+                        if line.edit == "mute"})
+        if muted:
+            text += (f"; speech in {', '.join(muted)} muted: no voice speaks "
+                     f"{'it' if len(muted) == 1 else 'them'}")
+        return text
 
 
 _NOUNS = {"face": "face", "plate": "plate", "text": "text region", "person": "person"}
@@ -248,13 +261,18 @@ def _anonymize_video(path: Path, out: Path, options: Options,
                      speech: list[tuple[Span, str]] | None = None) -> FileResult:
     info = probe_video(path, options.max_pixels, options.max_duration)
     found_speech = Speech([span for span, _ in speech]) if speech is not None else None
+    voiced: Voicing | None = None
 
-    def speech_edits() -> list[tuple[Span, str]] | None:
-        nonlocal speech, found_speech
-        if speech is None and options.keep_audio and info.audio_streams:
+    def speech_edits() -> Voicing | None:
+        nonlocal speech, found_speech, voiced
+        if not options.keep_audio:
+            return None
+        if speech is None and info.audio_streams:
             found_speech = find_speech(path)
             speech = [(span, options.voice_for(False)) for span in found_speech.spans]
-        return speech if options.keep_audio else None
+        if voiced is None and speech is not None:
+            voiced = voicing(path, speech)
+        return voiced
 
     def cover(dets: Detections) -> tuple[Detections, list[str]]:
         (covered,), (frame_modes,), _ = _split([dets], [box_modes(dets, options)])
@@ -273,7 +291,8 @@ def _anonymize_video(path: Path, out: Path, options: Options,
         render_video(path, out, options, covered, covered_modes, speech_edits())
     result = FileResult(path, out, frames=len(covered),
                         metadata_removed=info.metadata + info.dropped_streams,
-                        speech=found_speech, speech_edits=speech or [])
+                        speech=found_speech, speech_edits=speech or [],
+                        lines=voiced.lines if voiced is not None else [])
     return _counted(result, covered, left, options)
 
 
@@ -288,11 +307,12 @@ def _anonymize_sound(path: Path, out: Path, options: Options,
         speech = [(span, options.voice_for(True)) for span in found.spans]
     else:
         found = Speech([span for span, _ in speech], info.duration)
+    voiced = voicing(path, speech)
     with atomic_output(out, options.overwrite) as f:
-        seconds = transcode_sound(path, f, out.suffix, lambda rate: editor(speech, rate))
+        seconds = transcode_sound(path, f, out.suffix, voiced.editor)
     found.duration = seconds
     return FileResult(path, out, frames=0, metadata_removed=info.metadata + info.dropped_streams,
-                      speech=found, speech_edits=speech)
+                      speech=found, speech_edits=speech, lines=voiced.lines)
 
 
 def is_video(path: Path) -> bool:

@@ -25,9 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from .atomic import atomic_output
-from .audio.edit import SpanEditor
-from .audio.speech import Span
-from .audio.voices import editor
+from .audio.voices import Voicing
 from .detect.detector import KindsDetector
 from .detections import Detections
 from .errors import BlindspotError
@@ -209,11 +207,11 @@ def prefetched(items: Iterable[T], depth: int) -> Iterator[T]:
 
 def render_video(path: Path, out: Path, options: Options, boxes: list[Detections],
                  modes: list[list[str]] | None = None,
-                 speech: list[tuple[Span, str]] | None = None) -> None:
+                 speech: Voicing | None = None) -> None:
     """Pass 2: write `out`, the video at `path` with `boxes[i]` covered in frame i (every
     frame must have its entry, even an empty one: a frame count that differs is an error),
-    each box in `options.mode` or, when given, in its mode of `modes[i]`; each span of `speech`
-    (seconds of the sound) kept, muted or disguised as it says."""
+    each box in `options.mode` or, when given, in its mode of `modes[i]`; each span of
+    `speech` (seconds of the sound) kept, muted, disguised or revoiced as it says."""
 
     def cover_of(index: int) -> tuple[Detections, list[str] | None]:
         if index >= len(boxes):
@@ -226,7 +224,7 @@ def render_video(path: Path, out: Path, options: Options, boxes: list[Detections
 def anonymize_video(path: Path, out: Path, options: Options, info: VideoInfo,
                     detector: KindsDetector, thorough: KindsDetector | None,
                     cover: Callable[[Detections], tuple[Detections, list[str]]],
-                    speech: Callable[[], list[tuple[Span, str]] | None]) -> list[Detections]:
+                    speech: Callable[[], Voicing | None]) -> list[Detections]:
     """Pass 1, tracking and pass 2 at once: write `out`, the video at `path` (`info`, its
     `probe_video`) with each frame's tracked boxes covered as `cover` says (the boxes to cover
     and their modes), the sound as `speech()` says (see `render_video`; called while detection
@@ -312,7 +310,7 @@ class _Settled:
 
 def _render(path: Path, out: Path, options: Options,
             cover_of: Callable[[int], tuple[Detections, list[str] | None]],
-            count: Callable[[], int], speech: list[tuple[Span, str]] | None) -> None:
+            count: Callable[[], int], speech: Voicing | None) -> None:
     """Pass 2 (see `render_video`): frame i covered as `cover_of(i)` says (boxes and their
     modes, None: `options.mode`); `count()`, the frames pass 1 saw, once the last is written."""
 
@@ -323,9 +321,8 @@ def _render(path: Path, out: Path, options: Options,
 
     with atomic_output(out, options.overwrite) as f:
         edit = None
-        if any(voice != "keep" for _, voice in speech or []):
-            def edit(rate: int) -> SpanEditor | None:
-                return editor(speech or [], rate)
+        if speech is not None and any(voice != "keep" for _, voice in speech.edits):
+            edit = speech.editor
         written = transcode(path, f, out.suffix, cover, crf=options.crf, threads=options.threads,
                             keep_audio=options.keep_audio, edit_audio=edit)
         if written != count():

@@ -1,22 +1,28 @@
-"""What blindspot does to the voices of one video: find the speech, then keep, mute or disguise
-it (`Options.voice`).
+"""What blindspot does to the voices of one video or sound file: find the speech, then keep,
+mute, disguise or revoice it (`Options.voice`).
 
 `find_speech(path)` decodes the first audio stream once (video packets are skipped), at 16 kHz
 mono, through speech detection, and returns the speech spans (seconds from the sound's first
-sample) and the sound's duration; memory stays flat however long the file. `editor(...)` makes
-the `SpanEditor` that the render pass runs the sound through.
+sample) and the sound's duration; memory stays flat however long the file. For the spans to
+revoice, `transcribe(path, edits)` decodes it once more and returns the lines the new voices
+will say (`revoice.Line`). `editor(...)` makes the `SpanEditor` that the render pass runs the
+sound through.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..sound_io import read_audio
-from .edit import SpanEditor
+from .edit import SpanEditor, Transform
 from .speech import RATE, Span, SpeechDetector
+
+if TYPE_CHECKING:
+    from .revoice import Line
 
 
 @dataclass
@@ -40,19 +46,64 @@ def find_speech(path: Path, detector: SpeechDetector | None = None) -> Speech:
     return Speech(stream.finish(duration), duration)
 
 
-def editor(edits: list[tuple[Span, str]], rate: int) -> SpanEditor | None:
-    """The editor of a sound at `rate` Hz that gives each span its edit (`keep`, `mute` or
-    `disguise`; None when there is nothing to edit). A disguise draws its random voice once
-    here: the same within one file, another in the next."""
+@dataclass
+class Voicing:
+    """What the render does to a sound's speech: each span's edit, and for the spans to
+    revoice, the lines the new voices say (`transcribe`)."""
+
+    edits: list[tuple[Span, str]] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+
+    def editor(self, rate: int) -> SpanEditor | None:
+        """The editor of the sound at `rate` Hz (None: nothing to edit)."""
+        return editor(self.edits, rate, self.lines)
+
+
+def voicing(path: Path, edits: list[tuple[Span, str]]) -> Voicing:
+    """The voicing of the sound of `path` for `edits` (transcribed where they revoice)."""
+    return Voicing(edits, transcribe(path, edits))
+
+
+def transcribe(path: Path, edits: list[tuple[Span, str]]) -> list[Line]:
+    """The lines the new voices say in the spans of `edits` to revoice (none: no work), with
+    their speaker groups; spans in a language no voice speaks come back as lines to mute."""
+    spans = [span for span, voice in edits if voice == "revoice"]
+    if not spans:
+        return []
+    from .revoice import Transcriber, load
+    transcriber = Transcriber(spans, load()[0])
+    for chunk in read_audio(path, RATE):
+        transcriber.push(chunk)
+    return transcriber.finish()
+
+
+def editor(edits: list[tuple[Span, str]], rate: int,
+           lines: list[Line] | None = None) -> SpanEditor | None:
+    """The editor of a sound at `rate` Hz that gives each span its edit (`keep`, `mute`,
+    `disguise` or `revoice`, the last saying `lines`; None when there is nothing to edit). A
+    disguise draws its random voice once here: the same within one file, another in the
+    next."""
     edits = [(span, voice) for span, voice in edits if voice != "keep"]
     if not edits:
         return None
-    if all(voice == "mute" for _, voice in edits):
-        return SpanEditor(edits, rate)
-    from .disguise import DisguiseParams, disguise
-    params = DisguiseParams.draw(np.random.default_rng())
+    used = {voice for _, voice in edits}
+    transforms: dict[str, Transform] = {}
+    if "disguise" in used:
+        from .disguise import DisguiseParams, disguise
+        params = DisguiseParams.draw(np.random.default_rng())
 
-    def transform(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-        return disguise(samples, sample_rate, params=params)
+        def disguised(samples: np.ndarray, sample_rate: int, start: int) -> np.ndarray:
+            return disguise(samples, sample_rate, params=params)
 
-    return SpanEditor(edits, rate, transform)
+        transforms["disguise"] = disguised
+    if "revoice" in used:
+        from .revoice import Revoicer, load
+        revoicer = Revoicer(lines or [], [span for span, voice in edits if voice == "revoice"],
+                            rate, load()[1])
+
+        def revoiced(samples: np.ndarray, sample_rate: int, start: int) -> np.ndarray:
+            voice = revoicer.render(start, samples.shape[-1])
+            return np.broadcast_to(voice, samples.shape).astype(np.float32)
+
+        transforms["revoice"] = revoiced
+    return SpanEditor(edits, rate, transforms)
