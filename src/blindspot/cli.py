@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .atomic import atomic_output
 from .batch import Progress, Task, available_cores, run_local, split_done
 from .detect.onnx import DEVICES, providers
 from .errors import BlindspotError
@@ -158,10 +159,12 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     video.add_argument("--voice", choices=VOICES, default=None,
                        help="what to do with speech in the sound of videos and sound files: "
                             "keep it (it identifies the speaker), mute it (other sound kept), "
-                            "or disguise the voice (the words stay; NOT a protection against "
+                            "disguise the voice (the words stay; NOT a protection against "
                             "someone with other recordings of the speaker: a speaker "
-                            "recognizer still named 5 in 10 unseen speakers; use mute when "
-                            "that matters; README, Sound) (default: "
+                            "recognizer still named 5 in 10 unseen speakers; README, Sound), "
+                            "or revoice it (the words recognized and spoken again by a "
+                            "synthetic voice, one per speaker; English only, other languages "
+                            "muted; needs pip install 'blindspot[voice]') (default: "
                             f"{DEFAULT_VIDEO_VOICE} in videos, {DEFAULT_SOUND_VOICE} in sound "
                             "files)")
     video.add_argument("--detect-every", type=int, default=Options.detect_every, metavar="N",
@@ -169,6 +172,9 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                             f"(default {Options.detect_every})")
     video.add_argument("--max-duration", type=float, default=Options.max_duration,
                        metavar="SECONDS", help="refuse longer videos")
+    video.add_argument("--transcript", type=Path, metavar="FILE.srt",
+                       help="with --voice revoice and one input: write what the new voices "
+                            "say (and where speech was muted) as subtitles")
     report = anonymize.add_argument_group("report")
     report.add_argument("--report", type=Path, metavar="FILE.json",
                         help="write what was covered in each file (settings, model, boxes per "
@@ -321,9 +327,17 @@ def _anonymize(args: argparse.Namespace) -> int:
                       voice=args.voice, max_duration=args.max_duration, max_frames=args.max_frames,
                       device=args.device, threads=args.threads or 0)
     providers(options.device)  # --device cuda without CUDA: one line before any work
+    transcript = getattr(args, "transcript", None)
+    if transcript is not None and (len(args.inputs) != 1 or Path(args.inputs[0]).is_dir()
+                                   or options.voice != "revoice"):
+        raise ValueError("--transcript takes one input file and --voice revoice")
     status, results = _run_batch(args, "anon", Task("anonymize", options))
     if args.report is not None:
         write_report(args.report, results, options, args.report_hashes)
+    if transcript is not None and results:
+        from .audio.revoice import srt
+        with atomic_output(transcript, overwrite=True) as f:
+            f.write(srt(results[0].lines).encode("utf-8"))
     return status
 
 

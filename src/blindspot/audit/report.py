@@ -45,7 +45,8 @@ def describe_settings(s: AuditSettings) -> str:
             f"thorough frames), readable from {s.text_confidence} confidence and "
             f"{s.text_min_chars} characters, a FAIL for {_text_covered(s.cover)}; voices (videos "
             f"and sound files with the original): GE2E prints of each speech span, a match from "
-            f"similarity {s.voice_threshold}; {_describe_sound()}"
+            f"similarity {s.voice_threshold} and nearer the original's than blindspot's synthetic "
+            f"voices (with the voice extra); {_describe_sound()}"
             + (f"; people: blindspot's person detector on the output (thorough frames), a "
                f"person from {s.person_threshold} is a FAIL" if "people" in s.cover else ""))
 
