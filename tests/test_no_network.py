@@ -197,3 +197,22 @@ def _run_traced(tmp_path: Path, command: list[str], timeout: int) -> None:
 def _internet(trace: Path) -> list[str]:
     return [line for line in trace.read_text().splitlines()
             if re.search(r"AF_INET6?|AF_PACKET|sin6?_port", line)]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None or shutil.which("espeak-ng") is None,
+                    reason="strace and espeak-ng are needed")
+def test_revoice_reaches_no_network(tmp_path: Path) -> None:
+    """--voice revoice loads Whisper (faster-whisper, which can fetch models from a hub) and
+    hibari (which can fetch voices): from the pinned wheels only, nothing fetched or cached."""
+    pytest.importorskip("faster_whisper", reason="the voice extra: pip install '.[voice]'")
+    subprocess.run(["espeak-ng", "-w", str(tmp_path / "memo.wav"),
+                    "Meet me at the old bridge at nine tonight."], check=True)
+    command = [sys.executable, "-m", "blindspot.cli", "memo.wav", "-o", "out/memo.wav",
+               "--voice", "revoice"]
+    result = subprocess.run(command, cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "revoiced" in result.stdout
+    assert not (tmp_path / "network.log").exists(), (tmp_path / "network.log").read_text()
+    assert _traces(tmp_path) == []
+    _run_traced(tmp_path, [*command, "--force"], timeout=300)

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,29 @@ def test_two_speakers_get_two_voices(interview, revoiced):
     assert similarity(prints[0], prints[1]) < revoice.SAME_SPEAKER  # two voices
     assert similarity(prints[0], prints[2]) > similarity(prints[0], prints[1])
     assert similarity(prints[1], prints[3]) > similarity(prints[1], prints[0])
+
+
+def test_an_edited_transcript_is_what_the_output_says(interview, revoiced, tmp_path):
+    _, result = revoiced
+    lines = [replace(line, text=line.text.replace("warehouse", "market"))
+             if "warehouse" in line.text else line for line in result.lines]
+    assert lines != result.lines
+    out = tmp_path / "edited.wav"
+    blindspot.anonymize_file(interview[0], out, blindspot.Options(voice="revoice"),
+                             speech=result.speech_edits, lines=lines)
+    said = heard(out).lower()
+    assert "market" in said and "warehouse" not in said
+    # a line removed: its time is silent, the rest is said
+    kept_lines = [line for line in result.lines if "fire" not in line.text]
+    quiet = tmp_path / "removed.wav"
+    blindspot.anonymize_file(interview[0], quiet, blindspot.Options(voice="revoice"),
+                             speech=result.speech_edits, lines=kept_lines)
+    removed = next(line for line in result.lines if "fire" in line.text)
+    b = load(quiet)
+    assert not b[round(removed.start * RATE):round(removed.end * RATE)].any()
+    assert "fire" not in heard(quiet).lower()
+    with pytest.raises(ValueError, match="lines need speech"):
+        blindspot.anonymize_file(interview[0], tmp_path / "x.wav", lines=lines)
 
 
 def test_a_language_without_a_voice_is_muted(tmp_path):

@@ -216,7 +216,8 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
                    options: Options | None = None,
                    detections: list[Detections] | None = None,
                    modes: list[list[str]] | None = None,
-                   speech: list[tuple[Span, str]] | None = None) -> FileResult:
+                   speech: list[tuple[Span, str]] | None = None,
+                   lines: list[Line] | None = None) -> FileResult:
     """Write `out`: the photo or video at `path` with every face covered, or the sound file at
     `path` with its speech as `options.voice_for` it says, and no metadata.
 
@@ -224,18 +225,22 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
     by a reviewer, say), replaces detection. `modes` (one list per frame, one mode per box of
     `detections`) picks each box's mode instead of `options.mode_for` its kind; `KEEP` leaves
     a box visible. For a video or a sound file, `speech` (spans of its sound in seconds, each
-    with "keep", "mute" or "disguise") replaces speech detection and `options.voice`."""
+    with "keep", "mute", "disguise" or "revoice") replaces speech detection and
+    `options.voice`; `lines` (with `speech`: what the new voices say in the revoiced spans, as
+    `FileResult.lines` gave them, edited by a reviewer, say) replaces their transcription."""
     options = options or Options()
     path, out = Path(path), Path(out)
     if modes is not None and (detections is None or len(modes) != len(detections)):
         raise ValueError("modes need detections, one list of modes per frame")
+    if lines is not None and speech is None:
+        raise ValueError("lines need speech: the spans they are said in")
     with _errors_name(path):
         _refuse_input_as_output(path, out)
         if is_video(path):
-            return _anonymize_video(path, out, options, detections, modes, speech)
+            return _anonymize_video(path, out, options, detections, modes, speech, lines)
         if is_sound(path):
             _check_frame_count(detections, 0)
-            return _anonymize_sound(path, out, options, speech)
+            return _anonymize_sound(path, out, options, speech, lines)
         photo = read_photo(path, options.max_pixels, options.max_frames)
         writer = writer_for(out, photo.format)
         _check_frame_count(detections, len(photo.frames))
@@ -259,7 +264,8 @@ def anonymize_file(path: str | os.PathLike, out: str | os.PathLike,
 def _anonymize_video(path: Path, out: Path, options: Options,
                      detections: list[Detections] | None,
                      modes: list[list[str]] | None = None,
-                     speech: list[tuple[Span, str]] | None = None) -> FileResult:
+                     speech: list[tuple[Span, str]] | None = None,
+                     lines: list[Line] | None = None) -> FileResult:
     info = probe_video(path, options.max_pixels, options.max_duration)
     found_speech = Speech([span for span, _ in speech]) if speech is not None else None
     voiced: Voicing | None = None
@@ -272,7 +278,7 @@ def _anonymize_video(path: Path, out: Path, options: Options,
             found_speech = find_speech(path)
             speech = [(span, options.voice_for(False)) for span in found_speech.spans]
         if voiced is None and speech is not None:
-            voiced = voicing(path, speech)
+            voiced = voicing(path, speech, lines)
         return voiced
 
     def cover(dets: Detections) -> tuple[Detections, list[str]]:
@@ -298,7 +304,8 @@ def _anonymize_video(path: Path, out: Path, options: Options,
 
 
 def _anonymize_sound(path: Path, out: Path, options: Options,
-                     speech: list[tuple[Span, str]] | None = None) -> FileResult:
+                     speech: list[tuple[Span, str]] | None = None,
+                     lines: list[Line] | None = None) -> FileResult:
     """A sound file: its speech found (unless given) and edited, every sample encoded anew."""
     if not options.keep_audio:
         raise BlindspotError("--no-audio would leave nothing of a sound file: use --voice mute")
@@ -308,7 +315,7 @@ def _anonymize_sound(path: Path, out: Path, options: Options,
         speech = [(span, options.voice_for(True)) for span in found.spans]
     else:
         found = Speech([span for span, _ in speech], info.duration)
-    voiced = voicing(path, speech)
+    voiced = voicing(path, speech, lines)
     with atomic_output(out, options.overwrite) as f:
         seconds = transcode_sound(path, f, out.suffix, voiced.editor)
     found.duration = seconds

@@ -59,9 +59,11 @@ class Voicing:
         return editor(self.edits, rate, self.lines)
 
 
-def voicing(path: Path, edits: list[tuple[Span, str]]) -> Voicing:
-    """The voicing of the sound of `path` for `edits` (transcribed where they revoice)."""
-    return Voicing(edits, transcribe(path, edits))
+def voicing(path: Path, edits: list[tuple[Span, str]],
+            lines: list[Line] | None = None) -> Voicing:
+    """The voicing of the sound of `path` for `edits`: where they revoice, `lines` when given
+    (a reviewer's), else the transcription's."""
+    return Voicing(edits, transcribe(path, edits) if lines is None else list(lines))
 
 
 def transcribe(path: Path, edits: list[tuple[Span, str]]) -> list[Line]:
