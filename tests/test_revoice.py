@@ -22,6 +22,7 @@ import blindspot
 from blindspot.audio import revoice
 from blindspot.audio.revoice import Line, fit, group_speakers, srt
 from blindspot.audio.speaker import embed, similarity
+from blindspot.audio.speech import Span
 from blindspot.audit import audit_file, check_sound
 from blindspot.errors import BlindspotError
 from blindspot.sound_io import read_audio
@@ -185,6 +186,20 @@ def test_an_edited_transcript_is_what_the_output_says(interview, revoiced, tmp_p
     assert "fire" not in heard(quiet).lower()
     with pytest.raises(ValueError, match="lines need speech"):
         blindspot.anonymize_file(interview[0], tmp_path / "x.wav", lines=lines)
+
+
+def test_a_line_too_long_for_its_time_is_compressed_never_cut_or_spilled(interview, tmp_path):
+    text = ("This is a very long sentence that nobody could say in one and a half seconds, "
+            "however fast they talk.")
+    out = tmp_path / "squeezed.wav"
+    result = blindspot.anonymize_file(interview[0], out, blindspot.Options(voice="revoice"),
+                                      speech=[(Span(1.0, 2.5), "revoice")],
+                                      lines=[Line(1.0, 2.5, text, "en")])
+    assert "1 line compressed in time to fit" in result.summary()
+    a, b = load(interview[0]), load(out)
+    after = round((2.5 + 0.03) * RATE)
+    assert np.array_equal(b[after:], a[after:])  # nothing spilled past the span
+    assert np.abs(b[round(1.0 * RATE):round(2.5 * RATE)]).max() > 0.05  # said in it
 
 
 def test_a_language_without_a_voice_is_muted(tmp_path):

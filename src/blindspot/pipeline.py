@@ -64,6 +64,7 @@ class FileResult:
     speech_edits: list[tuple[Span, str]] = field(default_factory=list)  # each span's edit
     # Revoiced spans: the lines the new voices say (and those muted for their language).
     lines: list[Line] = field(default_factory=list)
+    squeezed: int = 0  # of them, said faster than the new voice's fastest pace, to fit
 
     def summary(self) -> str:
         removed = ", ".join(self.metadata_removed) if self.metadata_removed else "none found"
@@ -99,7 +100,11 @@ class FileResult:
         spoken = [line for line in self.lines if line.edit == "revoice"]
         if spoken:
             voices = len({line.speaker for line in spoken})
-            text += f" ({voices} new voice{'s' if voices > 1 else ''})"
+            text += f" ({voices} new voice{'s' if voices > 1 else ''}"
+            if self.squeezed:
+                text += (f"; {self.squeezed} line{'s' if self.squeezed > 1 else ''} compressed "
+                         "in time to fit")
+            text += ")"
         muted = [line for line in self.lines if line.edit == "mute"]
         if muted:
             heard = ", ".join(sorted({line.language or "?" for line in muted}))
@@ -299,7 +304,8 @@ def _anonymize_video(path: Path, out: Path, options: Options,
     result = FileResult(path, out, frames=len(covered),
                         metadata_removed=info.metadata + info.dropped_streams,
                         speech=found_speech, speech_edits=speech or [],
-                        lines=voiced.lines if voiced is not None else [])
+                        lines=voiced.lines if voiced is not None else [],
+                        squeezed=voiced.count_squeezed() if voiced is not None else 0)
     return _counted(result, covered, left, options)
 
 
@@ -320,7 +326,8 @@ def _anonymize_sound(path: Path, out: Path, options: Options,
         seconds = transcode_sound(path, f, out.suffix, voiced.editor)
     found.duration = seconds
     return FileResult(path, out, frames=0, metadata_removed=info.metadata + info.dropped_streams,
-                      speech=found, speech_edits=speech, lines=voiced.lines)
+                      speech=found, speech_edits=speech, lines=voiced.lines,
+                      squeezed=voiced.count_squeezed())
 
 
 def is_video(path: Path) -> bool:

@@ -309,7 +309,8 @@ class Transcriber:
 
 class Revoicer:
     """The new voices of one sound at `rate`: `render(start, n)` is the mono samples the new
-    voices say over samples start…start+n-1 (0 where they say nothing)."""
+    voices say over samples start…start+n-1 (0 where they say nothing); called as a
+    `SpanEditor` transform, the same over every channel of a piece."""
 
     def __init__(self, lines: Sequence[Line], spans: Sequence[Span], rate: int,
                  synthesizer: Synthesizer) -> None:
@@ -327,6 +328,10 @@ class Revoicer:
                                    round(min(span_end, max(nxt, line.end)) * rate))))
         self._cache: dict[int, np.ndarray] = {}
         self.squeezed = 0  # lines compressed in time to fit (more than MAX_SPEED)
+
+    def __call__(self, samples: np.ndarray, rate: int, start: int) -> np.ndarray:
+        voice = self.render(start, samples.shape[-1])
+        return np.broadcast_to(voice, samples.shape).astype(np.float32)
 
     def render(self, start: int, n: int) -> np.ndarray:
         out = np.zeros(n, np.float32)

@@ -53,10 +53,22 @@ class Voicing:
 
     edits: list[tuple[Span, str]] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
+    # Lines the new voice could not say in their time even at its fastest, compressed in
+    # time to fit (counted once the render made them).
+    squeezed: int = 0
+    _revoicers: list = field(default_factory=list, repr=False)
 
     def editor(self, rate: int) -> SpanEditor | None:
         """The editor of the sound at `rate` Hz (None: nothing to edit)."""
-        return editor(self.edits, rate, self.lines)
+        made = editor(self.edits, rate, self.lines)
+        if made is not None and "revoice" in made.transforms:
+            self._revoicers.append(made.transforms["revoice"])
+        return made
+
+    def count_squeezed(self) -> int:
+        """`squeezed`, from the renders made so far."""
+        self.squeezed = sum(r.squeezed for r in self._revoicers)
+        return self.squeezed
 
 
 def voicing(path: Path, edits: list[tuple[Span, str]],
@@ -100,12 +112,6 @@ def editor(edits: list[tuple[Span, str]], rate: int,
         transforms["disguise"] = disguised
     if "revoice" in used:
         from .revoice import Revoicer, load
-        revoicer = Revoicer(lines or [], [span for span, voice in edits if voice == "revoice"],
-                            rate, load()[1])
-
-        def revoiced(samples: np.ndarray, sample_rate: int, start: int) -> np.ndarray:
-            voice = revoicer.render(start, samples.shape[-1])
-            return np.broadcast_to(voice, samples.shape).astype(np.float32)
-
-        transforms["revoice"] = revoiced
+        transforms["revoice"] = Revoicer(
+            lines or [], [span for span, voice in edits if voice == "revoice"], rate, load()[1])
     return SpanEditor(edits, rate, transforms)
