@@ -237,6 +237,25 @@ def test_transcript_is_what_the_new_voices_say(interview, tmp_path):
     assert "--transcript takes one input" in refused.stderr
 
 
+def test_a_video_is_revoiced_in_time(tmp_path, astronaut):
+    from test_voice import SPEECH, clip_with_speech, sound_of
+    path, start, end, rate = clip_with_speech(tmp_path, np.ascontiguousarray(astronaut[::4, ::4]))
+    out = tmp_path / "talk.anon.mp4"
+    result = blindspot.anonymize_file(path, out, blindspot.Options(voice="revoice"))
+    assert "revoiced (1 new voice)" in result.summary() and result.frames > 0
+    original, _, _ = sound_of(path)
+    sound, out_rate, codec = sound_of(out)
+    assert codec == "aac" and out_rate == rate and abs(len(sound) - len(original)) <= 2048
+    recognizer, _ = revoice.load()
+    words_heard = recognizer.transcribe(revoice.to_rate(sound, rate, RATE))[1]
+    assert kept(SPEECH, " ".join(t for *_, t in words_heard)) >= 0.8
+    # the new voice starts where the speaker did (the hum around is at RMS 0.035)
+    n = round(0.02 * rate)
+    rms = np.sqrt(np.mean(np.square(sound[:len(sound) // n * n].reshape(-1, n)), axis=1))
+    onset = np.nonzero(rms > 0.1)[0][0] * 0.02
+    assert abs(onset - start) < 0.25
+
+
 def test_srt_never_holds_muted_words():
     lines = [Line(0.5, 2.25, "Hello there.", "en", 0),
              Line(3.0, 4.0, "Privet", "ru", 1, "mute")]

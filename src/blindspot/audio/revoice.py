@@ -64,6 +64,9 @@ HIBARI_SHA256 = "5f70741d4e900f4e85d0037498736cc1b3e1b9a63a13546a5da1e63abf4fccd
 TTS_RATE = 24000  # hibari's sample rate
 LANGUAGES = ("en",)  # what the shipped voices speak
 MAX_SPEED = 1.6  # hibari speaks a line at most this much faster than its own pace
+# A line compressed by more than this (beyond hibari's MAX_SPEED) is counted in the summary;
+# less is not heard.
+SQUEEZE_COUNTED = 1.05
 MIN_LINE_SECONDS = 1.0  # a line shorter than this joins its neighbour's speaker group
 SAME_SPEAKER = 0.75  # GE2E cosine from which two lines are one speaker (group_speakers)
 
@@ -167,7 +170,8 @@ class Synthesizer:
         with self._lock:
             audio = self.tts(text, seed=0)
             if len(audio) > seconds * TTS_RATE > 0:
-                speed = min(MAX_SPEED, len(audio) / (seconds * TTS_RATE))
+                # hibari's length follows its speed only roughly: aim 5 % short
+                speed = min(MAX_SPEED, 1.05 * len(audio) / (seconds * TTS_RATE))
                 audio = self.tts(text, speed=float(speed), seed=0)
         audio = np.asarray(audio, np.float32)
         if voice.f0 is not None and len(audio):
@@ -290,6 +294,7 @@ class Transcriber:
         # half a second later), that line's language is asked again.
         first: np.ndarray | None = None
         for a, b, text in lines:
+            a, b = _voiced(audio, a, b)
             piece = audio[round(a * RATE):round(b * RATE)]
             try:
                 voice = embed(piece, RATE) if len(piece) >= MIN_LINE_SECONDS * RATE else None
@@ -305,6 +310,24 @@ class Transcriber:
             self.lines.append(Line(span.start + a, min(span.end, span.start + max(b, a)), text,
                                    said, 0, edit))
             self._embeddings.append(voice)
+
+
+def _voiced(audio: np.ndarray, a: float, b: float, frame: float = 0.02,
+            within_db: float = 30.0) -> tuple[float, float]:
+    """Whisper's line [a, b) (seconds of `audio`, 16 kHz) narrowed to where it is loud: from
+    the first to the last 20-ms frame within `within_db` of its loudest. Whisper's times are
+    coarse (a line often starts at the span's first sample, before the first word), and the
+    new voice starts where the line does."""
+    n = round(frame * RATE)
+    lo, hi = round(a * RATE), min(len(audio), round(b * RATE))
+    frames = (hi - lo) // n
+    if frames < 2:
+        return a, b
+    power = np.mean(np.square(audio[lo:lo + frames * n].reshape(frames, n),
+                              dtype=np.float64), axis=1)
+    level = 10 * np.log10(np.maximum(power, 1e-12))
+    loud = np.nonzero(level >= level.max() - within_db)[0]
+    return (lo + loud[0] * n) / RATE, min(b, (lo + (loud[-1] + 1) * n) / RATE)
 
 
 class Revoicer:
@@ -353,7 +376,7 @@ class Revoicer:
             speech = self.synthesizer.speak(line.text, voice, (b - a) / self.rate)
             speech = to_rate(speech, TTS_RATE, self.rate)
             if len(speech) > b - a:
-                self.squeezed += 1
+                self.squeezed += len(speech) > SQUEEZE_COUNTED * (b - a)
                 speech = fit(speech, self.rate, b - a)
             self._cache[i] = speech
         return self._cache[i]

@@ -9,6 +9,13 @@ found with `detect_file`, and the speech in its sound with `find_speech` (each s
 session's voice, `Options.voice_for`, until the reviewer picks another). A sound file has no
 pictures: its waveform (`waveform.py`: a few thousand levels) and its speech spans; the page
 plays the file itself, served as it is (`sound_file`).
+
+A span to revoice (the session's `--voice revoice`, or the reviewer's choice) is transcribed
+in the background, in a worker of its own, once per span (known by its times: a span that did
+not change is never transcribed again), and its lines join the review, where the reviewer
+edits them; the export says exactly those lines (`anonymize_file(lines=…)`). A span still
+without lines at export is transcribed then, as `blindspot FILE` would: where that fails (the
+voice extra missing), the export of that file fails with the reason, never without words.
 """
 
 from __future__ import annotations
@@ -24,7 +31,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..audio.voices import find_speech
+from ..audio.revoice import VOICES as NEW_VOICES
+from ..audio.revoice import Line
+from ..audio.speech import Span
+from ..audio.voices import find_speech, transcribe
+from ..audio.words import sensitive_words
 from ..detections import KINDS, SURE_SCORES
 from ..errors import BlindspotError
 from ..options import MODE_KINDS, Options
@@ -58,6 +69,9 @@ class NotLoaded(RuntimeError):
     """Pictures asked for before the file was opened (and loaded)."""
 
 
+SpanKey = tuple[float, float]  # a speech span's start and end, to the millisecond
+
+
 @dataclass
 class Entry:
     key: str
@@ -71,6 +85,18 @@ class Entry:
     error: str | None = None
     exported: bool = False
     saved: bool = False  # a saved review exists (read lazily)
+    # Spans to revoice, by their times (`_span_key`): their transcription, done or not.
+    transcripts: dict[tuple[float, float], Transcript] = field(default_factory=dict)
+
+
+@dataclass
+class Transcript:
+    """The transcription of one span to revoice: queued, running, done (its lines, as the
+    span holds them) or failed (`error`: the one-line reason)."""
+
+    status: str = "queued"
+    lines: list[Line] | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -147,6 +173,9 @@ class Session:
         self.problems: list[str] = []
         self._lock = threading.RLock()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="blindspot-review")
+        # Transcription (seconds of CPU per span) in a worker of its own: files still open.
+        self._transcriber = ThreadPoolExecutor(1, thread_name_prefix="blindspot-transcribe")
+        self._transcribing = threading.Lock()  # one transcription at a time (export waits)
         self._photos: _Cache = _Cache(3)  # key → list of frames (H×W×3)
         self._videos: _Cache = _Cache(2)  # key → VideoFrames
         self._sounds: _Cache = _Cache(32)  # key → SoundView (a few thousand numbers each)
@@ -227,9 +256,11 @@ class Session:
                                       "kind_modes": self.kind_modes(),
                                       "covered_kinds": sorted(self.options.covered_kinds()),
                                       "voice": self.options.voice_for(entry.kind == "sound"),
-                                      "keep_audio": self.options.keep_audio}
+                                      "keep_audio": self.options.keep_audio,
+                                      "new_voices": len(NEW_VOICES)}
         if entry.status == "ready" and entry.review is not None:
-            data["review"] = entry.review.to_json()
+            data["review"] = _with_marks(entry.review.to_json())
+            data["transcripts"] = self.transcript_status(entry)
             if entry.kind == "video":
                 video = self._videos.get(entry.key)
                 if video is not None:
@@ -262,6 +293,7 @@ class Session:
             else:
                 self._load_photo(entry)
             entry.status, entry.progress = "ready", ""
+            self._queue_transcripts(entry)
         except BlindspotError as e:
             entry.status, entry.error = "error", str(e.args[0] if e.args else e)
         except Exception as e:  # noqa: BLE001 - shown on the page; the session goes on
@@ -375,23 +407,127 @@ class Session:
     # ------------------------------------------------------------------ editing
 
     def update(self, key: str, data: object) -> dict:
-        """Replace the file's review with the page's (checked), and save it."""
+        """Replace the file's review with the page's (checked), and save it; spans to revoice
+        that the page sent without lines get those transcribed (or are queued for it). The
+        answer: the file's summary, and the words to check in each span's lines (`marks`)."""
         entry = self.entry(key)
         if entry.review is None:
             raise state.StateError("the file is not loaded yet")
         review = Review.from_json(data)
-        old = entry.review
-        if (review.width, review.height, review.frames) != (old.width, old.height, old.frames):
-            raise state.StateError("the review is for a picture of another size")
-        if (review.sound is None) != (old.sound is None) or (
-                review.sound is not None and abs(review.sound - old.sound) > 0.01):
-            raise state.StateError("the review is for a sound of another length")
-        review.name = entry.source.name
         with self._lock:
+            old = entry.review
+            if (review.width, review.height, review.frames) != (old.width, old.height,
+                                                                 old.frames):
+                raise state.StateError("the review is for a picture of another size")
+            if (review.sound is None) != (old.sound is None) or (
+                    review.sound is not None and abs(review.sound - old.sound) > 0.01):
+                raise state.StateError("the review is for a sound of another length")
+            review.name = entry.source.name
+            _keep_lines(old, review)
+            self._fill_lines(entry, review)
             entry.review = review
             state.save(review, entry.output)
             entry.saved = True
-        return self.summary(entry)
+        self._queue_transcripts(entry)
+        return self.summary(entry) | {"marks": _marks(review)}
+
+    # ------------------------------------------------------------------ transcripts
+
+    def transcript_status(self, entry: Entry) -> dict[str, dict]:
+        """For each span of the review to revoice that has no lines yet: its transcription's
+        status ("queued", "running", "error") and, when it failed, why."""
+        review = entry.review
+        out: dict[str, dict] = {}
+        if review is None:
+            return out
+        with self._lock:
+            for span in review.speech:
+                if span.untranscribed:
+                    known = entry.transcripts.get(_span_key(span), Transcript())
+                    out[span.id] = {"status": known.status, "error": known.error}
+        return out
+
+    def _queue_transcripts(self, entry: Entry) -> None:
+        """Transcribe, in the background, the spans to revoice that have no lines and were
+        never transcribed (a failure is not tried again before the export)."""
+        review = entry.review
+        if review is None:
+            return
+        with self._lock:
+            keys = {_span_key(s) for s in review.speech if s.untranscribed}
+            new = sorted(k for k in keys if k not in entry.transcripts)
+            for key in new:
+                entry.transcripts[key] = Transcript()
+        if new:
+            self._transcriber.submit(self._transcribe_queued, entry)
+
+    def _transcribe_queued(self, entry: Entry) -> None:
+        with self._lock:
+            keys = [k for k, t in entry.transcripts.items() if t.status == "queued"]
+        try:
+            self._transcribe(entry, keys)
+        except BlindspotError:
+            pass  # kept in the span's Transcript: the page shows it, the export raises it
+        with self._lock:
+            review = entry.review
+            if review is not None and self._fill_lines(entry, review):
+                try:
+                    state.save(review, entry.output)
+                    entry.saved = True
+                except (OSError, BlindspotError):
+                    pass  # kept in memory; the next change saves them or says why not
+
+    def _transcribe(self, entry: Entry, keys: list[SpanKey]) -> None:
+        """Transcribe the spans of `entry` with these times that are not done, one decoding
+        pass for each set of spans that do not overlap. BlindspotError (with the file's
+        name) when one failed; each span's Transcript says how it went."""
+        with self._transcribing:
+            with self._lock:
+                todo = [k for k in keys if entry.transcripts.get(k, Transcript()).status
+                        != "done"]
+            for batch in _batches(todo):
+                self._set_transcripts(entry, batch, Transcript("running"))
+                try:
+                    lines = transcribe(entry.source, [(Span(*k), "revoice") for k in batch])
+                except BlindspotError as e:
+                    self._set_transcripts(entry, batch, Transcript("error", error=e.reason))
+                    raise BlindspotError(e.reason, str(entry.source)) from None
+                except Exception as e:  # noqa: BLE001 - shown on the page and at export
+                    reason = f"cannot transcribe: internal error ({type(e).__name__}: {e})"
+                    self._set_transcripts(entry, batch, Transcript("error", error=reason))
+                    raise BlindspotError(reason, str(entry.source)) from None
+                with self._lock:
+                    for key, part in _by_span(batch, lines).items():
+                        entry.transcripts[key] = Transcript("done", state.span_lines(part,
+                                                                                     *key))
+
+    def _set_transcripts(self, entry: Entry, keys: list[SpanKey], value: Transcript) -> None:
+        with self._lock:
+            for key in keys:
+                entry.transcripts[key] = replace(value)
+
+    def _fill_lines(self, entry: Entry, review: Review) -> bool:
+        """Give each span of `review` to revoice without lines those transcribed for its
+        times, if any; whether any span got lines."""
+        filled = False
+        with self._lock:
+            for span in review.speech:
+                known = entry.transcripts.get(_span_key(span))
+                if span.untranscribed and known is not None and known.status == "done":
+                    span.lines = list(known.lines or [])
+                    filled = True
+        return filled
+
+    def _export_lines(self, entry: Entry, review: Review) -> list[Line] | None:
+        """The lines the export says: the review's (a span to revoice without any is
+        transcribed now: BlindspotError where it cannot be); None when nothing is revoiced."""
+        missing = [_span_key(s) for s in review.speech if s.untranscribed]
+        if missing:
+            self._transcribe(entry, missing)
+            with self._lock:
+                if self._fill_lines(entry, review):
+                    state.save(review, entry.output)
+        return review.revoice_lines()
 
     # ------------------------------------------------------------------ pictures
 
@@ -554,9 +690,11 @@ class Session:
         if entry.kind == "sound":
             if not review.sound_only:
                 raise BlindspotError(f"{entry.source}: its saved review is not a sound's")
-            # The reviewer's spans, each its own voice, replace speech detection.
+            # The reviewer's spans, each its own voice, replace speech detection; the
+            # reviewer's lines, their transcription.
             return anonymize_file(entry.source, entry.output, options,
-                                  speech=review.speech_edits())
+                                  speech=review.speech_edits(),
+                                  lines=self._export_lines(entry, review))
         dets, modes = review.detections(left=True)
         if entry.kind == "video":
             options = replace(options, mode=review.mode)
@@ -569,7 +707,8 @@ class Session:
         # The reviewer's speech spans, each its own voice, replace speech detection (none
         # when speech was never looked for: found at export, in the session's voice).
         speech = review.speech_edits() if entry.kind == "video" else None
-        return anonymize_file(entry.source, entry.output, options, dets, modes, speech)
+        lines = self._export_lines(entry, review) if speech is not None else None
+        return anonymize_file(entry.source, entry.output, options, dets, modes, speech, lines)
 
     def export_status(self) -> dict:
         job = self.export
@@ -580,6 +719,57 @@ class Session:
 
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
+        self._transcriber.shutdown(wait=False, cancel_futures=True)
+
+
+def _span_key(span: state.SpeechSpan) -> SpanKey:
+    return round(span.start, 3), round(span.end, 3)
+
+
+def _batches(keys: list[SpanKey]) -> list[list[SpanKey]]:
+    """`keys` in sets of spans that do not overlap (one transcription pass each)."""
+    batches: list[list[SpanKey]] = []
+    for key in sorted(set(keys)):
+        for batch in batches:
+            if batch[-1][1] <= key[0]:
+                batch.append(key)
+                break
+        else:
+            batches.append([key])
+    return batches
+
+
+def _by_span(keys: list[SpanKey], lines: list[Line]) -> dict[SpanKey, list[Line]]:
+    """The lines transcribed for `keys` (spans that do not overlap, in order), each with the
+    span it starts in (the last that starts before it: Whisper's times may run past)."""
+    out: dict[SpanKey, list[Line]] = {key: [] for key in keys}
+    for line in lines:
+        key = next((k for k in reversed(keys) if k[0] <= line.start + 1e-6), keys[0])
+        out[key].append(line)
+    return out
+
+
+def _keep_lines(old: Review, review: Review) -> None:
+    """Spans that the page sent without lines (it had not heard of them yet) keep those that
+    the same span (its id and times) has on the server."""
+    known = {(s.id, _span_key(s)): s.lines for s in old.speech if s.lines is not None}
+    for span in review.speech:
+        if span.lines is None:
+            span.lines = known.get((span.id, _span_key(span)))
+
+
+def _marks(review: Review) -> dict[str, list[list[list]]]:
+    """For each span with lines: each line's words to check (`words.sensitive_words`)."""
+    return {span.id: [[list(m) for m in sensitive_words(line.text)] for line in span.lines]
+            for span in review.speech if span.lines is not None}
+
+
+def _with_marks(data: dict) -> dict:
+    """A review's JSON for the page: each line with its words to check (`marks`)."""
+    for span in data.get("speech", []):
+        for line in span.get("lines", []):
+            line["marks"] = [list(m) for m in sensitive_words(line["text"])]
+    return data
 
 
 def _jpeg(rgb: np.ndarray, scale: float, quality: int = JPEG_QUALITY) -> bytes:

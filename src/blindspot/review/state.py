@@ -8,8 +8,11 @@ between its keys (held before the first and after the last). The file holds numb
 names only: boxes, frame indices, kinds, modes, never pixels, crops or the text read.
 
 A video's review also holds its speech: `SpeechSpan`s (seconds from the sound's first sample,
-found or marked by hand), each kept, muted or disguised, and the sound's length (`sound`: None
-when speech was never looked for, as in a review saved before voices; 0: the file has no sound).
+found or marked by hand), each kept, muted, disguised or revoiced, and the sound's length
+(`sound`: None when speech was never looked for, as in a review saved before voices; 0: the
+file has no sound). A span to revoice holds its lines once transcribed (`revoice.Line`: what
+the new voice says, as the reviewer edited it; a line in a language no voice speaks, muted,
+without its words): the one place a review holds words, those the output will say.
 
 A sound file's review has no picture: 0 × 0 pixels, 0 frames, no faces; its speech and the
 sound's length (never None) are all it holds.
@@ -25,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_output
+from ..audio.revoice import Line
 from ..audio.speech import Span
 from ..detections import Detections, kind_index
 from ..options import KEEP, MODES, VOICES, Options
@@ -35,6 +39,11 @@ MAX_FACES = 5_000  # per file: more than any real picture, few enough to refuse 
 MAX_SPEECH = 5_000  # speech spans per file: hours of talk, yet a bound on what a page may send
 MAX_SOUND = 7 * 24 * 3600.0  # seconds: the longest sound a review may say it has
 SPEECH_SOURCES = ("detected", "marked")
+MAX_LINES = 20_000  # transcript lines per file, all spans together: hours of talk
+MAX_LINE_TEXT = 1_000  # characters one line may say (Whisper's lines hold a sentence or two)
+MAX_SPEAKER = 99  # speaker groups a line may name
+LINE_EDITS = ("revoice", "mute")  # said by the new voice; muted (a language no voice speaks)
+LINE_SLACK = 0.002  # seconds a line may reach past its span's edge (rounding), then clamped
 # What a reviewed box can be (a state saved before kinds existed holds faces only).
 REVIEW_KINDS = ("face", "plate", "text", "person")
 
@@ -82,11 +91,22 @@ class SpeechSpan:
     source: str  # "detected" or "marked" (by hand)
     start: float
     end: float
-    voice: str  # one of VOICES: keep, mute, disguise
+    voice: str  # one of VOICES: keep, mute, disguise, revoice
+    # What the new voice says in the span (seconds of the sound, within the span); None: not
+    # transcribed yet. Kept when the span's voice changes, so a switch back finds them.
+    lines: list[Line] | None = None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "source": self.source, "start": round(self.start, 3),
+        data = {"id": self.id, "source": self.source, "start": round(self.start, 3),
                 "end": round(self.end, 3), "voice": self.voice}
+        if self.lines is not None:
+            data["lines"] = [line_json(line) for line in self.lines]
+        return data
+
+    @property
+    def untranscribed(self) -> bool:
+        """Whether the span is to be revoiced and has no lines yet."""
+        return self.voice == "revoice" and self.lines is None
 
 
 @dataclass
@@ -115,6 +135,18 @@ class Review:
             return None
         return [(Span(s.start, s.end), s.voice) for s in sorted(self.speech,
                                                                  key=lambda s: s.start)]
+
+    def revoice_lines(self) -> list[Line] | None:
+        """What the new voices say, for `anonymize_file(lines=…)`: the lines of every span to
+        revoice (a line emptied by the reviewer is removed: its time stays silent); None when
+        no span is revoiced. ValueError when one of them has not been transcribed."""
+        spans = [s for s in self.speech if s.voice == "revoice"]
+        if not spans:
+            return None
+        if any(s.lines is None for s in spans):
+            raise ValueError("a span to revoice has not been transcribed")
+        return [line for s in spans for line in s.lines or []
+                if line.edit == "mute" or line.text.strip()]
 
     def detections(self, left: bool = False) -> tuple[list[Detections], list[list[str]]]:
         """The boxes to cover in each frame (kept faces only) and each box's mode, each box of
@@ -215,6 +247,24 @@ def from_detections(name: str, width: int, height: int, found: list[Detections],
     for number, tid in enumerate(sorted(tracks, key=lambda t: tracks[t][0][0])):
         faces.append(face(f"t{number + 1}", tid[0], simplify(tracks[tid]), scores[tid]))
     return Review(name, width, height, len(found), options.mode, faces)
+
+
+def line_json(line: Line) -> dict:
+    """A transcript line as the review saves it (a muted line without its words)."""
+    return {"start": round(line.start, 3), "end": round(line.end, 3),
+            "text": line.text if line.edit == "revoice" else "", "language": line.language,
+            "speaker": line.speaker, "edit": line.edit}
+
+
+def span_lines(lines: list[Line], start: float, end: float) -> list[Line]:
+    """Transcribed `lines` as a span from `start` to `end` s holds them: inside it, in order,
+    a muted line without its words."""
+    def inside(t: float) -> float:
+        return min(max(t, start), end)
+
+    return sorted((Line(inside(x.start), inside(max(x.start, x.end)),
+                        x.text if x.edit == "revoice" else "", x.language,
+                        x.speaker, x.edit) for x in lines), key=lambda x: x.start)
 
 
 def sound_review(name: str, duration: float, spans: list[Span], voice: str,
@@ -330,6 +380,7 @@ def _speech(data: dict) -> tuple[float | None, list[SpeechSpan]]:
     if not isinstance(spans_data, list) or len(spans_data) > MAX_SPEECH:
         raise StateError(f"speech must be a list of at most {MAX_SPEECH}")
     spans = []
+    budget = [MAX_LINES]  # transcript lines left for the spans still to read
     for span in spans_data:
         if not isinstance(span, dict):
             raise StateError("each speech span must be a JSON object")
@@ -345,10 +396,44 @@ def _speech(data: dict) -> tuple[float | None, list[SpeechSpan]]:
         voice = span.get("voice")
         if voice not in VOICES:
             raise StateError(f"a speech span's voice is one of {', '.join(VOICES)}")
-        spans.append(SpeechSpan(span_id, str(source), start, end, str(voice)))
+        lines = _lines(span.get("lines"), start, end, budget)
+        spans.append(SpeechSpan(span_id, str(source), start, end, str(voice), lines))
     if len({s.id for s in spans}) != len(spans):
         raise StateError("speech span ids must differ")
     return sound, spans
+
+
+def _lines(data: object, start: float, end: float, budget: list[int]) -> list[Line] | None:
+    """The transcript lines of a span from `start` to `end` s (None: not transcribed), each
+    checked; `budget` holds how many lines the review may still have, and is spent."""
+    if data is None:
+        return None
+    if not isinstance(data, list) or len(data) > budget[0]:
+        raise StateError(f"a span's lines must be a list, at most {MAX_LINES} in a review")
+    budget[0] -= len(data)
+    return span_lines([_line(line, start, end) for line in data], start, end)
+
+
+def _line(data: object, start: float, end: float) -> Line:
+    if not isinstance(data, dict):
+        raise StateError("each line must be a JSON object")
+    a, b = (_seconds(data.get(k), f"a line's {k}", -MAX_SOUND, MAX_SOUND)
+            for k in ("start", "end"))
+    if not start - LINE_SLACK <= a <= b <= end + LINE_SLACK:
+        raise StateError("a line lies within its span, with start <= end")
+    text = data.get("text")
+    if (not isinstance(text, str) or len(text) > MAX_LINE_TEXT
+            or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)):
+        raise StateError(f"a line's text is one line of at most {MAX_LINE_TEXT} characters")
+    language = data.get("language", "")
+    if not isinstance(language, str) or len(language) > 16 or not all(
+            c.isascii() and (c.isalpha() or c == "-") for c in language):
+        raise StateError("a line's language is a short language code")
+    speaker = _int(data.get("speaker", 0), "a line's speaker", 0, MAX_SPEAKER)
+    edit = data.get("edit", "revoice")
+    if edit not in LINE_EDITS:
+        raise StateError(f"a line's edit is one of {', '.join(LINE_EDITS)}")
+    return Line(a, b, text, language, speaker, str(edit))
 
 
 def _seconds(value: object, name: str, low: float, high: float) -> float:

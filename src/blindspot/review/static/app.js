@@ -1,8 +1,10 @@
 // blindspot review: the page. Plain JavaScript, no library, nothing fetched from elsewhere.
 // The server keeps the files; this page shows one file at a time, edits its review (faces,
 // plates and text: boxes at key frames, start/end frames, keep or drop, mode; the speech of a
-// video or a sound file: spans of its sound, each kept, muted or disguised) and sends it back
-// after each change. A sound file has no picture: its waveform, its spans over it, and a player.
+// video or a sound file: spans of its sound, each kept, muted, disguised or revoiced, and what
+// the new voice says in a revoiced span: its lines, as the server transcribed them, edited
+// here) and sends it back after each change. A sound file has no picture: its waveform, its
+// spans over it, and a player.
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
@@ -11,11 +13,13 @@ const MODES = ["solid", "mosaic", "blur"];
 // What a box covers (blindspot.review.state.REVIEW_KINDS); a box saved without one is a face.
 const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text", person: "Person" };
 const DRAW_KINDS = ["face", "text", "person"];  // what a drawn box can be (T goes round them)
-const VOICES = ["keep", "mute", "disguise"];  // what happens to a speech span (blindspot.options)
-const VOICE_DONE = { keep: "kept", mute: "muted", disguise: "disguised" };
-// Where spans overlap, the edit that the export applies (blindspot.audio.edit: a disguise
-// replaces the sound over its span, a mute silences it, a keep changes nothing).
-const WINS = { keep: 0, mute: 1, disguise: 2 };
+// What happens to a speech span (blindspot.options.VOICES).
+const VOICES = ["keep", "mute", "disguise", "revoice"];
+const VOICE_DONE = { keep: "kept", mute: "muted", disguise: "disguised", revoice: "revoiced" };
+// Where spans overlap, the edit that the export applies (blindspot.audio.edit: a mute wins,
+// then a disguise, then a revoice; a keep changes nothing).
+const WINS = { keep: 0, revoice: 1, disguise: 2, mute: 3 };
+const WORD_KINDS = { name: "a name?", number: "a number?", place: "a place?" };
 const MIN_SPEECH = 0.05;  // seconds: a span marked shorter than this is dropped
 const $ = (id) => document.getElementById(id);
 
@@ -27,6 +31,7 @@ const ui = {
   savedIds: new Set(), savedVersion: 0,  // the faces the server knows (it makes their thumbnails)
   speechSelected: null, marking: null,  // the selected speech span; {start} while marking one
   playUntil: null, waveDrag: null,  // a sound: where playing a span stops; a drag on its waveform
+  polling: false,  // asking the server for lines still being transcribed
 };
 
 // ------------------------------------------------------------------ server
@@ -140,6 +145,7 @@ async function openFile(key) {
     const voice = ui.file.voice && ui.file.voice !== "keep" ? ui.file.voice : "mute";
     $("markVoice").value = voice;
   }
+  pollTranscripts();
   if (sound) return openSound();
   setDrawKind(ui.drawKind);
   $("player").hidden = ui.review.frames < 2;
@@ -624,11 +630,13 @@ const speechLabel = (span) => `${span.source === "marked" ? "Marked speech" : "S
 function renderSpeech() {
   if (!hasSpeech()) return;
   const list = $("speechList");
+  const focus = focusedLine();
   list.replaceChildren();
   const on = speechOn();
   $("markBtn").hidden = !on;
   $("markVoiceLabel").hidden = !on;
   $("speechLegend").hidden = !on;
+  $("wordLegend").hidden = !speechSpans().some((x) => x.voice === "revoice" && x.lines && x.lines.length);
   const spans = speechSpans().slice().sort((a, b) => a.start - b.start);
   if (!on) {
     $("speechCount").textContent = ui.review.sound === 0 ? `no sound in this ${isSound() ? "file" : "video"}`
@@ -672,9 +680,11 @@ function renderSpeech() {
       remove.className = "remove";
       li.append(remove);
     }
+    if (span.voice === "revoice") li.append(renderLines(span));
     li.addEventListener("click", () => seekSpeech(span));
     list.append(li);
   }
+  restoreFocus(focus);
   renderSpeechBars();
   showSpeechNow(nowTime());
 }
@@ -757,6 +767,7 @@ function setVoice(span, voice) {
   span.voice = voice;
   selectSpeech(span.id);
   speechChanged();
+  if (voice === "revoice") pollTranscripts();  // its lines, once sent and transcribed
 }
 
 function removeSpeech(span) {
@@ -816,8 +827,205 @@ function showMarking() {
 
 function speechChanged() {
   renderSpeech();
+  saveSoon();
+}
+
+function saveSoon(ms = 250) {
   clearTimeout(ui.saveTimer);
-  ui.saveTimer = setTimeout(save, 250);
+  ui.saveTimer = setTimeout(save, ms);
+}
+
+// ------------------------------------------------------------------ revoiced lines
+
+// A revoiced span's lines: what the new voice says, each an editable field with the words
+// that may name someone marked (the server's `marks`: blindspot.audio.words), its times, its
+// voice and a button to remove it (its time stays silent). A line in a language no voice
+// speaks is muted: shown, not editable. Before the lines come: the transcription's progress,
+// or why it failed.
+function renderLines(span) {
+  const box = document.createElement("div");
+  box.className = "lines";
+  box.addEventListener("click", (e) => e.stopPropagation());
+  if (!span.lines) {
+    const info = ((ui.file.transcripts || {})[span.id]) || { status: "queued" };
+    const note = document.createElement("div");
+    note.className = info.status === "error" ? "transcript error" : "transcript busy";
+    note.textContent = info.status === "error" ? info.error
+      : `${info.status === "running" ? "transcribing" : "waiting to transcribe"} `
+        + `${(span.end - span.start).toFixed(1)} s of speech…`;
+    box.append(note);
+    return box;
+  }
+  if (!span.lines.length) {
+    const note = document.createElement("div");
+    note.className = "transcript muted";
+    note.textContent = "no words: this span stays silent";
+    box.append(note);
+  }
+  span.lines.forEach((line, index) => box.append(renderLine(span, line, index)));
+  return box;
+}
+
+function renderLine(span, line, index) {
+  const row = document.createElement("div");
+  row.className = "line";
+  row.dataset.edit = line.edit;
+  const when = button(`${fmtShort(line.start)}–${fmtShort(line.end)}`, () => playLine(line));
+  when.className = "when mono";
+  when.title = isSound() ? "Listen to this line (the original sound)" : "Show this line's first frame";
+  row.append(when);
+  if (line.edit !== "revoice") {
+    const muted = document.createElement("span");
+    muted.className = "notsaid";
+    muted.textContent = "[not in English: muted]";
+    muted.title = `heard as ${line.language || "an unknown language"}: no voice speaks it, so it is muted`;
+    row.append(muted);
+    return row;
+  }
+  const voices = ui.file.new_voices || 4;
+  const voice = document.createElement("select");
+  voice.className = "speaker";
+  voice.title = "Which new voice says this line";
+  for (let v = 0; v < voices; v++) voice.append(new Option(`voice ${v + 1}`, String(v)));
+  voice.value = String(line.speaker % voices);
+  voice.addEventListener("change", () => { line.speaker = Number(voice.value); saveSoon(); });
+  const field = document.createElement("div");
+  field.className = "field";
+  const words = document.createElement("div");
+  words.className = "words";
+  words.setAttribute("aria-hidden", "true");
+  const text = document.createElement("textarea");
+  text.rows = 1;
+  text.spellcheck = false;
+  text.value = line.text;
+  text.dataset.span = span.id;
+  text.dataset.line = String(index);
+  text.setAttribute("aria-label", `What the new voice says from ${fmtShort(line.start)}`);
+  text.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); text.blur(); } });
+  text.addEventListener("input", () => editLine(line, text, words));
+  field.append(words, text);
+  showMarks(words, line);
+  const remove = button("Remove", () => removeLine(span, line));
+  remove.className = "remove";
+  remove.title = "Remove this line: nothing is said in its time";
+  row.append(voice, field, remove);
+  return row;
+}
+
+// The words of a line behind its field, those to check marked (the field's own text on top).
+function showMarks(words, line) {
+  words.replaceChildren();
+  let at = 0;
+  for (const [start, end, kind] of line.marks || []) {
+    if (start < at || end > line.text.length) continue;
+    words.append(line.text.slice(at, start));
+    const mark = document.createElement("mark");
+    mark.dataset.kind = kind;
+    mark.title = WORD_KINDS[kind] || kind;
+    mark.textContent = line.text.slice(start, end);
+    words.append(mark);
+    at = end;
+  }
+  words.append(line.text.slice(at) + "\u200b");  // a last line as tall as the field's
+}
+
+// Typing: the text changes, its marks wait for the server (sent after a pause).
+function editLine(line, text, words) {
+  if (/[\r\n\t]/.test(text.value)) text.value = text.value.replace(/[\r\n\t]+/g, " ");
+  line.text = text.value;
+  line.marks = [];
+  showMarks(words, line);
+  saveSoon(600);
+}
+
+function removeLine(span, line) {
+  span.lines = span.lines.filter((x) => x !== line);
+  speechChanged();
+}
+
+function playLine(line) {
+  if (!isSound()) {
+    stopPlaying();
+    return showFrame(frameAtTime(line.start));
+  }
+  seekSound(line.start);
+  ui.playUntil = line.end;
+  $("audio").play().catch((e) => alertLine(`Cannot play: ${e.message}`));
+}
+
+// The marks the server found in the lines it was sent, for the lines whose text has not
+// changed since.
+function applyMarks(sent, marks) {
+  if (!ui.review || !marks) return;
+  for (const span of speechSpans()) {
+    const before = (sent.speech || []).find((s) => s.id === span.id);
+    const found = marks[span.id];
+    if (!before || !found || !span.lines || !before.lines) continue;
+    span.lines.forEach((line, i) => {
+      if (before.lines[i] && before.lines[i].text === line.text && found[i]) line.marks = found[i];
+    });
+  }
+  for (const text of document.querySelectorAll("#speechList .line textarea")) {
+    const line = lineOf(text);
+    if (line) showMarks(text.previousElementSibling, line);
+  }
+}
+
+const lineOf = (text) => {
+  const span = speechSpans().find((s) => s.id === text.dataset.span);
+  return span && span.lines ? span.lines[Number(text.dataset.line)] : null;
+};
+
+// The line field being typed in (re-rendering the list keeps it, and where the caret was).
+function focusedLine() {
+  const el = document.activeElement;
+  if (!el || el.tagName !== "TEXTAREA" || !el.closest("#speechList")) return null;
+  return { span: el.dataset.span, line: el.dataset.line, from: el.selectionStart, to: el.selectionEnd };
+}
+
+function restoreFocus(focus) {
+  if (!focus) return;
+  const el = document.querySelector(`#speechList textarea[data-span="${CSS.escape(focus.span)}"][data-line="${focus.line}"]`);
+  if (!el) return;
+  el.focus({ preventScroll: true });
+  el.setSelectionRange(focus.from, focus.to);
+}
+
+const untranscribed = () => speechSpans().some((s) => s.voice === "revoice" && !s.lines);
+
+// While a revoiced span has no lines, ask for them every second: they join the page's review
+// (a span the page still has without lines, with the same times).
+async function pollTranscripts() {
+  if (ui.polling || !untranscribed()) return;
+  ui.polling = true;
+  const key = ui.key;
+  try {
+    while (ui.key === key && untranscribed()) {
+      await sleep(1000);
+      if (ui.key !== key) break;
+      const data = await api("GET", `/api/file/${enc(key)}`);
+      if (ui.key !== key || !data.review) break;
+      mergeLines(data);
+    }
+  } catch (e) {
+    alertLine(`Cannot get the transcript: ${e.message}`);
+  } finally {
+    ui.polling = false;
+  }
+}
+
+function mergeLines(data) {
+  let changed = JSON.stringify(ui.file.transcripts) !== JSON.stringify(data.transcripts);
+  ui.file.transcripts = data.transcripts;
+  for (const span of speechSpans()) {
+    const got = data.review.speech.find((s) => s.id === span.id);
+    const same = got && Math.abs(got.start - span.start) < 0.002 && Math.abs(got.end - span.end) < 0.002;
+    if (!span.lines && same && got.lines) {
+      span.lines = got.lines;
+      changed = true;
+    }
+  }
+  if (changed) renderSpeech();
 }
 
 // ------------------------------------------------------------------ saving
@@ -832,12 +1040,15 @@ function changed() {
 
 function save() {
   ui.saveTimer = null;
-  const [key, review, version] = [ui.key, JSON.parse(JSON.stringify(ui.review)), ui.version];
+  // The marks are the server's answer, not part of the review.
+  const copy = JSON.parse(JSON.stringify(ui.review, (k, v) => (k === "marks" ? undefined : v)));
+  const [key, review, version] = [ui.key, copy, ui.version];
   ui.saving = ui.saving.then(() => api("PUT", `/api/file/${enc(key)}`, review))
-    .then((summary) => {
+    .then(({ marks, ...summary }) => {
       const f = ui.files.find((x) => x.key === key);
       if (f) { Object.assign(f, summary); renderFileList(); }
       if (key !== ui.key) return;
+      applyMarks(review, marks);
       ui.savedIds = new Set(review.faces.map((x) => x.id));
       ui.savedVersion = version;
       renderFaces();
@@ -900,7 +1111,8 @@ function stopPlaying() {
 function openSound() {
   $("player").hidden = true;
   $("hint").textContent = "Click the waveform to listen from there (Space: play / pause); drag across it, "
-    + "or press S at a span's start and end, to mark speech that was missed. Each span: keep, mute or disguise.";
+    + "or press S at a span's start and end, to mark speech that was missed. Each span: keep, mute, disguise or "
+    + "revoice (its words said by a new voice: edit them under it).";
   const info = ui.file.sound || {};
   const channels = { 1: "mono", 2: "stereo" }[info.channels] || `${info.channels} channels`;
   $("soundInfo").textContent = info.rate
@@ -1097,7 +1309,7 @@ async function exportAll() {
 // ------------------------------------------------------------------ keys and wiring
 
 function onKey(event) {
-  if (event.target.closest("input[type=number], input[type=text], select")) return;
+  if (event.target.closest("input[type=number], input[type=text], select, textarea")) return;
   // The player's own controls take their keys (Space plays, arrows seek) when focused.
   if (event.target.closest("audio") && [" ", "ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
