@@ -7,13 +7,16 @@ a sentence on its own, a place without a capital or a street word). A mark asks 
 look; no mark is no promise.
 
 - **name**: a capitalized word that does not open a sentence ("I" and its contractions are
-  not names), or a run of two or more capitalized words anywhere ("Anna Petrova"); an email
-  address. Titles keep the run going ("Mr. Smith").
+  not names; a sentence opens after . ! ? … or an opening quote), or a run of two or more
+  capitalized words anywhere ("Anna Petrova"; at a sentence's start without a common opening
+  word: "The Guardian" marks "Guardian"); an email address. Titles keep the run going
+  ("Mr. Smith").
 - **number**: a token with a digit ("9", "221B", "07:30"), a number word ("nine",
   "twenty-one", "hundred", "third"), a phone-like run of digits ("+44 20 7946 0958").
 - **place**: a name ending in a street word ("Baker Street", "Hyde Park"), a lower-case word
-  before a street word ("baker street"), a name after "in", "at", "from" or "near", or with
-  a place-name ending ("Brighton", "Nashville"); a house number before a street is part of it.
+  before a street word ("baker street"), a name after "in", "at", "from", "near" or
+  "around", or with a place-name ending ("Brighton", "Nashville"); a house number before a
+  street is part of it.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ OPENING_WORDS = NOT_PLACE | PLACE_BEFORE | frozenset("""and but so or if then no
 TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "mt", "sr", "jr", "sgt", "capt"})
 I_FORMS = frozenset({"i", "i'm", "i'll", "i'd", "i've"})
 SENTENCE_END = ".!?…"
-OPENERS = "\"'“‘«([ \t\n"  # between a sentence's end and its first word
+QUOTES = "\"“‘«"  # an opening quote starts a sentence ("He said: “Leave.”")
+AROUND = "\"'“”‘’«»()[] \t\n"  # quotes, brackets and spaces between sentences
 
 TOKEN = re.compile(r"""
     (?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)
@@ -62,10 +66,14 @@ TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
+Token = tuple[int, int, str, str]  # start, end, TOKEN's group, the token's text
+
+
 def sensitive_words(text: str) -> list[tuple[int, int, str]]:
     """The stretches of `text` that may name someone or somewhere: (start, end, kind) with
     `text[start:end]` the words and kind one of `KINDS`, in order, never overlapping."""
-    tokens = [(m.start(), m.end(), m.lastgroup or "", m.group()) for m in TOKEN.finditer(text)]
+    tokens: list[Token] = [(m.start(), m.end(), m.lastgroup or "", m.group())
+                           for m in TOKEN.finditer(text)]
     found: list[tuple[int, int, str]] = []
     i = 0
     while i < len(tokens):
@@ -99,7 +107,7 @@ def _capitalized(word: str) -> bool:
     return word[0].isupper() and _lower(word) not in I_FORMS
 
 
-def _run(text: str, tokens: list, i: int) -> int:
+def _run(text: str, tokens: list[Token], i: int) -> int:
     """The index after the run of capitalized words from token `i`: words apart by spaces
     only, or by a title's full stop ("Mr. Smith")."""
     j = i + 1
@@ -112,14 +120,14 @@ def _run(text: str, tokens: list, i: int) -> int:
     return j
 
 
-def _name(text: str, tokens: list, i: int, run: int) -> tuple[int, int, str] | None:
+def _name(text: str, tokens: list[Token], i: int, run: int) -> tuple[int, int, str] | None:
     """The mark of the capitalized words i…run-1: None for one word that opens a sentence; a
     place or a name otherwise (a run that opens a sentence without its opening word)."""
     words = [t[3] for t in tokens[i:run]]
     opening = _opens_sentence(text, tokens, i)
     if opening and len(words) == 1:
         return None
-    if opening and _lower(words[0]) in OPENING_WORDS:
+    if opening and (_lower(words[0]) in OPENING_WORDS or _lower(words[1]) in TITLES):
         i, words = i + 1, words[1:]  # "The Baker Street flat": the article is no name
     start, end = tokens[i][0], tokens[run - 1][1]
     before = _lower(tokens[i - 1][3]) if i > 0 else ""
@@ -129,7 +137,7 @@ def _name(text: str, tokens: list, i: int, run: int) -> tuple[int, int, str] | N
     return start, end, "place" if place else "name"
 
 
-def _lower_place(text: str, tokens: list, i: int) -> bool:
+def _lower_place(text: str, tokens: list[Token], i: int) -> bool:
     """Whether token `i` names the street word after it, in lower case ("baker street")."""
     if i + 1 >= len(tokens) or tokens[i + 1][2] != "word":
         return False
@@ -138,13 +146,15 @@ def _lower_place(text: str, tokens: list, i: int) -> bool:
             and text[tokens[i][1]:tokens[i + 1][0]].isspace())
 
 
-def _opens_sentence(text: str, tokens: list, i: int) -> bool:
+def _opens_sentence(text: str, tokens: list[Token], i: int) -> bool:
     """Whether token `i` opens a sentence: the first of the text, or after . ! ? or …
     (quotes and brackets between), not after a title's full stop ("Mr. Smith")."""
-    before = text[tokens[i - 1][1] if i else 0:tokens[i][0]].rstrip(OPENERS)
-    if i and before == "." and _lower(tokens[i - 1][3]) in TITLES:
+    before = text[tokens[i - 1][1] if i else 0:tokens[i][0]]
+    if i and before.strip() == "." and _lower(tokens[i - 1][3]) in TITLES:
         return False
-    return before == "" if not i else before.endswith(tuple(SENTENCE_END))
+    stripped = before.rstrip(AROUND)
+    return (not i and not stripped) or stripped.endswith(tuple(SENTENCE_END)) or any(
+        q in before for q in QUOTES)
 
 
 def _with_house_numbers(text: str, found: list[tuple[int, int, str]]

@@ -1,6 +1,7 @@
 """`blindspot review`: a local page to check every face and voice before publishing, fix what
 detection got wrong, and export through the same pipeline as the command line. Photos and
-videos show their pictures; a sound file its waveform, its speech spans and a player.
+videos show their pictures; a sound file its waveform, its speech spans and a player; a span
+to revoice, the words its new voice will say, to edit.
 
 `session` holds the files, their reviews and pictures; `state` the review of one file and its
 small JSON file; `waveform` a sound's levels for the page; `server` the web server and its

@@ -5,7 +5,8 @@ A `Face` is one thing through time, of a kind (`REVIEW_KINDS`: a face, a licence
 text): its boxes at key frames (a detected track has one at every frame it was found in, a
 photo box exactly one), covered from frame `start` to frame `end` and linearly interpolated
 between its keys (held before the first and after the last). The file holds numbers and short
-names only: boxes, frame indices, kinds, modes, never pixels, crops or the text read.
+names only: boxes, frame indices, kinds, modes, never pixels, crops or the text read in a
+picture (the words of revoiced speech, below, are the one exception).
 
 A video's review also holds its speech: `SpeechSpan`s (seconds from the sound's first sample,
 found or marked by hand), each kept, muted, disguised or revoiced, and the sound's length
@@ -260,7 +261,7 @@ def span_lines(lines: list[Line], start: float, end: float) -> list[Line]:
     """Transcribed `lines` as a span from `start` to `end` s holds them: inside it, in order,
     a muted line without its words."""
     def inside(t: float) -> float:
-        return min(max(t, start), end)
+        return float(min(max(t, start), end))
 
     return sorted((Line(inside(x.start), inside(max(x.start, x.end)),
                         x.text if x.edit == "revoice" else "", x.language,

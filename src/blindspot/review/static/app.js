@@ -851,7 +851,7 @@ function renderLines(span) {
     const note = document.createElement("div");
     note.className = info.status === "error" ? "transcript error" : "transcript busy";
     note.textContent = info.status === "error" ? info.error
-      : `${info.status === "running" ? "transcribing" : "waiting to transcribe"} `
+      : `${info.status === "queued" ? "waiting to transcribe" : "transcribing"} `
         + `${(span.end - span.start).toFixed(1)} s of speech…`;
     box.append(note);
     return box;
@@ -991,10 +991,13 @@ function restoreFocus(focus) {
   el.setSelectionRange(focus.from, focus.to);
 }
 
-const untranscribed = () => speechSpans().some((s) => s.voice === "revoice" && !s.lines);
+// A revoiced span without lines whose transcription has not failed (a failure is not tried
+// again before the export).
+const untranscribed = () => speechSpans().some((s) => s.voice === "revoice" && !s.lines
+  && (((ui.file.transcripts || {})[s.id] || {}).status !== "error"));
 
-// While a revoiced span has no lines, ask for them every second: they join the page's review
-// (a span the page still has without lines, with the same times).
+// While a revoiced span waits for its lines, ask for them every second: they join the page's
+// review (a span the page still has without lines, with the same times).
 async function pollTranscripts() {
   if (ui.polling || !untranscribed()) return;
   ui.polling = true;
@@ -1018,7 +1021,7 @@ function mergeLines(data) {
   let changed = JSON.stringify(ui.file.transcripts) !== JSON.stringify(data.transcripts);
   ui.file.transcripts = data.transcripts;
   for (const span of speechSpans()) {
-    const got = data.review.speech.find((s) => s.id === span.id);
+    const got = (data.review.speech || []).find((s) => s.id === span.id);
     const same = got && Math.abs(got.start - span.start) < 0.002 && Math.abs(got.end - span.end) < 0.002;
     if (!span.lines && same && got.lines) {
       span.lines = got.lines;
