@@ -73,3 +73,40 @@ def decode(path: Path) -> tuple[np.ndarray, int, str]:
                   for f in mono.resample(frame)]
         chunks += [f.to_ndarray().reshape(-1) for f in mono.resample(None)]
     return np.concatenate(chunks).astype(np.float32), rate, codec
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """`samples` (mono float, -1..1) as a 16-bit WAV, without tags."""
+    import wave
+    pcm = np.clip(np.round(np.asarray(samples) * 32767), -32768, 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def write_talking_clip(path: Path, sound: np.ndarray, rate: int,
+                       picture: np.ndarray | None = None, fps: int = 10) -> Path:
+    """An MP4: `picture` (H×W×3 uint8; default a plain grey 64 × 64) as H.264 for as long as
+    `sound` lasts, and `sound` (mono float) as AAC at `rate`."""
+    picture = np.full((64, 64, 3), 128, np.uint8) if picture is None else picture
+    sound = np.asarray(sound, np.float32)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = picture.shape[1], picture.shape[0], "yuv420p"
+        audio = out.add_stream("aac", rate=rate)
+        audio.layout = "mono"
+        for index in range(int(len(sound) / rate * fps)):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for start in range(0, len(sound), 1024):
+            frame = av.AudioFrame.from_ndarray(sound[None, start:start + 1024], format="fltp",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+    return path

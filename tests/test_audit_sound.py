@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import wave
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from soundfiles import write_talking_clip, write_wav
 
 import blindspot
 from blindspot.audio.speech import Span, SpeechSettings
@@ -36,16 +36,6 @@ LEAK = 0.2  # seconds of the original pasted back into a muted output
 
 def load(path: Path) -> np.ndarray:
     return np.concatenate(list(read_audio(path, RATE)))
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
-    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 def sentences(folder: Path) -> list[np.ndarray]:
@@ -215,26 +205,9 @@ def test_without_the_original_the_speech_in_the_output_is_reported(talk):
     assert result.verdict == "FAIL" and any("Artist" in tag for tag in result.metadata)
 
 
-def mp4(path: Path, sound: np.ndarray, fps: int = 10) -> Path:
+def mp4(path: Path, sound: np.ndarray) -> Path:
     """An MP4: a plain grey picture (H.264) and `sound` as AAC, mono 16 kHz."""
-    picture = np.full((64, 64, 3), 128, np.uint8)
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
-        audio = out.add_stream("aac", rate=RATE)
-        audio.layout = "mono"
-        for index in range(int(len(sound) / RATE * fps)):
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts = index
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        for start in range(0, len(sound), 1024):
-            frame = av.AudioFrame.from_ndarray(sound[None, start:start + 1024],
-                                               format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = RATE, start
-            out.mux(audio.encode(frame))
-        out.mux(audio.encode(None))
-    return path
+    return write_talking_clip(path, sound, RATE)
 
 
 def test_a_video_with_the_last_200_ms_of_speech_left_fails(talk):

@@ -190,29 +190,13 @@ def _transcribed_json(saved: dict) -> dict:
 
 @needs_voice
 def test_a_videos_revoiced_speech_is_exported_as_reviewed(tmp_path):
-    import av
+    from soundfiles import write_talking_clip
     if not Path("/usr/bin/espeak-ng").exists():
         pytest.skip("espeak-ng not installed")
     samples, rate = _two_sentences(tmp_path)
     samples = samples[:round(4.0 * rate)]  # the first sentence only (2.4 s from 1 s)
-    path = tmp_path / "talk.mp4"
-    picture = np.full((64, 96, 3), 90, np.uint8)
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=10)
-        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
-        audio = out.add_stream("aac", rate=rate)
-        audio.layout = "mono"
-        for index in range(round(len(samples) / rate * 10)):
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts = index
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        for start in range(0, len(samples), 1024):
-            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024],
-                                               format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = rate, start
-            out.mux(audio.encode(frame))
-        out.mux(audio.encode(None))
+    path = write_talking_clip(tmp_path / "talk.mp4", samples, rate,
+                              np.full((64, 96, 3), 90, np.uint8))
     options = Options(voice="revoice")
     session = Session([str(path)], None, options)
     try:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import wave
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from soundfiles import write_wav
 
 import blindspot
 from blindspot.audio import revoice
@@ -52,16 +52,6 @@ def speak(folder: Path, name: str, voice: tuple[str, ...], text: str) -> np.ndar
 
 def load(path: Path) -> np.ndarray:
     return np.concatenate(list(read_audio(path, RATE)))
-
-
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 def joined(pieces: list[np.ndarray], pause: float = PAUSE) -> tuple[np.ndarray, list[tuple]]:
