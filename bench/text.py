@@ -17,7 +17,14 @@ on photos without plates (the scene-text photos and the face photos of
 `shared/data/detection`) and the share of their area those boxes cover. Then timings: the
 extra seconds text costs on a 12-megapixel photo, and seconds per 1080p video frame.
 
-    python bench/text.py [--part tune|held-out|all] [-v]
+Then the words of `shared/data/text2` (Russian words rendered on COCO photos: placards, name
+badges, round patches with names along the rim, T-shirt prints, shop signs; straight and
+arched, most rotated): a word is covered when at least 80 % of its polygon's pixels are
+hidden; recall by label, by shape (curved or straight) and by letter height, per part. And the
+cost: the share of the picture `--cover text` hides on the street photos of
+`shared/data/people` (COCO; mostly no text at all) and on text-free face photos.
+
+    python bench/text.py [--part tune|held-out|all] [--only plates,words,area,timing] [-v]
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ from blindspot.redact import SOLID_COLOUR, coverage_mask
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 TEXT_DIR = DATA / "text"
+WORDS_DIR = DATA / "text2"
+STREET_DIR = DATA / "people" / "images"
+HEIGHTS = [("<10 px", 0, 10), ("10–16 px", 10, 16), ("16–25 px", 16, 25), ("≥25 px", 25, 1e9)]
 FACE_GLOBS = ["detection/wider_val_subset/images_*/**/*.jpg", "detection/dlib_faces/images/*"]
 PARTS = ("tune", "held-out")
 COVERS = {"faces,plates": ("faces", "plates"), "text": ("faces", "text")}
@@ -118,6 +128,41 @@ def score_text(entries: list[dict], verbose: bool) -> dict:
     return {"flags": flags, "areas": areas, "seconds": float(np.mean(seconds))}
 
 
+def score_words(entries: list[dict], verbose: bool) -> dict[str, list[bool]]:
+    """{row: [covered flags]} of the words of text2 under `--cover text`."""
+    flags: dict[str, list[bool]] = defaultdict(list)
+    for entry in entries:
+        rgb = read(WORDS_DIR / entry["file"])
+        out, _ = _cover(rgb, COVERS["text"])
+        mask = hidden(rgb, out)
+        for box in entry["boxes"]:
+            poly = np.zeros(mask.shape, np.uint8)
+            cv2.fillPoly(poly, [np.round(np.array(box["polygon"])).astype(np.int32)], 1)
+            inside = poly.astype(bool)
+            covered = bool(mask[inside].mean() >= COVERED) if inside.any() else True
+            rows = ["all words", f"label {box['label']}",
+                    "curved" if box.get("curved") else "straight"]
+            rows += [f"letters {n}" for n, lo, hi in HEIGHTS if lo <= box["text_height"] < hi]
+            for row in rows:
+                flags[row].append(covered)
+            if verbose and not covered:
+                print(f"  missed: {entry['file']} {box['label']} "
+                      f"{'curved' if box.get('curved') else 'straight'} "
+                      f"{box['text_height']:.0f} px")
+    return flags
+
+
+def area_hidden(files: list[Path]) -> tuple[int, float, float]:
+    """(photos, mean share of the picture `--cover text` hides beyond the faces, max)."""
+    shares = []
+    for path in files:
+        rgb = read(path)
+        faces, _ = anonymize_image(rgb, Options(cover=("faces",)))
+        text, _ = anonymize_image(rgb, Options(cover=("faces", "text")))
+        shares.append(float((hidden(rgb, text) & ~hidden(rgb, faces)).mean()))
+    return len(shares), float(np.mean(shares)) if shares else 0.0, max(shares, default=0.0)
+
+
 def plate_alarms(files: list[Path]) -> tuple[int, float, float, float]:
     """(photos, PLATE boxes per photo, share of photos with one, mean area share covered)."""
     counts, area = [], []
@@ -189,10 +234,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=[*PARTS, "all"], default="all",
                         help="which photos to score (default: each part, then all)")
+    parser.add_argument("--only", default="plates,words,area,timing",
+                        help="which tables: plates (the text set), words (text2), area "
+                             "(street and face photos), timing")
     parser.add_argument("-v", "--verbose", action="store_true", help="list missed boxes")
     args = parser.parse_args()
-    entries = json.loads((TEXT_DIR / "annotations.json").read_text())
+    only = set(args.only.split(","))
     wanted = PARTS if args.part == "all" else (args.part,)
+    if "plates" in only:
+        plates_tables(args, wanted)
+    if "words" in only:
+        words_table(wanted, args.verbose)
+    if "area" in only:
+        area_table(wanted)
+    if "timing" in only:
+        print("\n### Seconds (this machine, all cores)\n")
+        for name, seconds in timings().items():
+            print(f"| {name} | {seconds:.2f} |")
+
+
+def words_table(wanted: tuple[str, ...], verbose: bool) -> None:
+    entries = json.loads((WORDS_DIR / "annotations.json").read_text())
+    results = {name: score_words([e for e in entries if part(e["file"]) == name], verbose)
+               for name in wanted}
+    rows = ["all words", "straight", "curved"]
+    rows += sorted({r for f in results.values() for r in f if r.startswith("label")})
+    rows += [f"letters {n}" for n, _, _ in HEIGHTS]
+    print("\n### text2: Russian words covered (`--cover text`, ≥ 80 % of the polygon hidden)\n")
+    print("| words | " + " | ".join(wanted) + " |")
+    print("|---|" + "---|" * len(wanted))
+    for row in rows:
+        print(f"| {row} | " + " | ".join(share(results[n].get(row, [])) for n in wanted) + " |")
+
+
+def area_table(wanted: tuple[str, ...]) -> None:
+    streets = sorted(STREET_DIR.glob("*.jpg"))
+    faces = sorted(Path(f) for g in FACE_GLOBS
+                   for f in glob.glob(str(DATA / g), recursive=True))
+    print("\n### Area `--cover text` hides beyond the faces (the cost)\n")
+    print("| photos | part | n | mean | max |")
+    print("|---|---|---|---|---|")
+    for label, files in (("street (people/)", streets), ("faces (detection/)", faces)):
+        for name in wanted:
+            chosen = [f for f in files if part(f.name) == name]
+            n, mean, most = area_hidden(chosen)
+            print(f"| {label} | {name} | {n} | {mean:.2%} | {most:.1%} |")
+
+
+def plates_tables(args: argparse.Namespace, wanted: tuple[str, ...]) -> None:
+    entries = json.loads((TEXT_DIR / "annotations.json").read_text())
     results = {}
     for name in wanted:
         chosen = [e for e in entries if part(e["file"]) == name]
@@ -220,10 +310,6 @@ def main() -> None:
             chosen = [root / f for f in files if part(f) == name]
             n, per, with_one, area = plate_alarms(chosen)
             print(f"| {label} | {name} | {n} | {per:.2f} | {with_one:.0%} | {area:.2%} |")
-
-    print("\n### Seconds (this machine, all cores)\n")
-    for name, seconds in timings().items():
-        print(f"| {name} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":

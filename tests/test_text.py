@@ -134,3 +134,53 @@ def test_plate_like():
     assert not plate_like("A1")  # too short
     assert not plate_like("CUMBERLAND AVE 79")  # too long
     assert not plate_like("粤B12345")  # not a Latin plate
+
+
+def arched_patch(word: str = "SOLIDARITY FOREVER", radius: int = 150,
+                 size: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """A round patch (white letters along the top of a blue disc, as on a sewn badge) on a
+    grey picture, and the mask of its letters."""
+    from PIL import Image, ImageDraw, ImageFont
+    picture = Image.new("RGB", (640, 480), (120, 120, 115))
+    draw = ImageDraw.Draw(picture)
+    cx, cy = 320, 260
+    draw.ellipse((cx - radius - 40, cy - radius - 40, cx + radius + 40, cy + radius + 40),
+                 fill=(25, 40, 120))
+    letters = Image.new("L", picture.size, 0)
+    font = ImageFont.load_default(size=size)
+    span = np.deg2rad(150)  # the word runs over 150 degrees of the rim
+    for i, char in enumerate(word):
+        angle = -np.pi / 2 - span / 2 + span * (i + 0.5) / len(word)
+        glyph = Image.new("L", (size * 2, size * 2), 0)
+        ImageDraw.Draw(glyph).text((size, size), char, fill=255, font=font, anchor="mm")
+        glyph = glyph.rotate(-np.rad2deg(angle) - 90, resample=Image.BICUBIC)
+        x, y = cx + radius * np.cos(angle), cy + radius * np.sin(angle)
+        letters.paste(glyph, (int(x - size), int(y - size)), glyph)
+    mask = np.asarray(letters) > 128
+    rgb = np.asarray(picture).copy()
+    rgb[mask] = (245, 245, 240)
+    return rgb, mask
+
+
+def test_text_along_an_arc_is_covered_along_the_arc(detector):
+    from blindspot.redact import coverage_mask
+    rgb, letters = arched_patch()
+    found = detector.detect(rgb)
+    covered = coverage_mask(found, 1.0, rgb.shape[1], rgb.shape[0])
+    assert covered[letters].mean() >= 0.95  # every letter of the arc
+    # piece by piece along the arc, not one box around its bow (the disc's middle stays)
+    ys, xs = np.nonzero(letters)
+    bow = np.zeros_like(covered)
+    bow[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    assert covered[bow].mean() < 0.75
+    assert not covered[300:330, 300:340].any()  # the disc's centre
+
+
+def test_an_arc_is_kept_by_its_outline_only_when_the_model_is_sure():
+    # A thin ring of high probability: its rectangle's mean is low, its outline's high.
+    prob = np.zeros((200, 200), np.float32)
+    cv2.ellipse(prob, (100, 100), (70, 70), 0, 200, 340, 0.95, 10)
+    sure = text.boxes_from_probability(prob, TextSettings())
+    assert len(sure) >= 3  # pieces along the arc
+    weak = text.boxes_from_probability(prob * 0.75, TextSettings())  # 0.71 at most
+    assert len(weak) == 0
