@@ -188,7 +188,10 @@ class Bench:
                              or [audio[:0]])
         if len(wav) < rate // 10:  # (almost) no speech found: embed what there is
             wav = audio
-        return self.encoder.embed(wav, rate, min_seconds=0)
+        try:
+            return self.encoder.embed(wav, rate, min_seconds=0)
+        except ValueError:  # silence (revoice muted all of it): nothing to attack
+            return np.zeros(256, np.float32)
 
     def key(self, method: str, clip: Clip, role: str, draw: int = 0) -> str:
         code = {"none": "", "revoice": REVOICE_HASH}.get(method, CODE_HASH)
@@ -346,7 +349,8 @@ def attack(
         enrolled[of[i]] -= gallery[i]
         enrolled = np.stack([unit(e) for e in enrolled])
         scores = enrolled @ unit(probes[i])
-        hits += int(np.argmax(scores) == of[i])
+        # a silent probe (all speech muted) names no one: a miss, scores all 0
+        hits += int(np.argmax(scores) == of[i] and np.any(probes[i]))
         target.append(scores[of[i]])
         nontarget.extend(np.delete(scores, of[i]))
     return hits / len(scored), eer(np.array(target), np.array(nontarget))
@@ -440,7 +444,10 @@ def main(argv: list[str] | None = None) -> int:
         for p, per_draw in figures.items():
             rows.append((method, p, *zip(*per_draw, strict=True),
                          cpu / seconds if seconds else None))
-        print(f"{method}: {time.time() - t0:.0f} s", file=sys.stderr)
+        silent = sum(not np.any(bench.embedding(method, clips[i], "probe", [], 0))
+                     for i in needed) if method != "none" else 0
+        print(f"{method}: {time.time() - t0:.0f} s; {silent} of {len(needed)} probes silent "
+              "(all their speech muted)", file=sys.stderr)
 
     def show(values, fmt: str) -> str:
         """The mean over the draws, their min–max in brackets (one draw: the value)."""
