@@ -188,7 +188,11 @@ def test_a_file_done_when_another_worker_died_is_done_again_not_failed(tmp_path:
 def test_interrupted_batch_resumes_without_redoing_anything(tmp_path: Path, stop) -> None:
     """Stopped (killed, or Ctrl-C) mid-batch, then run again with --resume: every output ends
     complete, those of the first run are kept as they were, none is processed twice."""
-    make_photos(tmp_path / "in", 10)
+    # 40 photos: after the first output the rest take seconds, not the fraction of a second
+    # in which a loaded machine may not run this test's loop at all (with 10, the batch once
+    # ended before the Ctrl-C came, and exited 0).
+    count = 40
+    make_photos(tmp_path / "in", count)
     out = tmp_path / "out"
     first = subprocess.Popen([sys.executable, "-m", "blindspot.cli", "in", "-o", "out",
                               "--workers", "2"], cwd=tmp_path, start_new_session=True,
@@ -204,7 +208,7 @@ def test_interrupted_batch_resumes_without_redoing_anything(tmp_path: Path, stop
     if stop == signal.SIGKILL:  # a hard kill may leave a temporary file: never an output
         assert all(p.name.endswith(".tmp") for p in out.iterdir() if p.name.startswith("."))
     kept = {p.name: p.stat() for p in out.iterdir() if not p.name.startswith(".")}
-    assert 0 < len(kept) < 10, "the run was not interrupted midway"
+    assert 0 < len(kept) < count, "the run was not interrupted midway"
     for name in kept:
         with Image.open(out / name) as image:
             image.load()
@@ -216,9 +220,10 @@ def test_interrupted_batch_resumes_without_redoing_anything(tmp_path: Path, stop
     processed = {line.split(" -> ")[1].split(":")[0].removeprefix("out/")
                  for line in second.stdout.splitlines() if "covered" in line}
     assert skipped == set(kept) and not processed & skipped
-    assert len(skipped) + len(processed) == 10
-    assert f"10 of 10 files done ({len(kept)} of them before, skipped), 0 failed" in second.stderr
-    assert len(outputs_complete(out)) == 10
+    assert len(skipped) + len(processed) == count
+    assert (f"{count} of {count} files done ({len(kept)} of them before, skipped), 0 failed"
+            in second.stderr)
+    assert len(outputs_complete(out)) == count
     for name, before in kept.items():  # untouched: same file, same time
         after = (out / name).stat()
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
