@@ -15,9 +15,14 @@ plainly what is still there.
   the other people of the same frame. Where the attacker finds no face in the output, nothing
   is compared: dlib's prints of crops that hold no face are noise (a black ellipse came as
   close as 0.55 to the face it covers).
-- Text left (`text`): blindspot's text detector and PP-OCRv4's recognizer read what text
-  is left in the output; plate-like strings are marked. It is a FAIL for what `cover` says the
-  output was meant to cover (any readable text with "text", plate-like strings with "plates").
+- Text left (`text`): two readers that share nothing, Tesseract 5 (when installed) and
+  blindspot's own PP-OCRv4 recognizer, read the output in several views (upscaled, turned,
+  round badges unrolled), not only where blindspot's text detector finds text. With the
+  original, a word is left when it is read with confidence at the place of a resembling word
+  read in the original (a reader's guess on a cover is not); without it, every word read with
+  confidence. Plate-like strings are marked; findings give a word's place and length, never
+  the word. It is a FAIL for what `cover` says the output was meant to cover (any readable
+  text with "text", plate-like strings with "plates").
 - People left (`people`), when the output was meant to cover people (`--cover people`):
   blindspot's person detector looks for people in the output; one it finds is a FAIL.
 - Voices (`voice`), for a video or a sound file with its original: each span of the
@@ -69,7 +74,7 @@ from ..detections import Detections, iou_matrix
 from ..errors import BlindspotError
 from .people import PersonLeft, people_left
 from .sound import SoundCheck, check_sound
-from .text import TextLeft, failing, read_left
+from .text import Rules, TextLeft, failing, read_left, readers
 from .voice import VoiceCheck, check_voice
 
 INSTALL_HINT = "the audit needs dlib and its models: pip install 'blindspot[audit]'"
@@ -140,9 +145,19 @@ class AuditSettings:
     impostor_margin: float = 0.15
     # What the output was meant to cover (names of `--cover`): text left of those kinds FAILs.
     cover: tuple[str, ...] = ("faces",)
-    # Text is readable when the recognizer reads at least `text_min_chars` letters or digits
-    # with at least this confidence.
+    # Text is readable when a reader reads at least `text_min_chars` letters or digits with at
+    # least its confidence. Without the original: `text_confidence` blindspot's reader
+    # (PP-OCRv4's recognizer; as before Tesseract), `text_tesseract_confidence` Tesseract.
+    # With it, a word the original holds (read there from the `text_original_*` confidences)
+    # is left when the output's word at its place is read from those confidences too and is
+    # within a normalised edit distance of `text_similar` of it (`text.distance`). Chosen on
+    # the tune photos of bench/text_audit.py (docs/text.md); without the original they are
+    # higher: nothing else tells a reader's guess on a cover or a texture from a word.
     text_confidence: float = 0.8
+    text_tesseract_confidence: float = 0.9
+    text_original_confidence: float = 0.5
+    text_original_tesseract_confidence: float = 0.9
+    text_similar: float = 0.5
     text_min_chars: int = 3
     # A person the person detector finds in the output from this score up is left uncovered
     # (with `cover` naming people; on thorough frames).
@@ -218,6 +233,7 @@ class AuditResult:
     metadata_source: str = "exiftool"
     text: list[TextLeft] = field(default_factory=list)  # readable text, on thorough frames
     text_failing: list[TextLeft] = field(default_factory=list)  # of it, what --cover covers
+    text_readers: list[str] = field(default_factory=list)  # who read it (readers())
     people: list[PersonLeft] = field(default_factory=list)  # --cover people: people found
     voice: VoiceCheck | None = None  # a video or sound file with its original and speech in it
     sound: SoundCheck | None = None  # a video with its original, any sound file (audit.sound)
@@ -254,8 +270,9 @@ class AuditResult:
             "reid_matches": len(self.matches),
             "min_distance": None if self.min_distance is None else round(self.min_distance, 3),
             "metadata": self.metadata, "metadata_source": self.metadata_source,
-            "text_left": [_rounded(asdict(t)) for t in self.text],
+            "text_left": [_rounded(asdict(t)) for t in self.text],  # places and lengths only
             "text_failing": len(self.text_failing),
+            "text_readers": self.text_readers,
             "people_left": [_rounded(asdict(p)) for p in self.people],
             "voice": None if self.voice is None else {
                 "speech_seconds": round(self.voice.speech_seconds, 2),
@@ -367,7 +384,13 @@ def _check(result: AuditResult, index: int, out, orig, sampler: _Sampler, thorou
     text_failing: list[TextLeft] = []
     people: list[PersonLeft] = []
     if thorough:
-        text = read_left(out.rgb, index, s.text_confidence, s.text_min_chars)
+        # Both readers, with the original, where the output was meant to cover text (a FAIL
+        # depends on them); otherwise text is only reported: blindspot's reader alone.
+        both = "text" in s.cover or "plates" in s.cover
+        if not result.text_readers:
+            result.text_readers = readers() if both else readers()[:1]
+        text = read_left(out.rgb, index, text_rules(s, orig is not None),
+                         None if orig is None else orig.rgb, both)
         text_failing = failing(text, s.cover)
         result.text += text
         result.text_failing += text_failing
@@ -377,6 +400,17 @@ def _check(result: AuditResult, index: int, out, orig, sampler: _Sampler, thorou
     if (leaks or any(r.match for r in reid) or text_failing or people or not result.views) \
             and len(result.views) < s.thumbnails:
         result.views.append(_view(out.rgb, index, s.thumbnail_side))
+
+
+def text_rules(s: AuditSettings, original: bool) -> Rules:
+    """When the text check counts a word as read, with the original or without it
+    (AuditSettings' text_* fields)."""
+    if original:
+        return Rules(pp_ocr=s.text_original_confidence,
+                     tesseract=s.text_original_tesseract_confidence,
+                     min_chars=s.text_min_chars, similar=s.text_similar)
+    return Rules(pp_ocr=s.text_confidence, tesseract=s.text_tesseract_confidence,
+                 min_chars=s.text_min_chars, similar=s.text_similar)
 
 
 # ---------------------------------------------------------------------------- models

@@ -18,7 +18,7 @@ from PIL import Image
 from .attack import AuditResult, AuditSettings, Leak, Reid
 from .people import PersonLeft
 from .sound import SoundCheck, SoundSettings, audit_speech_settings
-from .text import TextLeft
+from .text import TextLeft, readers
 from .voice import VoiceCheck, VoiceMatch
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -41,14 +41,40 @@ def describe_settings(s: AuditSettings) -> str:
             f"{s.cnn_max_pixels / 1e6:.1f} MP); {frames}; re-identification: dlib ResNet on "
             f"the faces the attacker finds in the output, a match is a distance < "
             f"{s.match_distance} and {s.impostor_margin} nearer than the impostors (the face "
-            "blacked out, the frame's other people); text: PP-OCRv4 reads the output (on the "
-            f"thorough frames), readable from {s.text_confidence} confidence and "
-            f"{s.text_min_chars} characters, a FAIL for {_text_covered(s.cover)}; voices (videos "
+            f"blacked out, the frame's other people); {describe_text(s)}; voices (videos "
             f"and sound files with the original): GE2E prints of each speech span, a match from "
             f"similarity {s.voice_threshold} and nearer the original's than blindspot's synthetic "
             f"voices (with the voice extra); {_describe_sound()}"
             + (f"; people: blindspot's person detector on the output (thorough frames), a "
                f"person from {s.person_threshold} is a FAIL" if "people" in s.cover else ""))
+
+
+def describe_text(s: AuditSettings) -> str:
+    """What the text check does, with which readers (one only without Tesseract)."""
+    names = readers()
+    if "text" not in s.cover and "plates" not in s.cover:
+        return (f"text: reported, not failed (--cover faces): blindspot's reader ({names[0]}) "
+                f"on its detector's boxes (on the thorough frames), readable from confidence "
+                f"{s.text_confidence} and {s.text_min_chars} letters or digits; findings give "
+                f"a word's place and length, never the word; --cover text or plates reads with "
+                f"two readers")
+    if len(names) > 1:
+        who = (f"text: two readers, {names[1]} and {names[0]}, read the output (on the "
+               f"thorough frames; upscaled, turned, round badges unrolled), readable from "
+               f"confidence {s.text_tesseract_confidence} (Tesseract) and {s.text_confidence} "
+               f"(blindspot's)")
+        original = (f"{s.text_original_tesseract_confidence} and "
+                    f"{s.text_original_confidence}")
+    else:
+        who = (f"text: checked with one reader only, blindspot's own ({names[0]}; Tesseract is "
+               f"not installed: apt-get install tesseract-ocr tesseract-ocr-eng "
+               f"tesseract-ocr-rus), on the thorough frames, readable from confidence "
+               f"{s.text_confidence}")
+        original = f"{s.text_original_confidence}"
+    return (f"{who} and {s.text_min_chars} letters or digits; with the original, a word read "
+            f"where the original has a word like it (from confidence {original}, edit distance "
+            f"<= {s.text_similar}); findings give a word's place and length, never the word; a "
+            f"FAIL for {_text_covered(s.cover)}")
 
 
 def _describe_sound() -> str:
@@ -89,7 +115,7 @@ def plain_verdict(r: AuditResult) -> str:
         sound = "" if r.sound is None else " " + _sound_summary(r.sound)
         text = ""
         if r.text:
-            text = (f" Readable text is left ({_quoted(r.text)}): if it names a person or a "
+            text = (f" Readable text is left ({_places(r.text)}): if it names a person or a "
                     "vehicle, anonymize with --cover text.")
         found = ("no sample of the original's speech is left as it was in the output and it "
                  if r.sound_only and r.sound is not None and r.sound.original_given else
@@ -114,7 +140,7 @@ def plain_verdict(r: AuditResult) -> str:
     if r.text_failing:
         plates = "plate-like text" if all(t.plate_like for t in r.text_failing) else "text"
         parts.append(f"{plates} it was meant to cover can still be read: "
-                     f"{_quoted(r.text_failing)}")
+                     f"{_places(r.text_failing)}")
     if r.voice is not None and r.voice.matches:
         parts.append(f"the voice in {len(r.voice.matches)} of {len(r.voice.compared)} speech "
                      f"span(s) still matches the original's speaker (similarity up to "
@@ -148,8 +174,13 @@ def _sound_summary(k: SoundCheck) -> str:
             "original's speech is left as it was.")
 
 
-def _quoted(found: list[TextLeft], most: int = 5) -> str:
-    shown = ", ".join(f'"{t.text}"' for t in found[:most])
+_READERS = {"tesseract": "Tesseract", "pp-ocr": "blindspot's reader"}
+
+
+def _places(found: list[TextLeft], most: int = 5) -> str:
+    """Where the words are and how long, never what they say (the report must not leak)."""
+    shown = ", ".join(f"{t.length} characters at x {t.box[0]:.0f}, y {t.box[1]:.0f}"
+                      + (f" (frame {t.frame})" if t.frame else "") for t in found[:most])
     return shown + (f" and {len(found) - most} more" if len(found) > most else "")
 
 
@@ -157,8 +188,10 @@ def _text_text(t: TextLeft, video: bool) -> str:
     x, y, w, h = t.box
     frame = f"frame {t.frame}: " if video else ""
     plate = ", plate-like" if t.plate_like else ""
-    return (f'{frame}text "{t.text}" read (confidence {t.confidence:.2f}{plate}) at '
-            f"x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}")
+    where = ", where the original has a word like it" if t.in_original else ""
+    return (f"{frame}a word of {t.length} letters or digits read by "
+            f"{_READERS.get(t.reader, t.reader)} (confidence {t.confidence:.2f}{plate}{where}) "
+            f"at x {x:.0f}, y {y:.0f}, w {w:.0f}, h {h:.0f}")
 
 
 def _person_text(p: PersonLeft, video: bool) -> str:
@@ -370,8 +403,8 @@ def _figure(r: AuditResult, view, video: bool) -> str:
              for leak in r.leaks if leak.frame == view.frame]
     boxes += [(x.box, "box match" if x.match else "box nomatch", f"distance {x.distance:.2f}")
               for x in r.reid if x.frame == view.frame]
-    boxes += [(t.box, "box" if t in r.text_failing else "box nomatch", f'text "{t.text}"')
-              for t in r.text if t.frame == view.frame]
+    boxes += [(t.box, "box" if t in r.text_failing else "box nomatch",
+               f"text read: {t.length} characters") for t in r.text if t.frame == view.frame]
     boxes += [(p.box, "box", f"person {p.score:.2f}") for p in r.people if p.frame == view.frame]
     divs = []
     for (x, y, bw, bh), cls, title in boxes:

@@ -1,0 +1,165 @@
+"""Views of a picture for the audit's readers, and the words they read mapped back to it.
+
+A reader reads an image; the audit shows it the picture in several ways, each a `view`:
+`Turn` is the picture rotated by `angle` degrees and scaled by `scale` (tilted and small text),
+`Ring` a round badge unrolled into a straight strip (names along a patch's rim: a polar
+transform, the strip's x following the circle, its y the radius). Every view maps its pixels
+back to the picture's (`to_picture`), so a word read anywhere has a place in the picture, and
+renders any box of itself (`render`), so the same word can be read again, in the same way, in
+another picture of the same size (the original and its output).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Box = tuple[float, float, float, float]  # x, y, w, h
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The picture rotated by `angle` degrees (counter-clockwise) about its middle and scaled
+    by `scale`, on a canvas that holds all of it."""
+
+    angle: float = 0.0
+    scale: float = 1.0
+
+    def matrix(self, shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int]]:
+        """The 2×3 matrix from the picture to the view, and the view's size (w, h)."""
+        h, w = shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), self.angle, self.scale)
+        corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
+        lo, hi = corners.min(axis=0), corners.max(axis=0)
+        m[:, 2] -= lo
+        return m, (max(1, math.ceil(hi[0] - lo[0])), max(1, math.ceil(hi[1] - lo[1])))
+
+    def size(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        return self.matrix(shape)[1]
+
+    def render(self, rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
+        """The view of `rgb`, or its `box` only (view pixels); what lies outside the picture
+        is mid-grey."""
+        m, size = self.matrix(rgb.shape)
+        if box is not None:
+            x, y, w, h = box
+            m = m.copy()
+            m[:, 2] -= (x, y)
+            size = (max(1, round(w)), max(1, round(h)))
+        if box is None and self.angle == 0 and self.scale == 1:
+            return rgb
+        interp = cv2.INTER_CUBIC if self.scale > 1 else cv2.INTER_AREA
+        return cv2.warpAffine(rgb, m, size, flags=interp, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=_fill(rgb))
+
+    def to_picture(self, shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
+        """View pixels (N×2) as picture pixels."""
+        inv = cv2.invertAffineTransform(self.matrix(shape)[0])
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        return pts @ inv[:, :2].T + inv[:, 2]
+
+
+# A ring's strip is STRIP_HEIGHT px high whatever the badge's size: its radius band is scaled
+# so, and the circle's length alike.
+STRIP_HEIGHT = 64
+
+
+@dataclass(frozen=True)
+class Ring:
+    """A round badge's band of radii `inner`..`outer` (px) around (`cx`, `cy`), unrolled into
+    a strip `STRIP_HEIGHT` px high. `side` "top": read clockwise with the letters' tops
+    outwards (text along the top of a badge); "bottom": anticlockwise, tops inwards (along the
+    bottom). The strip starts opposite the side it reads, so that side's text lies whole in
+    its middle."""
+
+    cx: float
+    cy: float
+    inner: float
+    outer: float
+    side: str = "top"
+
+    @property
+    def k(self) -> float:
+        """Strip pixels per picture pixel."""
+        return STRIP_HEIGHT / max(1e-6, self.outer - self.inner)
+
+    def size(self, shape: tuple[int, ...] | None = None) -> tuple[int, int]:
+        middle = (self.inner + self.outer) / 2
+        return max(1, round(2 * math.pi * middle * self.k)), STRIP_HEIGHT
+
+    def to_picture(self, shape: tuple[int, ...] | None, points: np.ndarray) -> np.ndarray:
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        middle = (self.inner + self.outer) / 2
+        along = pts[:, 0] / (middle * self.k)
+        if self.side == "top":  # from the bottom (90°, y down) clockwise; y 0 = outer
+            theta, r = math.pi / 2 + along, self.outer - pts[:, 1] / self.k
+        else:  # from the top anticlockwise; y 0 = inner
+            theta, r = 3 * math.pi / 2 - along, self.inner + pts[:, 1] / self.k
+        return np.stack([self.cx + r * np.cos(theta), self.cy + r * np.sin(theta)], axis=1)
+
+    def render(self, rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
+        w, h = self.size()
+        x0, y0 = 0.0, 0.0
+        if box is not None:
+            x0, y0, bw, bh = box
+            w, h = max(1, round(bw)), max(1, round(bh))
+        u, v = np.meshgrid(np.arange(w, dtype=np.float64) + x0,
+                           np.arange(h, dtype=np.float64) + y0)
+        xy = self.to_picture(None, np.stack([u.ravel(), v.ravel()], axis=1))
+        map_x = xy[:, 0].reshape(h, w).astype(np.float32)
+        map_y = xy[:, 1].reshape(h, w).astype(np.float32)
+        return cv2.remap(rgb, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=_fill(rgb))
+
+
+View = Turn | Ring
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word a reader read in a view. `text` stays in memory: the audit never reports it."""
+
+    reader: str  # "tesseract" or "pp-ocr"
+    view: View
+    view_box: Box  # where it was read, in the view's pixels
+    quad: tuple[tuple[float, float], ...]  # the box's corners in the picture
+    text: str
+    confidence: float  # 0..1
+    crop: Box | None = None  # the part of the view the reader was shown (None: all of it)
+
+    @property
+    def box(self) -> Box:
+        """The axis-aligned box around the word in the picture: x, y, w, h."""
+        q = np.asarray(self.quad)
+        x1, y1 = q.min(axis=0)
+        x2, y2 = q.max(axis=0)
+        return float(x1), float(y1), float(x2 - x1), float(y2 - y1)
+
+    @property
+    def chars(self) -> int:
+        """Letters and digits read."""
+        return sum(c.isalnum() for c in self.text)
+
+
+def word(reader: str, view: View, shape: tuple[int, ...], view_box: Box, text: str,
+         confidence: float, crop: Box | None = None) -> Word:
+    """A Word, its picture corners found by mapping `view_box` back (a Ring's box is bent: its
+    corners and the middles of its long sides, as a quadrilateral around them)."""
+    x, y, w, h = view_box
+    corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
+    points = view.to_picture(shape, corners)
+    if isinstance(view, Ring):
+        middles = view.to_picture(shape, np.array([[x + w / 2, y], [x + w / 2, y + h]]))
+        rect = cv2.minAreaRect(np.concatenate([points, middles]).astype(np.float32))
+        points = cv2.boxPoints(rect).astype(np.float64)
+    return Word(reader, view, (float(x), float(y), float(w), float(h)),
+                tuple((float(a), float(b)) for a, b in points), text, float(confidence), crop)
+
+
+def _fill(rgb: np.ndarray) -> tuple[float, ...]:
+    """What a view shows outside the picture: mid-grey, the same for an original and its
+    output (so that both are read alike)."""
+    return (128.0,) * (rgb.shape[2] if rgb.ndim == 3 else 1)
