@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .batch import Job, Outcome, Task, available_cores, estimate, limit_threads, run_one
 from .errors import BlindspotError
+from .wording import install_hint
 
 
 def run_ray(task: Task, jobs: list[Job], address: str = "auto",
@@ -88,7 +89,7 @@ def _ray():  # noqa: ANN202 - the ray module
     try:
         import ray
     except ImportError:
-        raise BlindspotError("blindspot cluster needs Ray: pip install 'blindspot[ray]'") from None
+        raise BlindspotError(f"blindspot cluster needs Ray: {install_hint('ray')}") from None
     return ray
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from .errors import BlindspotError
 from .pipeline import anonymize_file
+from .wording import install_hint
 
 
 def build_example(path: Path) -> Path:
@@ -21,7 +22,7 @@ def build_example(path: Path) -> Path:
     try:
         from skimage import data
     except ImportError:
-        raise BlindspotError("the demo needs scikit-image: pip install 'blindspot[demo]'"
+        raise BlindspotError(f"the demo needs scikit-image: {install_hint('demo')}"
                              ) from None
     image = Image.fromarray(data.astronaut())
     exif = Image.Exif()

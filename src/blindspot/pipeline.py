@@ -38,6 +38,7 @@ from .sound_io import is_sound, probe_sound, transcode_sound
 from .source import exif_orientation, open_image, read_photo
 from .video import anonymize_video, detect_video, render_video
 from .video_io import VIDEO_EXTENSIONS, probe_video
+from .wording import count
 
 
 @dataclass
@@ -100,10 +101,9 @@ class FileResult:
         spoken = [line for line in self.lines if line.edit == "revoice"]
         if spoken:
             voices = len({line.speaker for line in spoken})
-            text += f" ({voices} new voice{'s' if voices > 1 else ''}"
+            text += f" ({count(voices, 'new voice')}"
             if self.squeezed:
-                text += (f"; {self.squeezed} line{'s' if self.squeezed > 1 else ''} compressed "
-                         "in time to fit")
+                text += f"; {count(self.squeezed, 'line')} compressed in time to fit"
             text += ")"
         muted = [line for line in self.lines if line.edit == "mute"]
         if muted:
@@ -118,8 +118,7 @@ _NOUNS = {"face": "face", "plate": "plate", "text": "text region", "person": "pe
 
 
 def _plural(n: int, kind: str) -> str:
-    noun = _NOUNS[kind]
-    return f"{n} {noun}" if n == 1 else f"{n} {'people' if kind == 'person' else noun + 's'}"
+    return count(n, _NOUNS[kind], "people" if kind == "person" else None)
 
 
 @lru_cache(maxsize=4)

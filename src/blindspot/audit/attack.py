@@ -72,12 +72,13 @@ import numpy as np
 from ..detect.faces import DetectorSettings, FaceDetector
 from ..detections import Detections, iou_matrix
 from ..errors import BlindspotError
+from ..wording import install_hint
 from .people import PersonLeft, people_left
 from .sound import SoundCheck, check_sound
 from .text import Rules, TextLeft, failing, read_left, readers
 from .voice import VoiceCheck, check_voice
 
-INSTALL_HINT = "the audit needs dlib and its models: pip install 'blindspot[audit]'"
+INSTALL_HINT = f"the audit needs dlib and its models: {install_hint('audit')}"
 VERDICTS = ("PASS", "FAIL")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..wording import count
 from .attack import AuditResult, AuditSettings, Leak, Reid
 from .people import PersonLeft
 from .sound import SoundCheck, SoundSettings, audit_speech_settings
@@ -101,16 +102,18 @@ def plain_verdict(r: AuditResult) -> str:
     if r.passed:
         reid = ""
         if r.reid:
-            reid = (f" The attacker found {len(r.reid)} face-like region(s) in the output where "
+            reid = (f" The attacker found {count(len(r.reid), 'face-like region')} in the output "
+                    "where "
                     "the original's faces are; none identifies the person (closest distance "
                     f"{r.min_distance:.2f}; a match needs under 0.6 and 0.15 nearer than the "
                     "same place blacked out).")
         elif r.faces_in_original:
             reid = (f" The re-identification attack found no face in the output where the "
-                    f"original's {r.faces_in_original} face(s) are: nothing to compare.")
+                    f"original's {count(r.faces_in_original, 'face')} are: nothing to compare.")
         if r.faces_too_small:
-            reid += (f" {r.faces_too_small} face(s) of the original were too small for the "
-                     "recognizer (under 40 px) and were left to the leak check.")
+            small = r.faces_too_small
+            reid += (f" {count(small, 'face')} of the original {'was' if small == 1 else 'were'} "
+                     "too small for the recognizer (under 40 px) and left to the leak check.")
         voice = "" if r.voice is None else " " + _voice_summary(r.voice)
         sound = "" if r.sound is None else " " + _sound_summary(r.sound)
         text = ""
@@ -126,12 +129,13 @@ def plain_verdict(r: AuditResult) -> str:
     parts = []
     if r.leaks:
         frames = sorted({leak.frame for leak in r.leaks})
-        where = f" (frame{'s' if len(frames) > 1 else ''} {_frame_list(frames)})" \
+        where = f" ({'frame' if len(frames) == 1 else 'frames'} {_frame_list(frames)})" \
             if r.frames > 1 else ""
         parts.append(f"a face can still be found in the output{where}")
     if r.matches:
         closest = min(m.distance for m in r.matches)
-        parts.append(f"{len(r.matches)} face(s) found in the output still identify the "
+        parts.append(f"{count(len(r.matches), 'face')} found in the output still "
+                     f"{'identifies' if len(r.matches) == 1 else 'identify'} the "
                      f"original's person (closest distance {closest:.2f}: under 0.6 and clearly "
                      "nearer than the same place blacked out)")
     if r.metadata:
@@ -142,11 +146,13 @@ def plain_verdict(r: AuditResult) -> str:
         parts.append(f"{plates} it was meant to cover can still be read: "
                      f"{_places(r.text_failing)}")
     if r.voice is not None and r.voice.matches:
+        spans = "span" if len(r.voice.compared) == 1 else "spans"
         parts.append(f"the voice in {len(r.voice.matches)} of {len(r.voice.compared)} speech "
-                     f"span(s) still matches the original's speaker (similarity up to "
+                     f"{spans} still matches the original's speaker (similarity up to "
                      f"{r.voice.max_similarity:.2f}): use --voice mute")
     if r.people:
-        parts.append(f"{len(r.people)} person(s) it was meant to cover can still be seen "
+        parts.append(f"{count(len(r.people), 'person', 'people')} it was meant to cover "
+                     "can still be seen "
                      "(--cover people)")
     if r.sound is not None and r.sound.leaks:
         parts.append(f"the original's speech is left as it was, sample for sample, at "
@@ -206,7 +212,7 @@ def _voice_summary(v: VoiceCheck) -> str:
     if not v.compared:
         return (f"No speech is left where the original's {v.speech_seconds:.0f} s of speech "
                 "are: the speaker check had nothing to compare.")
-    return (f"The speaker recognizer compared {len(v.compared)} speech span(s) with the "
+    return (f"The speaker recognizer compared {count(len(v.compared), 'speech span')} with the "
             f"original's: none matches the speaker (highest similarity "
             f"{v.max_similarity:.2f}).")
 
@@ -350,7 +356,7 @@ def html_report(results: list[AuditResult], settings: AuditSettings,
             f'<meta name="viewport" content="width=device-width">'
             f"<title>blindspot audit</title><style>{_STYLE}</style></head><body>")
     body = ["<h1>blindspot audit</h1>",
-            f"<p><b>{len(results)} file(s) audited: {len(results) - failed} PASS, {failed} "
+            f"<p><b>{count(len(results), 'file')} audited: {len(results) - failed} PASS, {failed} "
             f"FAIL</b>{_errors_summary(errors)}.</p>",
             f'<p class="note">{html.escape(describe_settings(settings))}. Pictures show the '
             "audited output only (boxes: magenta = face found, red = re-identified, dashed "

@@ -37,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import BlindspotError
+from ..wording import count
 from .session import NotFound, Session
 from .state import StateError
 
@@ -263,7 +264,8 @@ def serve(session: Session, port: int = 0, open_browser: bool = True,
                             server_header=False, date_header=False)
     server = uvicorn.Server(config)
     url = f"http://127.0.0.1:{port}/?token={token}"
-    announce(f"blindspot review: {len(session.entries)} files at {url}  (Ctrl+C to stop)")
+    announce(f"blindspot review: {count(len(session.entries), 'file')} at {url}  "
+             "(Ctrl+C to stop)")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:
