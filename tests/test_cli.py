@@ -14,6 +14,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 from skimage import data as skdata
 
+import blindspot
+from blindspot import __version__
+from blindspot.cli import COMMANDS
 from blindspot.residue import exiftool_available, exiftool_tags, identifying_tags
 
 # The astronaut's face in skimage's 512×512 picture (x0, y0, x1, y1), and a spot well inside it.
@@ -373,11 +376,25 @@ def test_demo_writes_a_clean_result_from_a_tagged_example(tmp_path: Path) -> Non
     assert pixels(output)[FACE_CENTRE].max() < 40
 
 
-@pytest.mark.parametrize("command", [[], ["detect"], ["clean"], ["demo"]],
-                         ids=["anonymize", "detect", "clean", "demo"])
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)],
+                         ids=["anonymize", *COMMANDS])
 def test_help(tmp_path: Path, command: list[str]) -> None:
     result = run_cli(*command, "--help", cwd=tmp_path)
 
     assert result.returncode == 0
     assert result.stdout.startswith(f"usage: {' '.join(['blindspot', *command])}")
     assert result.stderr == ""
+    *_, heading, example = result.stdout.rstrip().splitlines()  # it ends with one example
+    assert heading == "example:" and example.startswith(f"  {' '.join(['blindspot', *command])} ")
+    if not command:  # and blindspot's own lists every command, one line each
+        for name, (line, _) in COMMANDS.items():
+            assert f"  {name}" in result.stdout and line in result.stdout
+
+
+def test_version_names_the_bundled_models(tmp_path: Path) -> None:
+    result = run_cli("--version", cwd=tmp_path)
+
+    assert result.returncode == 0 and result.stdout.startswith(f"blindspot {__version__}\n")
+    models = Path(blindspot.__file__).parent / "models"
+    for model in models.glob("*.onnx"):
+        assert f"  {model.name}" in result.stdout
