@@ -1,7 +1,9 @@
 """The video path: a detection pass that keeps only boxes, tracking, then a render pass.
 
 Pass 1 decodes every frame (in a second thread, ahead of the detector) and detects on every
-`detect_every`-th frame and on the last one, keeping boxes only: every `full_every`-th frame with
+`detect_every`-th frame and on the last one, keeping boxes only (in a frame as it is displayed:
+where the video's pixels are not square, the frame is resized to square pixels first and the
+boxes mapped back to the stored pixels): every `full_every`-th frame with
 the thorough detector (the photo detector's passes: small and large faces), the others with the
 lighter video detector; text, when looked for, on the same frames. `track` links the boxes
 into tracks, fills the gaps both ways, extends each track before and after it was seen and
@@ -27,6 +29,7 @@ import numpy as np
 from .atomic import atomic_output
 from .audio.voices import Voicing
 from .detect.detector import KindsDetector
+from .detect.tiles import resize
 from .detections import Detections
 from .errors import BlindspotError
 from .options import Options
@@ -104,14 +107,14 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
             count += 1
             newest = frame
             if full is not None and frame.index % full_every == 0:
-                ahead.append((frame.index, frame, runs.submit(full.detect, frame.rgb)))
+                ahead.append((frame.index, frame, runs.submit(_detected, full, frame)))
             elif frame.index % every == 0:
                 ahead.append((frame.index, frame, LIGHT))
             else:
                 ahead.append((frame.index, None, None))
 
-    last_run: VideoFrame | None = None  # the frame of the last detection run
-    last_found: Detections | None = None  # and what it found
+    last_run: np.ndarray | None = None  # the frame of the last detection run, as displayed
+    last_found: Detections | None = None  # and what it found there
     with ThreadPoolExecutor(1, thread_name_prefix="blindspot-thorough") as runs:
         try:
             while True:
@@ -120,23 +123,25 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
                 if not ahead:
                     break
                 _, frame, run = ahead.popleft()
-                found = None
+                seen: tuple[np.ndarray, Detections] | None = None
                 if isinstance(run, Future):
-                    found = run.result()
+                    seen = run.result()
                 elif run == LIGHT and frame is not None:
                     if full is not None and last_run is not None:
-                        found = detector.detect(frame.rgb, near=last_found, before=last_run.rgb)
+                        seen = _detected(detector, frame, near=last_found, before=last_run)
                     else:
-                        found = detector.detect(frame.rgb)
-                if found is None and ended and not ahead and stop is None:
+                        seen = _detected(detector, frame)
+                if seen is None and ended and not ahead and stop is None:
                     # The last frame of the video is always looked at.
                     frame = newest
                     assert frame is not None
-                    found = full.detect(frame.rgb) if full is not None else \
-                        detector.detect(frame.rgb)
-                if found is not None:
-                    last_run, last_found = frame, found
-                yield found
+                    seen = _detected(full if full is not None else detector, frame)
+                if seen is None:
+                    yield None
+                    continue
+                assert frame is not None
+                last_run, last_found = seen
+                yield _stored(last_found, frame)
         finally:
             for _, _, run in ahead:
                 if isinstance(run, Future):
@@ -147,6 +152,38 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
     if count == 0:
         raise BlindspotError("the video has no frames" if start == 0 else
                              f"the video has no frame {start}")
+
+
+def _detected(detector: KindsDetector, frame: VideoFrame, near: Detections | None = None,
+              before: np.ndarray | None = None) -> tuple[np.ndarray, Detections]:
+    """`frame` as displayed (`_displayed`) and what `detector` finds in it (`near` and `before`:
+    the previous run's, as displayed too)."""
+    shown = _displayed(frame)
+    if near is None or before is None:
+        return shown, detector.detect(shown)
+    return shown, detector.detect(shown, near=near, before=before)
+
+
+def _stretch(frame: VideoFrame) -> tuple[float, float]:
+    """How much `frame` is stretched in width and height to be seen with square pixels: the
+    narrower side of a pixel is stretched, nothing is shrunk (no detail lost)."""
+    aspect = frame.aspect
+    return (float(aspect), 1.0) if aspect >= 1 else (1.0, float(1 / aspect))
+
+
+def _displayed(frame: VideoFrame) -> np.ndarray:
+    """`frame`'s picture as it is displayed: with square pixels (the same array where its
+    pixels are square)."""
+    return resize(frame.rgb, *_stretch(frame))
+
+
+def _stored(found: Detections, frame: VideoFrame) -> Detections:
+    """Boxes found in `frame` as displayed, in the frame's stored pixels."""
+    fx, fy = _stretch(frame)
+    if fx == fy == 1:
+        return found
+    height, width = frame.shape[:2]
+    return found.scaled(1 / fx, 1 / fy).clipped(width, height)
 
 
 def track_found(info: VideoInfo, found: list[Detections | None], options: Options

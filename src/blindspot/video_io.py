@@ -12,8 +12,10 @@ Writing re-encodes the pixels that `transcode`'s caller returns and copies the a
 nothing else of the source reaches the output: no container or stream metadata (dates, places,
 device make and model, software, handler names, titles, user data), no chapters, attachments,
 data streams (GPS tracks, gpmd, timecode) or subtitles, and no display matrix (the rotation is
-applied to the pixels). The muxers run with `fflags=+bitexact`, so they add no `encoder=Lavf…`
-tag and no creation time.
+applied to the pixels). A stream whose pixels are not square (its sample aspect ratio, as in
+anamorphic PAL and NTSC video) keeps that ratio (WebM: PyAV cannot tell its muxer, so the
+pictures are widened to square pixels instead): the output is displayed as the input is. The
+muxers run with `fflags=+bitexact`, so they add no `encoder=Lavf…` tag and no creation time.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class VideoInfo:
     fps: float  # average frame rate
     duration: float  # seconds (0.0 if unknown)
     rotation: int  # degrees clockwise the decoder turns frames to make them upright
+    aspect: fractions.Fraction  # a displayed pixel's width over its height, upright (1: square)
     codec: str
     pix_fmt: str
     bit_depth: int
@@ -115,15 +118,19 @@ class VideoFrame:
 
     `rgb` (H×W×3 uint8, upright) is converted from the decoded picture on first use only: the
     detection pass skips most frames, and their conversion would cost more than their decoding.
+    `aspect` is the width of one of its pixels over its height as displayed: 1 (square) unless
+    the stream says otherwise (`sample_aspect`).
     """
 
-    __slots__ = ("index", "pts", "time_base", "_picture", "_matrix", "_rgb")
+    __slots__ = ("index", "pts", "time_base", "aspect", "_picture", "_matrix", "_rgb")
 
     def __init__(self, index: int, pts: int | None, time_base: fractions.Fraction,
-                 picture: av.VideoFrame | np.ndarray, matrix: np.ndarray | None = None) -> None:
+                 picture: av.VideoFrame | np.ndarray, matrix: np.ndarray | None = None,
+                 aspect: fractions.Fraction = fractions.Fraction(1)) -> None:
         self.index = index  # 0-based decode order of video frames = presentation order
         self.pts = pts  # strictly increasing; synthesized where the file has none (AVI)
         self.time_base = time_base
+        self.aspect = aspect
         self._picture: av.VideoFrame | None = None
         self._matrix = matrix
         self._rgb: np.ndarray | None = None
@@ -234,6 +241,7 @@ class _Decoder:
         # and in PyAV 18 reading a frame's `side_data` ties the frame into a reference cycle
         # (freed only by the cyclic garbage collector: memory would grow with the video).
         self.matrix: np.ndarray | None = None
+        self.aspect = fractions.Fraction(1)  # of upright pixels, also from the first frame
 
     def feed(self, packet: av.Packet | None) -> Iterator[VideoFrame]:
         """The frames `packet` completes; None flushes the decoder."""
@@ -277,9 +285,10 @@ class _Decoder:
     def _frame(self, frame: av.VideoFrame) -> VideoFrame:
         if self.frames == 0:
             self.matrix = _display_matrix(frame)
+            self.aspect = sample_aspect(self.stream, self.matrix)
         pts = self._pts(frame.pts)
         out = VideoFrame(self.frames, pts, fractions.Fraction(self.stream.time_base or 0), frame,
-                         self.matrix)
+                         self.matrix, self.aspect)
         self.frames += 1
         return out
 
@@ -328,7 +337,7 @@ def _rgb(frame: av.VideoFrame) -> np.ndarray:
 _REFORMATTERS = threading.local()
 
 
-def _reformat(frame: av.VideoFrame, format: str, **options: str) -> av.VideoFrame:
+def _reformat(frame: av.VideoFrame, format: str, **options: str | int) -> av.VideoFrame:
     """`frame.reformat(format=format, **options)`, through one swscale context per thread and
     output format, kept from frame to frame, working in the calling thread. (`frame.reformat`
     sets up a new context for every frame, in PyAV 17 and later with a pool of slice threads:
@@ -384,6 +393,27 @@ def _clockwise(matrix: np.ndarray) -> int:
         return 0
     ccw = np.degrees(np.arctan2(matrix[1] / scale1, matrix[0] / scale0))
     return int(round(ccw)) % 360
+
+
+# Pixels at most this many times wider than high, or higher than wide (anamorphic formats use
+# 4:3 at most; a stream that says more is refused rather than stretched that much).
+MAX_ASPECT = 4
+
+
+def sample_aspect(stream: av.video.stream.VideoStream, matrix: np.ndarray | None
+                  ) -> fractions.Fraction:
+    """A displayed pixel's width over its height in `stream`'s frames turned upright by
+    `matrix`: the sample aspect ratio the container or, failing that, the codec says (as FFmpeg
+    guesses it); 1 (square) where neither says."""
+    sar = stream.sample_aspect_ratio
+    if not sar or sar <= 0:
+        return fractions.Fraction(1)
+    if not 1 / MAX_ASPECT <= sar <= MAX_ASPECT:
+        raise BlindspotError(f"unsupported pixel aspect ratio {sar} (pixels more than "
+                             f"{MAX_ASPECT} times wider than high or higher than wide)")
+    if matrix is not None and _clockwise(matrix) in (90, 270):
+        sar = 1 / sar
+    return fractions.Fraction(sar)
 
 
 def _upright(rgb: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
@@ -449,7 +479,8 @@ def probe_video(path: Path, max_pixels: int, max_duration: float) -> VideoInfo:
         return VideoInfo(
             width=width, height=height, frames=stream.frames or None,
             fps=float(stream.average_rate or stream.guessed_rate or 0), duration=duration,
-            rotation=rotation, codec=stream.codec_context.name, pix_fmt=pix_fmt,
+            rotation=rotation, aspect=sample_aspect(stream, matrix),
+            codec=stream.codec_context.name, pix_fmt=pix_fmt,
             bit_depth=max(c.bits for c in frame.format.components),
             audio_streams=len(container.streams.audio),
             dropped_streams=_dropped_streams(container, stream),
@@ -655,6 +686,7 @@ class _Writer:
         self.edit_audio = edit_audio
         self.audio_out = {s.index: self._audio_stream(s) for s in audio}
         self.frames = 0
+        self.widened = False  # pictures resized to square pixels (WebM, see `_video_stream`)
 
     def _audio_stream(self, source: av.audio.stream.AudioStream) -> AudioOut:
         if self.edit_audio is not None:
@@ -695,7 +727,8 @@ class _Writer:
         stream.bit_rate = _AUDIO_BITRATE
         return stream
 
-    def _video_stream(self, rgb: np.ndarray) -> av.video.stream.VideoStream:
+    def _video_stream(self, rgb: np.ndarray, aspect: fractions.Fraction
+                      ) -> av.video.stream.VideoStream:
         rate = self.source.average_rate or self.source.guessed_rate or fractions.Fraction(30)
         height, width = rgb.shape[:2]
         if self.muxer == "webm":
@@ -704,6 +737,12 @@ class _Writer:
             if self.threads:
                 options["threads"] = str(self.threads)
             stream = self.output.add_stream("libvpx-vp9", rate=rate, options=options)
+            if aspect != 1:
+                # Matroska takes a stream's aspect ratio from where PyAV cannot set it: the
+                # pictures are made square-pixelled instead (the narrower side stretched).
+                width, height = (round(width * aspect), height) if aspect > 1 else \
+                    (width, round(height / aspect))
+                self.widened, aspect = True, fractions.Fraction(1)
         else:
             options = {"preset": X264_PRESET, "crf": str(self.crf)}
             if self.threads:
@@ -716,18 +755,21 @@ class _Writer:
         context.time_base = stream.time_base
         context.colorspace, context.color_primaries, context.color_trc = 1, 1, 1  # BT.709
         context.color_range = 1  # limited ("TV") range
+        if aspect != 1:
+            context.sample_aspect_ratio = aspect  # H.264 says it in the stream, MP4 in `pasp`
         stream.metadata.clear()
         return stream
 
     def video(self, frame: VideoFrame, rgb: np.ndarray) -> None:
-        stream = self._stream_for(rgb)
+        stream = self._stream_for(rgb, frame.aspect)
         self._mux_video(stream.encode(self._picture(frame, rgb)))
         self.frames += 1
 
-    def _stream_for(self, rgb: np.ndarray) -> av.video.stream.VideoStream:
-        """The output's video stream, made for the first picture `rgb`."""
+    def _stream_for(self, rgb: np.ndarray, aspect: fractions.Fraction
+                    ) -> av.video.stream.VideoStream:
+        """The output's video stream, made for the first picture `rgb` (pixels `aspect`)."""
         if self.stream is None:
-            self.stream = self._video_stream(rgb)
+            self.stream = self._video_stream(rgb, aspect)
             for packet in self.early:
                 self._mux(packet)
             self.early = []
@@ -736,12 +778,14 @@ class _Writer:
     def _picture(self, frame: VideoFrame, rgb: np.ndarray) -> av.VideoFrame:
         """`rgb` as the encoder takes it: yuv420p (BT.709, limited range) at `frame`'s time."""
         height, width = self.stream.height, self.stream.width
-        if rgb.shape[:2] != (height, width):
+        if rgb.shape[:2] != (height, width) and not self.widened:
             rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)),
                          mode="edge")
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        size = {"width": width, "height": height, "interpolation": "BICUBIC"} \
+            if self.widened else {}
         picture = _reformat(picture, format="yuv420p", dst_colorspace="itu709",
-                            dst_color_range="MPEG")
+                            dst_color_range="MPEG", **size)
         picture.pts = frame.pts
         picture.time_base = self.stream.codec_context.time_base
         return picture
