@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .detect.faces import DetectorSettings
 from .detect.onnx import DEVICES
 from .detect.people import PeopleSettings
+from .detect.support import SupportSettings
 from .detect.text import TextSettings
 
 MODES = ("solid", "mosaic", "blur")
@@ -158,6 +159,10 @@ class Options:
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(threshold=self.threshold, device=self.device,
                                 threads=self.threads)
+
+    def support_settings(self) -> SupportSettings:
+        """Which weak face boxes are kept (those something supports: docs/phantoms.md)."""
+        return SupportSettings()
 
     def text_settings(self) -> TextSettings:
         return TextSettings(device=self.device, threads=self.threads)

@@ -26,6 +26,7 @@ from .audio.voices import Speech, Voicing, find_speech, voicing
 from .detect.detector import KindsDetector
 from .detect.faces import DetectorSettings, FaceDetector
 from .detect.people import PeopleDetector, PeopleSettings
+from .detect.support import FaceSupport
 from .detect.text import TextDetector, TextSettings
 from .detections import KINDS, Detections, count_kind
 from .errors import UNSUPPORTED, BlindspotError
@@ -136,13 +137,22 @@ def _people_detector(settings: PeopleSettings) -> PeopleDetector:
     return PeopleDetector(settings)
 
 
+def _support(options: Options, faces: FaceDetector | None) -> FaceSupport | None:
+    """The judge of weak face boxes (None without faces): the face model's second look, and
+    the people detector's light pass where people are not covered (else their boxes)."""
+    if faces is None:
+        return None
+    return FaceSupport(options.support_settings(), faces.model,
+                       _people_detector(options.video_people_settings()))
+
+
 def photo_detector(options: Options) -> KindsDetector:
     """The detector of photos (and of the video frames where the thorough one runs)."""
     faces = _detector(options.detector_settings()) if "face" in options.covered_kinds() \
         else None
     text = _text_detector(options.text_settings()) if options.finds_text() else None
     people = _people_detector(options.people_settings()) if options.finds_people() else None
-    return KindsDetector(faces, text, people)
+    return KindsDetector(faces, text, people, _support(options, faces))
 
 
 def video_detectors(options: Options) -> tuple[KindsDetector, KindsDetector | None]:
@@ -159,9 +169,9 @@ def video_detectors(options: Options) -> tuple[KindsDetector, KindsDetector | No
     if options.finds_people():
         people = _people_detector(options.video_people_settings())
         thorough_people = PeopleDetector(options.people_settings(), people.model)
-    thorough = KindsDetector(thorough_faces, thorough_text, thorough_people) \
-        if options.full_every else None
-    return KindsDetector(faces, text, people), thorough
+    thorough = KindsDetector(thorough_faces, thorough_text, thorough_people,
+                             _support(options, faces)) if options.full_every else None
+    return KindsDetector(faces, text, people, _support(options, faces)), thorough
 
 
 def detect_image(rgb: np.ndarray, options: Options | None = None) -> Detections:
