@@ -25,7 +25,8 @@ from skimage import data
 
 from blindspot.audit import tesseract
 from blindspot.audit.text import TextLeft, distance, overlap
-from blindspot.audit.views import Ring, Turn, word
+from blindspot.audit.views import Turn, word
+from blindspot.detect.badges import Ring
 
 needs_tesseract = pytest.mark.skipif(not tesseract.available(),
                                      reason="tesseract (eng or rus) is not installed")

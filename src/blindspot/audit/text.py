@@ -37,9 +37,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..detect.badges import badges, rim_views
 from . import tesseract
 from .recognizer import read_lines
-from .views import Box, Ring, Turn, View, Word, word
+from .views import Box, Turn, View, Word, word
 
 # Tesseract's views of the whole picture: as it is, 2× (small text: Tesseract reads letters
 # from about 20 px high best), turned both ways (tilted text) and upright (vertical text).
@@ -47,13 +48,6 @@ TESSERACT_VIEWS = (Turn(0, 1), Turn(0, 2), Turn(15, 1), Turn(-15, 1), Turn(30, 1
                    Turn(90, 1), Turn(-90, 1))
 TESSERACT_MAX_PIXELS = 6_000_000  # a view is scaled down to fit
 TURNED_MAX_PIXELS = 2_000_000  # a turned one to this
-# Round badges: at most this many circles, found on the picture at most this size.
-BADGES = 6
-BADGE_MAX_PIXELS = 600_000
-BADGE_MIN_RADIUS = 16  # px in the picture: rim letters of 5 px and more
-# The rim bands unrolled, as shares of the circle's radius: the rim inside the circle (a
-# badge's edge) and a ring outside it (the circle found is the badge's middle disc).
-RING_BANDS = ((0.68, 1.0), (1.1, 1.55))
 # Lines for blindspot's reader from Tesseract's word boxes: at most this many, the surest
 # first, none lower than this many px.
 PROPOSALS = 20
@@ -239,35 +233,6 @@ def _iou(a: Box, b: Box) -> float:
     inter = iw * ih
     union = aw * ah + bw * bh - inter
     return inter / union if union > 0 else 0.0
-
-
-# ---------------------------------------------------------------------------- badges
-
-
-def badges(rgb: np.ndarray, most: int = BADGES) -> list[tuple[float, float, float]]:
-    """Round badges: circles (x, y, radius in the picture's pixels) OpenCV's Hough transform
-    finds with a sure, whole edge (HOUGH_GRADIENT_ALT, a perfectness of 0.8)."""
-    h, w = rgb.shape[:2]
-    k = min(1.0, (BADGE_MAX_PIXELS / max(1, h * w)) ** 0.5)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if k < 1:
-        gray = cv2.resize(gray, (max(1, round(w * k)), max(1, round(h * k))),
-                          interpolation=cv2.INTER_AREA)
-    low = max(6, round(BADGE_MIN_RADIUS * k))
-    high = max(low + 1, round(min(gray.shape) / 2))
-    found = cv2.HoughCircles(gray, cv2.HOUGH_GRADIENT_ALT, dp=1.5, minDist=max(8.0, 20 * k),
-                             param1=300, param2=0.8, minRadius=low, maxRadius=high)
-    if found is None:
-        return []
-    return [(float(x) / k, float(y) / k, float(r) / k) for x, y, r in found[0][:most]]
-
-
-def rim_views(circle: tuple[float, float, float]) -> list[Ring]:
-    """The strips a badge's text is read in: each band of RING_BANDS, along the top and
-    along the bottom."""
-    x, y, r = circle
-    return [Ring(x, y, lo * r, hi * r, side) for lo, hi in RING_BANDS
-            for side in ("top", "bottom")]
 
 
 # ---------------------------------------------------------------------------- judging

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..detect.badges import Ring, outside
+
 Box = tuple[float, float, float, float]  # x, y, w, h
 
 
@@ -53,66 +55,13 @@ class Turn:
             return rgb
         interp = cv2.INTER_CUBIC if self.scale > 1 else cv2.INTER_AREA
         return cv2.warpAffine(rgb, m, size, flags=interp, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=_fill(rgb))
+                              borderValue=outside(rgb))
 
     def to_picture(self, shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
         """View pixels (N×2) as picture pixels."""
         inv = cv2.invertAffineTransform(self.matrix(shape)[0])
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         return pts @ inv[:, :2].T + inv[:, 2]
-
-
-# A ring's strip is STRIP_HEIGHT px high whatever the badge's size: its radius band is scaled
-# so, and the circle's length alike.
-STRIP_HEIGHT = 64
-
-
-@dataclass(frozen=True)
-class Ring:
-    """A round badge's band of radii `inner`..`outer` (px) around (`cx`, `cy`), unrolled into
-    a strip `STRIP_HEIGHT` px high. `side` "top": read clockwise with the letters' tops
-    outwards (text along the top of a badge); "bottom": anticlockwise, tops inwards (along the
-    bottom). The strip starts opposite the side it reads, so that side's text lies whole in
-    its middle."""
-
-    cx: float
-    cy: float
-    inner: float
-    outer: float
-    side: str = "top"
-
-    @property
-    def k(self) -> float:
-        """Strip pixels per picture pixel."""
-        return STRIP_HEIGHT / max(1e-6, self.outer - self.inner)
-
-    def size(self, shape: tuple[int, ...] | None = None) -> tuple[int, int]:
-        middle = (self.inner + self.outer) / 2
-        return max(1, round(2 * math.pi * middle * self.k)), STRIP_HEIGHT
-
-    def to_picture(self, shape: tuple[int, ...] | None, points: np.ndarray) -> np.ndarray:
-        pts = np.asarray(points, np.float64).reshape(-1, 2)
-        middle = (self.inner + self.outer) / 2
-        along = pts[:, 0] / (middle * self.k)
-        if self.side == "top":  # from the bottom (90°, y down) clockwise; y 0 = outer
-            theta, r = math.pi / 2 + along, self.outer - pts[:, 1] / self.k
-        else:  # from the top anticlockwise; y 0 = inner
-            theta, r = 3 * math.pi / 2 - along, self.inner + pts[:, 1] / self.k
-        return np.stack([self.cx + r * np.cos(theta), self.cy + r * np.sin(theta)], axis=1)
-
-    def render(self, rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
-        w, h = self.size()
-        x0, y0 = 0.0, 0.0
-        if box is not None:
-            x0, y0, bw, bh = box
-            w, h = max(1, round(bw)), max(1, round(bh))
-        u, v = np.meshgrid(np.arange(w, dtype=np.float64) + x0,
-                           np.arange(h, dtype=np.float64) + y0)
-        xy = self.to_picture(None, np.stack([u.ravel(), v.ravel()], axis=1))
-        map_x = xy[:, 0].reshape(h, w).astype(np.float32)
-        map_y = xy[:, 1].reshape(h, w).astype(np.float32)
-        return cv2.remap(rgb, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=_fill(rgb))
 
 
 View = Turn | Ring
@@ -157,9 +106,3 @@ def word(reader: str, view: View, shape: tuple[int, ...], view_box: Box, text: s
         points = cv2.boxPoints(rect).astype(np.float64)
     return Word(reader, view, (float(x), float(y), float(w), float(h)),
                 tuple((float(a), float(b)) for a, b in points), text, float(confidence), crop)
-
-
-def _fill(rgb: np.ndarray) -> tuple[float, ...]:
-    """What a view shows outside the picture: mid-grey, the same for an original and its
-    output (so that both are read alike)."""
-    return (128.0,) * (rgb.shape[2] if rgb.ndim == 3 else 1)
