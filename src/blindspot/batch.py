@@ -32,6 +32,7 @@ from pathlib import Path
 from .errors import BlindspotError
 from .options import Options
 from .pipeline import FileResult, anonymize_file, clean_file, is_video
+from .progress import listening
 from .sound_io import is_sound, probe_sound
 
 Job = tuple[Path, Path]  # (input, output)
@@ -359,14 +360,30 @@ def _die_with(parent: int) -> None:
 
 class Progress:
     """While a batch runs, on stderr when it is a terminal: files done, frames done and time
-    left (from the frame counts in the files' headers). Each finished file's line is printed
-    above the bar. Use as a context manager."""
+    left (from the frame counts in the files' headers); for a single video or sound file, its
+    frames covered or seconds of sound written as the work tells them (`progress.advance`).
+    Each finished file's line is printed above the bar. Quiet when stderr is not a terminal.
+    Use as a context manager."""
 
     def __init__(self, jobs: list[Job]) -> None:
         self.files, self.done, self.bar = len(jobs), 0, None
-        if len(jobs) < 2 or not sys.stderr.isatty():
+        self.listening = contextlib.ExitStack()
+        if not jobs or not sys.stderr.isatty():
             return
         from tqdm import tqdm
+        if len(jobs) == 1:  # one file: told by the work itself, frame by frame
+            src = jobs[0][0]
+            shape = "{l_bar}{bar}| {n:.0f}/{total:.0f} %s [{elapsed}<{remaining}]"
+            if is_video(src):
+                total, unit = estimate(src)[0], "frames"
+            elif is_sound(src):
+                total, unit = probe_sound(src, float("inf")).duration, "s of sound"
+            else:
+                return
+            self.bar = tqdm(total=total, file=sys.stderr, leave=False, dynamic_ncols=True,
+                            bar_format=shape % unit)
+            self.listening.enter_context(listening(self.bar.update))
+            return
         self.frames = {src: estimate(src)[0] for src, _ in jobs}
         self.bar = tqdm(total=sum(self.frames.values()), unit="frame", file=sys.stderr,
                         leave=False, dynamic_ncols=True)
@@ -376,13 +393,14 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.listening.close()
         if self.bar is not None:
             self.bar.close()
 
     def finished(self, outcome: Outcome) -> None:
         """Count one finished file (done or failed)."""
         self.done += 1
-        if self.bar is None:
+        if self.bar is None or self.files == 1:
             return
         guess = self.frames.get(outcome.source, 1)
         frames = outcome.result.frames if outcome.result is not None else guess

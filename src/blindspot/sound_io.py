@@ -27,6 +27,7 @@ import av
 import numpy as np
 
 from .errors import BlindspotError
+from .progress import advance
 from .video_io import AudioEditor, AudioOut, identifying_metadata, opened, reason, stream_seconds
 
 SOUND_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})
@@ -194,6 +195,7 @@ def transcode_sound(path: Path, out: BinaryIO, out_suffix: str,
             for frame in _decoded(source, stream):
                 for edited in sink.edited(frame):
                     _encode(output, sink, edited)
+                advance(frame.samples / (frame.sample_rate or context.sample_rate))
             for edited in sink.edited(None):
                 _encode(output, sink, edited)
             _encode(output, sink, None)

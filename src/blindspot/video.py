@@ -33,6 +33,7 @@ from .detect.tiles import resize
 from .detections import Detections
 from .errors import BlindspotError
 from .options import Options
+from .progress import advance
 from .redact import redact
 from .track import Tracker, TrackSettings, track
 from .video_io import VideoFrame, VideoInfo, probe_video, read_frames, transcode
@@ -353,6 +354,7 @@ def _render(path: Path, out: Path, options: Options,
 
     def cover(frame: VideoFrame) -> np.ndarray:
         dets, modes = cover_of(frame.index)
+        advance()
         return redact(frame.rgb, dets, options.mode, options.mask_scale, seed=frame.index,
                       modes=modes)
 
