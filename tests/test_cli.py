@@ -391,6 +391,19 @@ def test_help(tmp_path: Path, command: list[str]) -> None:
             assert f"  {name}" in result.stdout and line in result.stdout
 
 
+def test_a_mistyped_command_is_named(tmp_path: Path) -> None:
+    result = run_cli("reveiw", "photos/", cwd=tmp_path)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("blindspot: error: reveiw: no such file or command; did you mean "
+                             "blindspot review?\n")
+
+
+def test_help_as_a_command(tmp_path: Path) -> None:
+    assert run_cli("help", cwd=tmp_path).stdout == run_cli("--help", cwd=tmp_path).stdout
+    assert run_cli("help", "audit", cwd=tmp_path).stdout.startswith("usage: blindspot audit")
+
+
 def test_version_names_the_bundled_models(tmp_path: Path) -> None:
     result = run_cli("--version", cwd=tmp_path)
 

@@ -7,6 +7,7 @@ one line `blindspot --help` shows for it and one example that ends its own help.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -354,7 +355,14 @@ def _review_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parsers = build_parsers()
+    if argv[:1] == ["help"] and not os.path.exists("help"):  # blindspot help [COMMAND]
+        argv = [*argv[1:2], "--help"]
     command = argv[0] if argv and argv[0] in COMMANDS else "anonymize"
+    if command == "anonymize" and argv and not os.path.lexists(argv[0]):
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1, cutoff=0.75)
+        if close:  # a command mistyped, not a file
+            _error(f"{argv[0]}: no such file or command; did you mean blindspot {close[0]}?")
+            return 2
     args = parsers[command].parse_args(argv[1:] if command != "anonymize" else argv)
     # Pillow warns about damaged files ("Truncated File Read", "Corrupt EXIF data") on stderr;
     # damage that matters fails the decode and gets its one `blindspot: error:` line instead.
