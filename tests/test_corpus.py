@@ -776,7 +776,7 @@ def test_limits_are_options_with_clear_errors(tmp_path: Path,
 
 
 # --------------------------------------------------------------------------- found by fuzzing
-# One short test per crash that fuzz/fuzz.py found (see README, Fuzzing).
+# One short test per crash that fuzz/fuzz.py found (see docs/fuzzing.md).
 
 
 def gif_cut_in_second_frame() -> bytes:

@@ -6,7 +6,7 @@ would) at random moments spread over the whole run. After each kill every output
 decodes completely into what the uninterrupted run wrote (same size and frame count; the same
 bytes, except where the encoder's threads make them differ). What a kill may leave is a
 temporary file, hidden (`.NAME.XXXXXXXX.tmp`), never at an output's name; folder walks skip
-such files and `--resume` removes them (README, Safety), which the test checks as well.
+such files and `--resume` removes them (docs/safety.md), which the test checks as well.
 """
 
 from __future__ import annotations

@@ -84,8 +84,8 @@ VERDICTS = ("PASS", "FAIL")
 
 @dataclass(frozen=True)
 class AuditSettings:
-    """How hard the audit looks. The thresholds were measured on blindspot's outputs (README,
-    docs/audit.md)."""
+    """How hard the audit looks. The thresholds were measured on blindspot's outputs
+    (docs/audit.md)."""
 
     # Videos and animations: None samples frames (module docstring); N checks every N-th frame
     # with every detector.
