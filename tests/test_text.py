@@ -18,6 +18,16 @@ from blindspot.errors import BlindspotError
 ASTRONAUT_NAME = (282, 364, 328, 378)
 
 
+def patch_names(shape: tuple[int, ...]) -> np.ndarray:
+    """The mask of where the crew's names run on the astronaut's mission patch (letters 5-7 px
+    high): the rim band of radii 25-35 px around the patch's middle, 40 degrees either side of
+    its top ("COLLINS ASHBY") and of its bottom ("COLEMAN HAWLEY TOGNINI")."""
+    ys, xs = np.mgrid[:shape[0], :shape[1]]
+    r = np.hypot(xs - 171, ys - 386)
+    angle = np.degrees(np.arctan2(xs - 171, 386 - ys))  # 0: up, 180: down
+    return (r >= 25) & (r <= 35) & ((np.abs(angle) <= 40) | (np.abs(angle) >= 140))
+
+
 @pytest.fixture(scope="module")
 def detector() -> TextDetector:
     return TextDetector()
@@ -174,6 +184,19 @@ def test_text_along_an_arc_is_covered_along_the_arc(detector):
     bow[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
     assert covered[bow].mean() < 0.75
     assert not covered[300:330, 300:340].any()  # the disc's centre
+
+
+def test_names_along_a_small_patchs_rim_are_found_along_the_rim(detector, astronaut):
+    """The demo's mission patch: letters too small for the other passes; the rims pass
+    unrolls the round badge and finds them."""
+    from blindspot.redact import coverage_mask
+    names = patch_names(astronaut.shape)
+    h, w = astronaut.shape[:2]
+    covered = coverage_mask(detector.detect(astronaut), 1.0, w, h)
+    assert covered[names].mean() >= 0.95
+    assert not covered[:300].any()  # nothing above the patch and the name tag: no face, flag
+    without = TextDetector(TextSettings(rims=False), detector.model).detect(astronaut)
+    assert coverage_mask(without, 1.0, w, h)[names].mean() < 0.3
 
 
 def test_an_arc_is_kept_by_its_outline_only_when_the_model_is_sure():

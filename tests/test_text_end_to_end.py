@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_text import ASTRONAUT_NAME, plate_scene
+from test_text import ASTRONAUT_NAME, patch_names, plate_scene
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -39,6 +39,9 @@ def test_the_demos_name_tag_is_covered_with_cover_text(tmp_path):
     as_text = np.asarray(Image.open(tmp_path / "text" / "astronaut.anon.jpg").convert("RGB"))
     assert changed(source, as_faces, ASTRONAUT_NAME) < 0.05  # faces only: the name is there
     assert changed(source, as_text, ASTRONAUT_NAME) > 0.8
+    names = patch_names(source.shape)  # the crew's names on the mission patch
+    hidden = (np.abs(source.astype(int) - as_text).max(axis=2) > 40) | (as_text.max(axis=2) == 0)
+    assert hidden[names].mean() > 0.9
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..detections import PLATE, TEXT, Detections, drop_contained, nms
+from .badges import Ring, badges, rim_views
 from .onnx import load_model
 from .openvino_cpu import open_model
 from .tiles import resize, tile_grid
@@ -62,6 +63,10 @@ class TextSettings:
     # Both passes together never feed the network more pixels than this (the tiles pass is
     # scaled down, then skipped, to fit).
     max_pixels: int = 4_000_000
+    # Round badges (`badges.badges`: patches, seals; names along the rim in letters too small
+    # for the other passes) have their rims unrolled into straight strips, the model looks
+    # for text there, and what it finds is covered along the arc (`_rims`).
+    rims: bool = True
     # A plate: a text line of a plate's shape (`is_plate`). Chosen to cover every plate of
     # the tune half; geometry alone also calls some other lines plates (signs, receipt lines).
     plate_min_aspect: float = 1.2
@@ -85,7 +90,8 @@ class TextSettings:
     def video(cls, **changes: object) -> TextSettings:
         """For video frames: the whole frame once, at most about 720p (a 1080p frame is
         downscaled), no tiles: about a quarter of a second per frame on two cores."""
-        return cls(**{"tile_scale": 0.0, "max_pixels": VIDEO_MAX_PIXELS, **changes})
+        return cls(**{"tile_scale": 0.0, "rims": False, "max_pixels": VIDEO_MAX_PIXELS,
+                      **changes})
 
 
 VIDEO_MAX_PIXELS = 1_000_000
@@ -230,6 +236,8 @@ class TextDetector:
         parts = [boxes_from_probability(prob, s).scaled(w / small.shape[1], h / small.shape[0])]
         if tile_k > 0:
             parts.append(self._tiled(rgb, tile_k))
+        if s.rims:
+            parts.append(self._rims(rgb))
         dets = Detections.concat(parts)
         if not len(dets):
             return dets
@@ -262,3 +270,35 @@ class TextDetector:
             parts.append(boxes_from_probability(prob, s).scaled(
                 t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y))
         return Detections.concat(parts)
+
+    def _rims(self, rgb: np.ndarray) -> Detections:
+        """Text along the rims of round badges: each rim band unrolled (`Ring`), the model
+        run on the strip, and each region found there covered by boxes along its arc."""
+        h, w = rgb.shape[:2]
+        boxes, scores = [], []
+        for circle in badges(rgb):
+            for ring in rim_views(circle):
+                strip = self.model.probability(ring.render(rgb), self.settings.clahe,
+                                               self.settings.clahe_grid)
+                found = boxes_from_probability(strip, self.settings)
+                for box, score in zip(found.boxes, found.scores, strict=True):
+                    for x1, y1, x2, y2 in _arc_boxes(ring, box):
+                        boxes.append((max(0.0, x1), max(0.0, y1), min(float(w), x2),
+                                      min(float(h), y2)))
+                        scores.append(float(score))
+        return Detections(np.reshape(boxes, (-1, 4)), scores, kinds=np.full(len(boxes), TEXT))
+
+
+def _arc_boxes(ring: Ring, box: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """A box of a ring's strip (x1, y1, x2, y2) as axis-aligned boxes along its arc in the
+    picture: one per piece about as long as the box is tall."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    pieces = max(1, int(np.ceil((x2 - x1) / max(1.0, y2 - y1))))
+    out = []
+    for k in range(pieces):
+        a, b = x1 + (x2 - x1) * k / pieces, x1 + (x2 - x1) * (k + 1) / pieces
+        corners = [(a, y1), (b, y1), (a, y2), (b, y2), ((a + b) / 2, y1), ((a + b) / 2, y2)]
+        pts = ring.to_picture(None, np.array(corners))
+        (px1, py1), (px2, py2) = pts.min(axis=0), pts.max(axis=0)
+        out.append((float(px1), float(py1), float(px2), float(py2)))
+    return out
