@@ -491,7 +491,8 @@ def _audit(args: argparse.Namespace) -> int:
     from .audit.report import json_report, terminal_table, write_html
     if args.original and len(args.original) != len(args.outputs):
         raise ValueError(f"give one --original per OUTPUT, in the same order "
-                         f"({len(args.outputs)} outputs, {len(args.original)} originals)")
+                         f"({count(len(args.outputs), 'output')}, "
+                         f"{count(len(args.original), 'original')})")
     settings = AuditSettings(every=args.every, cover=args.cover)
     if args.html is not None and args.html.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"{args.html}: the HTML report's name must end in .html")

@@ -449,7 +449,8 @@ def _refuse_input_as_output(path: Path, out: Path) -> None:
 
 def _check_frame_count(detections: list[Detections] | None, frames: int) -> None:
     if detections is not None and len(detections) != frames:
-        raise BlindspotError(f"{len(detections)} frames of boxes given for {frames} frames")
+        raise BlindspotError(f"boxes given for {count(len(detections), 'frame')}, the file "
+                            f"has {count(frames, 'frame')}")
 
 
 def _check_array(rgb: np.ndarray) -> np.ndarray:

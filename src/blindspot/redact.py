@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .detections import FACE, PERSON, PLATE, TEXT, Detections
+from .wording import count
 
 SOLID_COLOUR = (0, 0, 0)
 MOSAIC_BLOCKS = 6  # at most this many blocks across a face
@@ -295,7 +296,8 @@ def redact(image: np.ndarray, detections: Detections, mode: str = "solid",
     tracks, boxes overlap a lot: one fill of their union is much cheaper), so where a solid
     face overlaps another, solid wins."""
     if modes is not None and len(modes) != len(detections):
-        raise ValueError(f"{len(modes)} modes given for {len(detections)} boxes")
+        raise ValueError(f"{count(len(modes), 'mode')} given for "
+                         f"{count(len(detections), 'box', 'boxes')}")
     names = [mode] * len(detections) if modes is None else list(modes)
     unknown = sorted(set(names) - {"solid", *REDACTORS})
     if unknown:

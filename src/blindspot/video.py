@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from . import wording
 from .atomic import atomic_output
 from .audio.voices import Voicing
 from .detect.detector import KindsDetector
@@ -365,5 +366,6 @@ def _render(path: Path, out: Path, options: Options,
         written = transcode(path, f, out.suffix, cover, crf=options.crf, threads=options.threads,
                             keep_audio=options.keep_audio, edit_audio=edit)
         if written != count():
-            raise BlindspotError(f"the render pass saw {written} frames, the detection pass "
+            raise BlindspotError(f"the render pass saw {wording.count(written, 'frame')}, the "
+                                 "detection pass "
                                  f"{count()}: the video changed while it was read")
