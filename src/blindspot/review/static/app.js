@@ -10,6 +10,8 @@
 const TOKEN = document.querySelector('meta[name="blindspot-token"]').content;
 const SVG = "http://www.w3.org/2000/svg";  // a namespace name, never fetched
 const MODES = ["solid", "mosaic", "blur"];
+// "1 file", "2 files": a count and its noun agreeing (as blindspot.wording.count).
+const counted = (n, noun, plural) => `${n} ${n === 1 ? noun : plural || noun + "s"}`;
 // What a box covers (blindspot.review.state.REVIEW_KINDS); a box saved without one is a face.
 const KIND_NAMES = { face: "Face", plate: "Plate", text: "Text", person: "Person" };
 const DRAW_KINDS = ["face", "text", "person"];  // what a drawn box can be (T goes round them)
@@ -55,7 +57,7 @@ const enc = (key) => key.split("/").map(encodeURIComponent).join("/");
 async function loadPage(number) {
   const data = await api("GET", `/api/files?page=${number}`);
   Object.assign(ui, { page: data.page, pages: data.pages, files: data.files, total: data.total });
-  $("pageInfo").textContent = `${data.page + 1} / ${data.pages} · ${data.total} files`;
+  $("pageInfo").textContent = `${data.page + 1} / ${data.pages} · ${counted(data.total, "file")}`;
   $("problems").textContent = data.problems.join("\n");
   renderFileList();
   return data;
@@ -486,7 +488,7 @@ function renderFaces() {
       const span = document.createElement("div");
       span.className = "muted";
       const t = (f) => fmtTime(ui.file.times[f] || 0);
-      span.textContent = `${t(face.start)} – ${t(face.end)} (frames ${face.start + 1}–${face.end + 1}, ${face.keys.length} keys)`;
+      span.textContent = `${t(face.start)} – ${t(face.end)} (frames ${face.start + 1}–${face.end + 1}, ${counted(face.keys.length, "key")})`;
       card.append(span);
     }
     const row = document.createElement("div");
