@@ -92,7 +92,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(**kwargs)
 
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        print(f"blindspot: error: {message}", file=sys.stderr)
+        print(f"blindspot: error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
 
 
