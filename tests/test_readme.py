@@ -3,14 +3,21 @@ named, the extras it names real, and its test command the one CI runs."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
+from PIL import Image
+from skimage import data as skdata
+from soundfiles import TAGS, write_sound
+from test_batch import make_clip
 
 from blindspot.cli import COMMANDS
 
@@ -88,3 +95,31 @@ def test_the_readme_test_command_is_the_one_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     command = ci.split("# The README's test command:\n", 1)[1].strip()
     assert command in README.read_text(encoding="utf-8").split("## Development", 1)[1]
+
+
+def section_commands(heading: str) -> list[str]:
+    """The command lines of the first `sh` block under `## heading`, comments dropped."""
+    section = README.read_text(encoding="utf-8").split(f"## {heading}\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
+    """Each line of the README's quick start, run as it stands on files of the names it uses."""
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "photo.jpg")
+    make_clip(tmp_path / "march.mp4")
+    (tmp_path / "archive").mkdir()
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "archive" / "a.jpg")
+    Image.fromarray(skdata.coffee()).save(tmp_path / "archive" / "b.png")
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(32000) / 16000)
+    write_sound(tmp_path / "interview.m4a", tone, 16000, TAGS)
+    commands = section_commands("Quick start")
+    assert len(commands) >= 4 and all(c.startswith("blindspot ") for c in commands)
+    for command in commands:
+        result = subprocess.run([sys.executable, "-m", "blindspot", *shlex.split(command)[1:]],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                                check=False, env={**os.environ, "TMPDIR": str(tmp_path)})
+        assert result.returncode == 0, (command, result.stderr)
+    for output in ("photo.anon.jpg", "march.anon.mp4", "archive-anon/a.jpg",
+                   "archive-anon/b.png", "interview.anon.m4a"):
+        assert (tmp_path / output).is_file(), output
