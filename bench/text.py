@@ -24,7 +24,11 @@ hidden; recall by label, by shape (curved or straight) and by letter height, per
 cost: the share of the picture `--cover text` hides on the street photos of
 `shared/data/people` (COCO; mostly no text at all) and on text-free face photos.
 
-    python bench/text.py [--part tune|held-out|all] [--only plates,words,area,timing] [-v]
+Then small names (`bench/small_text.py`: a round patch with names along its rim and a straight
+name tag, Latin or Cyrillic capitals 5-9 px high, drawn on each street photo): a word is
+covered when at least 80 % of its letters' pixels are hidden; by kind, script and letter height.
+
+    python bench/text.py [--part tune|held-out|all] [--only plates,words,area,small,timing] [-v]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import small_text
 
 from blindspot.detections import PLATE, Detections
 from blindspot.options import Options
@@ -234,9 +239,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=[*PARTS, "all"], default="all",
                         help="which photos to score (default: each part, then all)")
-    parser.add_argument("--only", default="plates,words,area,timing",
+    parser.add_argument("--only", default="plates,words,area,small,timing",
                         help="which tables: plates (the text set), words (text2), area "
-                             "(street and face photos), timing")
+                             "(street and face photos), small (synthetic small names), timing")
     parser.add_argument("-v", "--verbose", action="store_true", help="list missed boxes")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -247,6 +252,8 @@ def main() -> None:
         words_table(wanted, args.verbose)
     if "area" in only:
         area_table(wanted)
+    if "small" in only:
+        small_table(wanted, args.verbose)
     if "timing" in only:
         print("\n### Seconds (this machine, all cores)\n")
         for name, seconds in timings().items():
@@ -265,6 +272,30 @@ def words_table(wanted: tuple[str, ...], verbose: bool) -> None:
     print("|---|" + "---|" * len(wanted))
     for row in rows:
         print(f"| {row} | " + " | ".join(share(results[n].get(row, [])) for n in wanted) + " |")
+
+
+def small_table(wanted: tuple[str, ...], verbose: bool) -> None:
+    flags: dict[str, dict[str, list[bool]]] = {}
+    for name in wanted:
+        flags[name] = defaultdict(list)
+        for file, rgb, words in small_text.items(name, STREET_DIR, part):
+            out, _ = _cover(rgb, COVERS["text"])
+            mask = hidden(rgb, out)
+            for letters, facts in words:
+                covered = bool(mask[letters].mean() >= COVERED)
+                band = "5-7 px" if facts["cap"] < 7 else "7-9 px"
+                for row in ("all names", f"{facts['kind']}", facts["script"], f"letters {band}"):
+                    flags[name][row].append(covered)
+                if verbose and not covered:
+                    print(f"  missed: {file} {facts['kind']} {facts['script']} "
+                          f"{facts['cap']:.1f} px")
+    rows = ["all names", "patch", "tag", "latin", "cyrillic", "letters 5-7 px",
+            "letters 7-9 px"]
+    print("\n### Small names covered (`--cover text`, ≥ 80 % of the letters hidden)\n")
+    print("| names | " + " | ".join(wanted) + " |")
+    print("|---|" + "---|" * len(wanted))
+    for row in rows:
+        print(f"| {row} | " + " | ".join(share(flags[n].get(row, [])) for n in wanted) + " |")
 
 
 def area_table(wanted: tuple[str, ...]) -> None:

@@ -10,7 +10,8 @@ Two readers that share nothing read each picture (`read_picture`), in several vi
   where Tesseract saw something word-like in a whole view whatever it read there (other eyes
   choosing where to look, `_proposals`), and the rims of round badges: circles OpenCV's Hough
   transform finds (a mission patch, a club's crest), their rims unrolled into straight strips
-  (`views.Ring`) read along the top and along the bottom (names along a rim).
+  (`detect.badges.Ring`) read along the top and along the bottom, and each line the detector
+  finds on such a strip (names along a rim).
 
 Every word is kept with its reader, its view and its place; its text stays in memory: the
 findings give a word's place and length, never what it says (a report must not become the
@@ -107,7 +108,8 @@ def read_picture(rgb: np.ndarray, use_tesseract: bool | None = None) -> list[Wor
 def _crops(rgb: np.ndarray, words: list[Word]) -> list[tuple[View, Box]]:
     """Where both readers look closely: the boxes of blindspot's text detector, the places
     where Tesseract saw a word whatever it read there (`_proposals`), and the rims of round
-    badges (the middle three fifths of each strip: the text along its top, or its bottom)."""
+    badges (the middle three fifths of each strip: the text along its top, or its bottom; and
+    each line the detector finds on a strip)."""
     whole = Turn(0, 1)
     crops: list[tuple[View, Box]] = []
     for x1, y1, x2, y2 in _detector().detect(rgb).boxes.tolist():
@@ -119,6 +121,10 @@ def _crops(rgb: np.ndarray, words: list[Word]) -> list[tuple[View, Box]]:
         for ring in rim_views(circle):
             sw, sh = ring.size()
             crops.append((ring, (0.2 * sw, 0, 0.6 * sw, sh)))
+    # and each line the detector finds along a rim, as one line (names too small for the
+    # whole strip's reading)
+    for ring, (x1, y1, x2, y2), _ in _detector().rim_lines(rgb):
+        crops.append((ring, (float(x1), float(y1), float(x2 - x1), float(y2 - y1))))
     return crops
 
 

@@ -271,21 +271,28 @@ class TextDetector:
                 t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y))
         return Detections.concat(parts)
 
-    def _rims(self, rgb: np.ndarray) -> Detections:
-        """Text along the rims of round badges: each rim band unrolled (`Ring`), the model
-        run on the strip, and each region found there covered by boxes along its arc."""
-        h, w = rgb.shape[:2]
-        boxes, scores = [], []
+    def rim_lines(self, rgb: np.ndarray) -> list[tuple[Ring, np.ndarray, float]]:
+        """Text along the rims of round badges: each rim band of each badge unrolled into a
+        strip (`Ring`), equalised as the tiles are, and the model run on it. For each region
+        found: its ring, its box in the strip's pixels (x1, y1, x2, y2) and its score."""
+        s = self.settings
+        found = []
         for circle in badges(rgb):
             for ring in rim_views(circle):
-                strip = self.model.probability(ring.render(rgb), self.settings.clahe,
-                                               self.settings.clahe_grid)
-                found = boxes_from_probability(strip, self.settings)
-                for box, score in zip(found.boxes, found.scores, strict=True):
-                    for x1, y1, x2, y2 in _arc_boxes(ring, box):
-                        boxes.append((max(0.0, x1), max(0.0, y1), min(float(w), x2),
-                                      min(float(h), y2)))
-                        scores.append(float(score))
+                strip = self.model.probability(ring.render(rgb), s.clahe, s.clahe_grid)
+                regions = boxes_from_probability(strip, s)
+                found += [(ring, box, float(score))
+                          for box, score in zip(regions.boxes, regions.scores, strict=True)]
+        return found
+
+    def _rims(self, rgb: np.ndarray) -> Detections:
+        """`rim_lines` as picture boxes: each covered by boxes along its arc."""
+        h, w = rgb.shape[:2]
+        boxes, scores = [], []
+        for ring, box, score in self.rim_lines(rgb):
+            for x1, y1, x2, y2 in _arc_boxes(ring, box):
+                boxes.append((max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)))
+                scores.append(score)
         return Detections(np.reshape(boxes, (-1, 4)), scores, kinds=np.full(len(boxes), TEXT))
 
 
