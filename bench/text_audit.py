@@ -17,9 +17,10 @@ JPEG photos saved again as JPEG at the product's quality) and audited with its o
     or text nobody annotated).
 
 Also without the original (the correct outputs: how often the audit FAILs them with nothing to
-compare with), the demo's astronaut (its `--cover text` output must FAIL: the mission patch's
-names; with the patch covered it must PASS), and seconds per photo (the text check only: the
-original read, the output read again where the original has words).
+compare with), the demo's astronaut (its `--cover text` output must PASS: the mission patch's
+names are covered; with the patch pasted back from the original it must FAIL), and seconds
+per photo (the text check only: the original read, the output read again where the original
+has words).
 
 `--tune` prints, for the tune part, the shares of (a) and (b) over a grid of thresholds (from
 one reading at the loosest; the thresholds the audit uses are `AuditSettings`' defaults).
@@ -168,16 +169,18 @@ def outputs(entry: dict) -> tuple[np.ndarray, dict[str, np.ndarray], set[int]]:
 
 def astronaut() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The demo's photo (as the demo saves it) and its `--cover text` output, as is and with
-    the mission patch covered."""
+    the mission patch pasted back from the photo."""
     from skimage import data
     buffer = io.BytesIO()
     Image.fromarray(data.astronaut()).save(buffer, "JPEG", quality=95)
     rgb = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
     product, _ = anonymize_image(rgb, Options(cover=("faces", "text")))
-    covered = product.copy()
+    pasted = product.copy()
     x, y, r = PATCH
-    cv2.circle(covered, (x, y), r, (0, 0, 0), -1)
-    return rgb, {"product": saved(product, True), "correct": saved(covered, True)}
+    patch = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.circle(patch, (x, y), r, 1, -1)
+    pasted[patch > 0] = rgb[patch > 0]
+    return rgb, {"product": saved(product, True), "pasted": saved(pasted, True)}
 
 
 # ---------------------------------------------------------------------------- the product run
@@ -289,7 +292,7 @@ def demo(rules: Rules, alone: Rules) -> None:
             start = time.perf_counter()
             found = text_left(out, rgb, rules) if given else text_left(out, None, alone)
             took = time.perf_counter() - start
-            label = {"product": "as blindspot makes it", "correct": "patch covered"}[name]
+            label = {"product": "as blindspot makes it", "pasted": "patch pasted back"}[name]
             where = "; ".join(f"{[round(v) for v in w.box]} {w.chars} {w.reader}"
                               for w, _ in found)
             print(f"| {label} | {'given' if given else 'not given'} | "
