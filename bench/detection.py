@@ -29,7 +29,7 @@ averaged over images.
                               [--variant LABEL:KEY=VALUE,...] [--baselines] [--precision auto|f32]
 
 `--limit N` takes the first N pictures of each set (a quick look; the parts are then uneven).
-`--variant "stretch 1.4:tile_stretch=1.4"` adds a detector with those `DetectorSettings` changed.
+`--variant "tiles 2x:tile_scale=2.0"` adds a detector with those `DetectorSettings` changed.
 `--precision f32` runs the detectors in float32 (ONNX Runtime's numbers) instead of the default
 (bfloat16 where the CPU computes it); the whole-file timing always uses the default.
 """

@@ -147,25 +147,10 @@ def test_a_face_cut_by_tile_edges_gives_one_box(detector, astronaut):
     crop = astronaut[max(0, y1 - 60):y2 + 120, max(0, x1 - 80):x2 + 80]
     k = 700 / max(crop.shape[:2])
     frame = cv2.resize(crop, (round(crop.shape[1] * k), round(crop.shape[0] * k)))
-    tiles = tile_grid(frame.shape[1], frame.shape[0], int(1024 / (2 * 1.4)), 48)
+    tiles = tile_grid(frame.shape[1], frame.shape[0], int(1024 / 2.4), 48)
     assert len(tiles) > 1  # the premise: tile edges run through the face
     dets = detector.detect(frame)
     assert len(dets) == 1, dets.boxes
-
-
-@pytest.mark.parametrize("height", [14, 22, 30])
-def test_finds_a_face_squeezed_out_of_its_aspect_ratio(detector, astronaut, height):
-    """A crowd photo resized to a square squeezes faces in width (here to 0.45 of it): the
-    tiles see the picture stretched back, and the box still lands on the face."""
-    import cv2
-    face = astronaut[20:200, 160:300]
-    width = round(height * 140 / 180 * 0.45)
-    scene = np.full((416, 416, 3), 120, np.uint8)
-    scene[200:200 + height, 200:200 + width] = cv2.resize(face, (width, height),
-                                                          interpolation=cv2.INTER_AREA)
-    found = detector.detect(scene)
-    assert len(found)
-    assert iou_matrix(found.boxes, [[200, 200, 200 + width, 200 + height]]).max() >= 0.3
 
 
 def test_drop_contained_keeps_separate_faces_and_drops_parts():

@@ -46,13 +46,19 @@ class DetectorSettings:
     # Passes, as scale factors of the image: the whole image downscaled by `coarse_scale` (large
     # faces; 0 = none), the whole image as is, and overlapping tiles upscaled by `tile_scale`
     # (small faces; 0 = none). Both 0: a single pass over the image as is, nothing else.
+    # Every pass sees the picture with square pixels, as it is displayed (a video whose pixels
+    # are not square is resized to square ones before: `video.py`). The tiles were stretched
+    # 1.4× in width until 2026-12, which found faces in copies squeezed to 416×416 and lost
+    # faces at their true aspect; 2.4× unstretched tiles cost the same and find more on
+    # real-aspect pictures (docs/detection.md).
     coarse_scale: float = 0.5
-    tile_scale: float = 2.0
-    # The tiles see the picture stretched this much more in width than in height: faces squeezed
-    # out of their aspect ratio (pictures resized to a square, anamorphic video) are what a
-    # detector trained on upright photos misses, and a stretched pass finds them; faces as they
-    # are still come out of it (the other passes see the picture unstretched).
-    tile_stretch: float = 1.4
+    tile_scale: float = 2.4
+    # A picture whose mean grey level is below `dark_level` (of 255; 0: none) gets a second
+    # tiles pass, over the picture with its local contrast equalised (CLAHE on the lightness,
+    # clip limit `dark_clahe`): faces in the shadows of a night scene. Its boxes join the tiles
+    # pass's. (Equalised tiles instead of the plain ones lost as many faces as they found.)
+    dark_level: float = 80.0
+    dark_clahe: float = 2.0
     # The score a box found by one pass only needs, per pass.
     coarse_alone: float = 0.1
     whole_alone: float = 0.2
@@ -175,11 +181,14 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         if s.tile_scale <= 0 and s.coarse_scale <= 0:
             return self.model.run(rgb, s.threshold)
-        k = self.budget_factor(w, h)
+        dark = s.tile_scale > 0 and cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).mean() < s.dark_level
+        k = self.budget_factor(w, h, dark)
         # Every picture the passes look at (the whole image, each tile, the downscaled image),
         # run at once where the model can.
         jobs: list[Callable[[], Detections]] = [lambda: self._whole(rgb, k)]
         tiles = self._tiles(rgb, s.tile_scale * k) if s.tile_scale > 0 else []
+        if dark:
+            tiles += self._tiles(equalised(rgb, s.dark_clahe), s.tile_scale * k)
         coarse = [lambda: self._whole(rgb, s.coarse_scale * k)] if s.coarse_scale > 0 else []
         found = self.model.run_all(jobs + tiles + coarse)
         passes = [(found[0], s.whole_alone)]
@@ -198,10 +207,11 @@ class FaceDetector:
                 scores.append(dets.scores[group[0]])
         return Detections(np.reshape(boxes, (-1, 4)), scores).clipped(w, h)
 
-    def budget_factor(self, width: int, height: int) -> float:
-        """How much every pass is scaled down so that they fit `max_pixels` (1: not at all)."""
+    def budget_factor(self, width: int, height: int, dark: bool = False) -> float:
+        """How much every pass is scaled down so that they fit `max_pixels` (1: not at all);
+        `dark`: with the second tiles pass of a dark picture (`dark_level`)."""
         s = self.settings
-        passes = 1 + s.tile_scale ** 2 * s.tile_stretch + s.coarse_scale ** 2
+        passes = 1 + s.tile_scale ** 2 * (2 if dark else 1) + s.coarse_scale ** 2
         return min(1.0, (s.max_pixels / (width * height * passes)) ** 0.5)
 
     def _whole(self, rgb: np.ndarray, factor: float) -> Detections:
@@ -232,25 +242,32 @@ class FaceDetector:
         return nms(Detections.concat(parts), s.nms_iou, "best")
 
     def _tiles(self, rgb: np.ndarray, factor: float) -> list[Callable[[], Detections]]:
-        """The tiles pass, a call per tile: overlapping tiles, each upscaled by `factor`
-        (× `tile_stretch` in width). A box that reaches a tile's edge inside the picture is a
-        face cut by the tile (a half or a quarter of a face, the phantom boxes this pass used
-        to add) and is dropped: a face no larger than the overlap lies whole in a neighbouring
-        tile, and a larger one is found whole by the passes over the whole picture."""
+        """The tiles pass, a call per tile: overlapping tiles, each upscaled by `factor`. A box
+        that reaches a tile's edge inside the picture is a face cut by the tile (a half or a
+        quarter of a face, the phantom boxes this pass used to add) and is dropped: a face no
+        larger than the overlap lies whole in a neighbouring tile, and a larger one is found
+        whole by the passes over the whole picture."""
         s = self.settings
         h, w = rgb.shape[:2]
-        fx, fy = factor * s.tile_stretch, factor
-        src_w, src_h = max(32, int(s.tile_size / fx)), max(32, int(s.tile_size / fy))
+        side = max(32, int(s.tile_size / factor))
 
         def tile(t: Tile) -> Detections:
-            crop = resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], fx, fy)
+            crop = resize(rgb[t.y:t.y + t.h, t.x:t.x + t.w], factor)
             dets = self.model.run(crop, s.threshold)
             dets = dets.select(~_cut(dets.boxes, t, w, h, crop.shape[1] / t.w,
                                      crop.shape[0] / t.h))
             return dets.scaled(t.w / crop.shape[1], t.h / crop.shape[0], t.x, t.y)
 
         return [functools.partial(tile, t)
-                for t in tile_grid(w, h, min(src_w, src_h), s.tile_overlap)]
+                for t in tile_grid(w, h, side, s.tile_overlap)]
+
+
+def equalised(rgb: np.ndarray, clip: float, grid: int = 8) -> np.ndarray:
+    """`rgb` with its local contrast equalised: CLAHE (clip limit `clip`, `grid`×`grid` cells)
+    on the lightness, colours kept."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clip, (grid, grid)).apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def _around(boxes: np.ndarray, below: int, margin: float, width: int,
