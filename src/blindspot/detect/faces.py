@@ -53,12 +53,6 @@ class DetectorSettings:
     # real-aspect pictures (docs/detection.md).
     coarse_scale: float = 0.5
     tile_scale: float = 2.4
-    # A picture whose mean grey level is below `dark_level` (of 255; 0: none) gets a second
-    # tiles pass, over the picture with its local contrast equalised (CLAHE on the lightness,
-    # clip limit `dark_clahe`): faces in the shadows of a night scene. Its boxes join the tiles
-    # pass's. (Equalised tiles instead of the plain ones lost as many faces as they found.)
-    dark_level: float = 80.0
-    dark_clahe: float = 2.0
     # The score a box found by one pass only needs, per pass.
     coarse_alone: float = 0.1
     whole_alone: float = 0.2
@@ -181,14 +175,11 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         if s.tile_scale <= 0 and s.coarse_scale <= 0:
             return self.model.run(rgb, s.threshold)
-        dark = s.tile_scale > 0 and cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).mean() < s.dark_level
-        k = self.budget_factor(w, h, dark)
+        k = self.budget_factor(w, h)
         # Every picture the passes look at (the whole image, each tile, the downscaled image),
         # run at once where the model can.
         jobs: list[Callable[[], Detections]] = [lambda: self._whole(rgb, k)]
         tiles = self._tiles(rgb, s.tile_scale * k) if s.tile_scale > 0 else []
-        if dark:
-            tiles += self._tiles(equalised(rgb, s.dark_clahe), s.tile_scale * k)
         coarse = [lambda: self._whole(rgb, s.coarse_scale * k)] if s.coarse_scale > 0 else []
         found = self.model.run_all(jobs + tiles + coarse)
         passes = [(found[0], s.whole_alone)]
@@ -207,11 +198,10 @@ class FaceDetector:
                 scores.append(dets.scores[group[0]])
         return Detections(np.reshape(boxes, (-1, 4)), scores).clipped(w, h)
 
-    def budget_factor(self, width: int, height: int, dark: bool = False) -> float:
-        """How much every pass is scaled down so that they fit `max_pixels` (1: not at all);
-        `dark`: with the second tiles pass of a dark picture (`dark_level`)."""
+    def budget_factor(self, width: int, height: int) -> float:
+        """How much every pass is scaled down so that they fit `max_pixels` (1: not at all)."""
         s = self.settings
-        passes = 1 + s.tile_scale ** 2 * (2 if dark else 1) + s.coarse_scale ** 2
+        passes = 1 + s.tile_scale ** 2 + s.coarse_scale ** 2
         return min(1.0, (s.max_pixels / (width * height * passes)) ** 0.5)
 
     def _whole(self, rgb: np.ndarray, factor: float) -> Detections:
@@ -260,14 +250,6 @@ class FaceDetector:
 
         return [functools.partial(tile, t)
                 for t in tile_grid(w, h, side, s.tile_overlap)]
-
-
-def equalised(rgb: np.ndarray, clip: float, grid: int = 8) -> np.ndarray:
-    """`rgb` with its local contrast equalised: CLAHE (clip limit `clip`, `grid`×`grid` cells)
-    on the lightness, colours kept."""
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    lab[:, :, 0] = cv2.createCLAHE(clip, (grid, grid)).apply(lab[:, :, 0])
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def _around(boxes: np.ndarray, below: int, margin: float, width: int,
