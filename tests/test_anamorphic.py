@@ -49,13 +49,16 @@ def _scene(astronaut: np.ndarray) -> np.ndarray:
     return scene
 
 
-def _write(path: Path, picture: np.ndarray, sar: Fraction | None) -> Path:
+def _write(path: Path, picture: np.ndarray, sar: Fraction | None,
+           rotation: int | None = None) -> Path:
     height, width = picture.shape[:2]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if sar is not None:
             stream.codec_context.sample_aspect_ratio = sar
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
         for index in range(FRAMES):
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts = index
@@ -74,12 +77,13 @@ def clips(tmp_path_factory, astronaut) -> dict[str, Path]:
             for name, picture, sar in (("square", scene, None), ("pal", squeezed, SAR))}
 
 
-def _displayed(path: Path) -> tuple[list[np.ndarray], Fraction]:
-    """The frames of `path` resized to how they are displayed, and the stream's SAR."""
+def _displayed(path: Path, shown: tuple[int, int] = SHOWN
+               ) -> tuple[list[np.ndarray], Fraction]:
+    """The frames of `path` resized to how they are displayed (`shown`), and the stream's SAR."""
     with av.open(str(path)) as container:
         sar = container.streams.video[0].sample_aspect_ratio or Fraction(1)
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    return [cv2.resize(f, SHOWN, interpolation=cv2.INTER_AREA) for f in frames], Fraction(sar)
+    return [cv2.resize(f, shown, interpolation=cv2.INTER_AREA) for f in frames], Fraction(sar)
 
 
 def _covered(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -147,3 +151,20 @@ def test_webm_output_is_widened_to_square_pixels(tmp_path, clips):
     assert len(frames) == FRAMES
     for box in FACES:
         assert _covered(frames[0], box) > 0.9
+
+
+def test_a_turned_anamorphic_clip_is_seen_upright_and_unsqueezed(tmp_path, astronaut):
+    """A phone-style display rotation on top of 64:45 pixels: the stored width is the upright
+    height, so the ratio turns with the picture (45:64 upright), faces covered as displayed."""
+    upright = np.ascontiguousarray(np.rot90(_scene(astronaut)))  # 576×1024 as displayed
+    squeezed = cv2.resize(upright, (SHOWN[1], STORED[0]), interpolation=cv2.INTER_AREA)
+    src = _write(tmp_path / "turned.mp4", np.ascontiguousarray(np.rot90(squeezed, -1)), SAR,
+                 rotation=90)
+    assert probe_video(src, 10**8, 3600).aspect == 1 / SAR
+    out = tmp_path / "turned.anon.mp4"
+    blindspot.anonymize_file(src, out)
+    frames, sar = _displayed(out, (SHOWN[1], SHOWN[0]))
+    assert sar == 1 / SAR
+    width = SHOWN[0]
+    for x1, y1, x2, y2 in FACES:  # np.rot90: (x, y) -> (y, width - x)
+        assert _covered(frames[0], (y1, width - x2, y2, width - x1)) > 0.9
