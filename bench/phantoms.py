@@ -19,7 +19,12 @@ per picture, the filter per picture (second looks included) and the people detec
 picture (the filter runs it where people are not covered anyway, and only when a weak box is
 left to judge).
 
+Last, the cost: the product's photo detector on a 12 MP photo and the video's light and
+thorough detectors on a 1280×720 frame, with the filter and without (best of 3); with
+`--video`, the detection pass of each dev clip with the filter and without.
+
     python bench/phantoms.py [--limit N] [--sets people,wider_unsqueezed,...] [--part tune]
+                             [--no-speed] [--video [FOLDER]]
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,10 +52,14 @@ from detection import (  # noqa: E402  (bench/detection.py: the face sets' reade
     read_rgb,
 )
 
+from blindspot.detect.detector import KindsDetector  # noqa: E402
 from blindspot.detect.faces import FaceDetector  # noqa: E402
-from blindspot.detect.people import PeopleDetector, PeopleSettings  # noqa: E402
-from blindspot.detect.support import FaceSupport, SupportSettings  # noqa: E402
+from blindspot.detect.people import PeopleDetector, PeopleSettings, YoloxModel  # noqa: E402
+from blindspot.detect.support import SUPPORT_PEOPLE, FaceSupport, SupportSettings  # noqa: E402
 from blindspot.detections import Detections, iou_matrix  # noqa: E402
+from blindspot.options import Options  # noqa: E402
+from blindspot.pipeline import photo_detector, video_detectors  # noqa: E402
+from blindspot.video import detect_video  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 STREET = "people"
@@ -58,8 +68,11 @@ SQUEEZED = ("wider_val_subset",)
 HEAD_SHARE = 0.3  # a face's centre lies in the top 30 % of its person's box
 
 DEFAULT = SupportSettings()
-# label, settings, the people detector's boxes: "photo" (`PeopleSettings()`, what
-# `--cover people` runs), "light" (`PeopleSettings.video()`, what the filter runs alone), none
+# The people detectors the filter may take its persons from: the photo's (`--cover people`),
+# the video's light pass, and the whole picture only (one pass: what the filter runs).
+PEOPLE = {"photo": PeopleSettings(), "light": PeopleSettings.video(),
+          "whole": SUPPORT_PEOPLE}
+# label, settings, the people detector (a key of PEOPLE, or None: none)
 VARIANTS: list[tuple[str, SupportSettings, str | None]] = [
     ("no filter", SupportSettings.off(), None),
     (f"score >= {DEFAULT.sure} only", replace(DEFAULT, crowd_faces=0, recheck_side=0), None),
@@ -67,7 +80,8 @@ VARIANTS: list[tuple[str, SupportSettings, str | None]] = [
     ("+ crowd", replace(DEFAULT, recheck_side=0), "photo"),
     ("+ second look", DEFAULT, "photo"),
     ("crowd + second look, no people", DEFAULT, None),
-    ("+ second look, light people (default)", DEFAULT, "light"),
+    ("the same, people's light pass", DEFAULT, "light"),
+    ("the same, people on the whole picture (default)", DEFAULT, "whole"),
 ]
 
 
@@ -76,8 +90,7 @@ class Picture:
     name: str
     rgb: np.ndarray
     faces: Detections  # what the face detector found
-    people: Detections  # what the people detector found
-    light: Detections  # and its light settings (`PeopleSettings.video`)
+    people: dict[str, Detections]  # what each of PEOPLE found
     truth: np.ndarray  # face sets: N×4 labelled faces; street: N×5 persons (…, iscrowd)
 
 
@@ -118,24 +131,26 @@ def street_photos(limit: int | None) -> list[tuple[str, np.ndarray, np.ndarray]]
             for image in coco["images"][:limit]]
 
 
-def detect_all(name: str, limit: int | None, faces: FaceDetector, people: PeopleDetector,
-               light: PeopleDetector, only: str | None) -> tuple[list[Picture], list[float]]:
+def detect_all(name: str, limit: int | None, faces: FaceDetector,
+               people: dict[str, PeopleDetector], only: str | None
+               ) -> tuple[list[Picture], list[float]]:
     """The pictures of set `name` with their detections, and the mean seconds per picture of
-    the face, the people and the light people detector."""
+    the face detector and of each people detector."""
     if name == STREET:
         items = street_photos(limit)
     else:
         items = [(s.name, s.rgb, s.faces) for s in load_samples(DATA / "detection" / name, limit)]
-    pictures, seconds = [], np.zeros(3)
+    pictures, seconds = [], np.zeros(1 + len(people))
     for file, rgb, truth in items:
         if only and part(file) != only:
             continue
         found = []
-        for i, detector in enumerate((faces, people, light)):
+        for i, detector in enumerate((faces, *people.values())):
             start = time.perf_counter()
             found.append(detector.detect(rgb))
             seconds[i] += time.perf_counter() - start
-        pictures.append(Picture(file, rgb, *found, truth))
+        pictures.append(Picture(file, rgb, found[0], dict(zip(people, found[1:], strict=True)),
+                                truth))
     return pictures, (seconds / max(len(pictures), 1)).tolist()
 
 
@@ -146,8 +161,7 @@ def score(pictures: list[Picture], support: FaceSupport, people: str | None,
     for pic in pictures:
         t = tallies[part(pic.name)]
         start = time.perf_counter()
-        persons = {"photo": pic.people, "light": pic.light}.get(people or "")
-        kept = support.filter(pic.rgb, pic.faces, persons)
+        kept = support.filter(pic.rgb, pic.faces, pic.people[people] if people else None)
         t.seconds += time.perf_counter() - start
         t.pictures += 1
         t.boxes += len(kept)
@@ -197,19 +211,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", default=",".join((STREET, *REAL, *SQUEEZED)),
                         help="comma list of: people and the folders of shared/data/detection")
     parser.add_argument("--part", choices=PARTS, help="one part only (default: both)")
+    parser.add_argument("--no-speed", action="store_true", help="skip the timing of the "
+                        "product's detectors with the filter and without")
+    parser.add_argument("--video", type=Path, nargs="?", const=DATA / "video",
+                        help="also time the video detection pass (detection and tracking, "
+                             "default options) on each clip of this folder (default: the dev "
+                             "clips), with the filter and without")
     args = parser.parse_args(argv)
 
     faces = FaceDetector()
-    people = PeopleDetector()
-    light = PeopleDetector(PeopleSettings.video(), people.model)
+    model = YoloxModel()
+    people = {name: PeopleDetector(settings, model) for name, settings in PEOPLE.items()}
     street_rows: list[tuple[str, str, Tally]] = []
     face_rows: list[tuple[str, str, Tally]] = []
     timing = []
     for name in args.sets.split(","):
-        pictures, (face_s, people_s, light_s) = detect_all(name, args.limit, faces, people,
-                                                           light, args.part)
-        timing.append(f"{name}: face detector {face_s:.3f} s, people detector {people_s:.3f} "
-                      f"s (light {light_s:.3f} s)")
+        pictures, seconds = detect_all(name, args.limit, faces, people, args.part)
+        timing.append(f"{name}: face detector {seconds[0]:.3f} s, people detector " + ", ".join(
+            f"{key} {t:.3f} s" for key, t in zip(PEOPLE, seconds[1:], strict=True)))
         street = name == STREET
         results = [(label, score(pictures, FaceSupport(settings, faces.model, None), persons,
                                  street)) for label, settings, persons in VARIANTS]
@@ -228,6 +247,68 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nFace sets: recall by size band (found = IoU >= {MATCH_IOU}), area covered\n")
         print(faces_table(face_rows))
     print("\nSeconds per picture: " + "; ".join(timing))
+    if not args.no_speed:
+        print("\n" + speed())
+    if args.video:
+        print("\n" + video_table(args.video))
+
+
+def video_table(folder: Path) -> str:
+    """Per clip: seconds of `detect_video` (decode, detection, tracking) with the filter and
+    without, and the face boxes covered per frame each way (the ones the filter spared)."""
+    options = Options()
+    light, thorough = video_detectors(options)
+    plain = (KindsDetector(light.faces, light.text, light.people),
+             None if thorough is None else
+             KindsDetector(thorough.faces, thorough.text, thorough.people))
+    lines = ["| clip | frames | without the filter s | with it s | cost | face boxes / frame "
+             "without | with |", "|---|---:|---:|---:|---:|---:|---:|"]
+    clips = [line.split("\t")[0] for line in
+             (folder / "videos.tsv").read_text().splitlines()[1:] if line.strip()]
+    total = np.zeros(2)
+    for clip in clips:
+        seconds, boxes = [], []
+        for detectors in (plain, (light, thorough)):
+            start = time.perf_counter()
+            _, frames = detect_video(folder / clip, options, *detectors)
+            seconds.append(time.perf_counter() - start)
+            boxes.append(np.mean([len(f.of_kind("face")) for f in frames]))
+        total += seconds
+        lines.append(f"| {clip[:40]} | {len(frames)} | {seconds[0]:.2f} | {seconds[1]:.2f} | "
+                     f"{seconds[1] / seconds[0] - 1:+.0%} | {boxes[0]:.2f} | {boxes[1]:.2f} |")
+    lines.append(f"| all | | {total[0]:.2f} | {total[1]:.2f} | {total[1] / total[0] - 1:+.0%} "
+                 "| | |")
+    return "\n".join(lines)
+
+
+def speed(runs: int = 3) -> str:
+    """Seconds (best of `runs`) of the product's detectors on a 12 MP photo and, for video, of
+    the light and the thorough one on a 1280×720 frame, with the filter and without: a
+    faces_real photo (a crowd) resized."""
+    source = load_samples(DATA / "detection" / "faces_real", 1)[0].rgb
+    lines = ["| picture | detector | without the filter s | with it s | cost |",
+             "|---|---|---:|---:|---:|"]
+    light, thorough = video_detectors(Options())
+    for label, size, detector in (("12 MP photo", (4000, 3000), photo_detector(Options())),
+                                  ("1280×720 frame", (1280, 720), light),
+                                  ("1280×720 frame", (1280, 720), thorough)):
+        assert detector is not None
+        rgb = cv2.resize(source, size, interpolation=cv2.INTER_CUBIC)
+        seconds = []
+        for support in (None, detector.support):
+            plain = KindsDetector(detector.faces, detector.text, detector.people, support)
+            plain.detect(rgb)  # warm-up
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                plain.detect(rgb)
+                times.append(time.perf_counter() - start)
+            seconds.append(min(times))
+        name = "light (video)" if detector is light else \
+            "thorough (video)" if detector is thorough else "photo"
+        lines.append(f"| {label} | {name} | {seconds[0]:.3f} | {seconds[1]:.3f} | "
+                     f"{seconds[1] / seconds[0] - 1:+.0%} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from blindspot.options import Options
 from blindspot.pipeline import detect_file, detect_image, photo_detector, video_detectors
 
 # The astronaut's whole picture scaled so her face (brows to chin) is 8 px tall, darkened to
-# 30 %: a real face the detector scores under `SupportSettings.sure`.
+# 30 %: a real face the detector scores about as low as the weak boxes it puts on galaxies.
 SMALL_SIDE = 8
 DARK = 0.3
 AT = (100, 100)  # where the small picture's top left corner goes (x, y)
@@ -40,18 +40,30 @@ def scene() -> tuple[np.ndarray, np.ndarray]:
     return small_face_on_galaxies()
 
 
-def test_the_galaxies_weak_boxes_go_and_the_small_weak_face_stays(scene):
+def test_the_galaxies_weak_boxes_go_and_the_small_face_stays(scene):
     picture, face = scene
     found = photo_detector(Options()).faces.detect(picture)  # the detector alone
     on_face = iou_matrix(face, found.boxes)[0] >= 0.3
-    # What the filter has to judge: the face is weak, and the galaxies got weak boxes too.
-    assert on_face.any() and found.scores[on_face].max() < SupportSettings.sure
-    assert (~on_face).sum() >= 3 and (found.scores[~on_face] < SupportSettings.sure).all()
+    galaxies = ~on_face & (found.scores < SupportSettings.sure)
+    assert on_face.any() and galaxies.sum() >= 3  # what the filter has to judge
 
     kept = detect_image(picture, Options()).of_kind("face")  # the product's one path
-    assert len(kept) >= 1
     assert (iou_matrix(face, kept.boxes)[0] >= 0.3).any(), "the small face must stay covered"
-    assert (iou_matrix(face, kept.boxes)[0] >= 0.3).all(), "a galaxy's box was kept"
+    elsewhere = iou_matrix(face, kept.boxes)[0] < 0.3
+    assert (kept.scores[elsewhere] >= SupportSettings.sure).all(), "a galaxy's weak box stayed"
+
+
+def test_a_weak_small_face_is_kept_by_the_second_look(scene):
+    """However the detector scores the small dark face (a weak one is what matters), the model
+    finds it again on its surroundings, and none of the galaxies."""
+    picture, face = scene
+    detector = FaceDetector()
+    found = detector.detect(picture)
+    on_face = iou_matrix(face, found.boxes)[0] >= 0.3
+    weak = Detections(found.boxes, np.where(on_face, 0.2, np.minimum(found.scores, 0.29)))
+    support = FaceSupport(SupportSettings(crowd_faces=0), detector.model, None)
+    kept = support.supported(picture, weak)
+    assert kept[on_face].all() and not kept[~on_face].any()
 
 
 def test_a_sure_face_needs_no_support(astronaut):
@@ -88,7 +100,12 @@ def test_crowd_support_needs_sure_faces_of_its_size_nearby():
 
 
 def test_video_frames_take_the_same_path(tmp_path, scene):
-    picture, _ = scene
+    picture, face = scene
+
+    def no_weak_galaxy(boxes: Detections) -> bool:
+        weak = boxes.of_kind("face").select(boxes.of_kind("face").scores < SupportSettings.sure)
+        return bool((iou_matrix(face, weak.boxes)[0] > 0).all())
+
     h, w = (s - s % 2 for s in picture.shape[:2])
     path = tmp_path / "galaxies.mp4"
     with av.open(str(path), "w") as out:
@@ -105,11 +122,10 @@ def test_video_frames_take_the_same_path(tmp_path, scene):
     for detector in (light, thorough):
         raw = detector.faces.detect(first)
         assert (raw.scores < SupportSettings.sure).sum() >= 3  # the galaxies' weak boxes
-        assert (detector.detect(first).scores >= SupportSettings.sure).all()
+        assert no_weak_galaxy(detector.detect(first))
     frames = detect_file(path, Options())
     assert len(frames) == 6
-    for boxes in frames:  # tracked: no weak galaxy box covered in any frame
-        assert (boxes.of_kind("face").scores >= SupportSettings.sure).all()
+    assert all(no_weak_galaxy(boxes) for boxes in frames)  # tracked, frame by frame
 
 
 def test_support_keeps_order_and_kinds():

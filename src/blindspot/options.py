@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .detect.faces import DetectorSettings
 from .detect.onnx import DEVICES
 from .detect.people import PeopleSettings
-from .detect.support import SupportSettings
+from .detect.support import SUPPORT_PEOPLE, SupportSettings
 from .detect.text import TextSettings
 
 MODES = ("solid", "mosaic", "blur")
@@ -163,6 +163,10 @@ class Options:
     def support_settings(self) -> SupportSettings:
         """Which weak face boxes are kept (those something supports: docs/phantoms.md)."""
         return SupportSettings()
+
+    def support_people_settings(self) -> PeopleSettings:
+        """The people detector the weak-box filter runs where people are not covered."""
+        return replace(SUPPORT_PEOPLE, device=self.device, threads=self.threads)
 
     def text_settings(self) -> TextSettings:
         return TextSettings(device=self.device, threads=self.threads)

@@ -139,11 +139,12 @@ def _people_detector(settings: PeopleSettings) -> PeopleDetector:
 
 def _support(options: Options, faces: FaceDetector | None) -> FaceSupport | None:
     """The judge of weak face boxes (None without faces): the face model's second look, and
-    the people detector's light pass where people are not covered (else their boxes)."""
+    the people detector on the whole picture where people are not covered (else their
+    boxes)."""
     if faces is None:
         return None
     return FaceSupport(options.support_settings(), faces.model,
-                       _people_detector(options.video_people_settings()))
+                       _people_detector(options.support_people_settings()))
 
 
 def photo_detector(options: Options) -> KindsDetector:

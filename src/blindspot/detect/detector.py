@@ -45,6 +45,7 @@ class KindsDetector:
         if self.people is not None:
             people = self.people.detect(rgb).with_kind("person")
         if faces is not None and self.support is not None:
-            faces = self.support.filter(rgb, faces, people)
+            faces = self.support.filter(rgb, faces, people,
+                                        None if near is None else near.of_kind("face"))
         text = self.text.detect(rgb) if self.text is not None else None
         return Detections.concat([d for d in (faces, text, people) if d is not None])

@@ -12,12 +12,14 @@ these supports it:
   `crowd_radius` of its sides (in a crowd the people detector sees no single person);
 - **a second look**: the face model run again on the box's surroundings alone, scaled so the box
   is `recheck_side` px, finds a face there scoring at least `recheck_score`, and again on the
-  same crop mirrored (a texture rarely looks like a face both ways at a face's best scale).
+  same crop mirrored (a texture rarely looks like a face both ways at a face's best scale);
+- **in a video, the frames before**: it overlaps a face kept by the previous detection run.
 
 The settings were chosen on the tune halves of `bench/phantoms.py` (docs/phantoms.md): phantom
-boxes per street photo against recall by size band on the face sets. Support is looked for in
-that order, the cheaper first, and the people detector runs only when a weak box is left to
-judge.
+boxes per street photo against recall by size band on the face sets. The cheap supports are
+looked for first (the frames before, a crowd), then a person (the people detector runs only
+when a weak box is still left to judge), then the second look (all of a picture's weak boxes
+left in one run of the model, and those found again in one run more, mirrored).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ import cv2
 import numpy as np
 
 from ..detections import Detections, iou_matrix
+from .people import PeopleSettings
+
+# The people detector the filter runs where people are not covered (else their boxes are
+# taken): the whole picture in one pass, no tiles (chosen on bench/phantoms.py's tune half).
+SUPPORT_PEOPLE = PeopleSettings(tile_share=0.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,9 @@ class SupportSettings:
     recheck_context: float = 4.0
     recheck_score: float = 0.3
     recheck_iou: float = 0.3
+    # Video: a weak box overlapping a face kept by the previous detection run (a few frames
+    # before) by this IoU continues it (0: off).
+    track_iou: float = 0.3
 
     @classmethod
     def off(cls) -> SupportSettings:
@@ -80,20 +90,23 @@ class FaceSupport:
         self.model = model
         self.people = people
 
-    def filter(self, rgb: np.ndarray, faces: Detections,
-               people: Detections | None = None) -> Detections:
+    def filter(self, rgb: np.ndarray, faces: Detections, people: Detections | None = None,
+               near: Detections | None = None) -> Detections:
         """The boxes of `faces` (found in `rgb`) that are sure or supported, in their order.
         `people`: the person boxes of `rgb` when already found (else the people detector runs
-        if a weak box needs them)."""
-        return faces.select(self.supported(rgb, faces, people))
+        if a weak box needs them). `near`: in a video, the faces kept by the previous
+        detection run."""
+        return faces.select(self.supported(rgb, faces, people, near))
 
-    def supported(self, rgb: np.ndarray, faces: Detections,
-                  people: Detections | None = None) -> np.ndarray:
+    def supported(self, rgb: np.ndarray, faces: Detections, people: Detections | None = None,
+                  near: Detections | None = None) -> np.ndarray:
         """Which boxes of `faces` are kept (a bool per box)."""
         s = self.settings
         keep = faces.scores >= s.sure
         if keep.all() or s.sure <= 0:
             return np.ones(len(faces), bool)
+        if near is not None and len(near) and s.track_iou > 0:
+            keep |= iou_matrix(faces.boxes, near.boxes).max(axis=1) >= s.track_iou
         if s.crowd_faces > 0:
             keep |= in_crowd(faces.boxes, keep, s.crowd_faces, s.crowd_radius, s.crowd_ratio)
         if not keep.all() and (people is not None or self.people is not None):
@@ -102,26 +115,60 @@ class FaceSupport:
                 people = self.people.detect(rgb)
             persons = people.boxes[people.scores >= s.person_score]
             keep |= on_head(faces.boxes, persons, s.head_top, s.head_above)
-        if s.recheck_side > 0:
-            for i in np.nonzero(~keep)[0]:
-                keep[i] = self.second_look(rgb, faces.boxes[i])
+        if s.recheck_side > 0 and not keep.all():
+            left = np.nonzero(~keep)[0]
+            keep[left] = self.second_look(rgb, faces.boxes[left])
         return keep
 
-    def second_look(self, rgb: np.ndarray, box: np.ndarray) -> bool:
-        """Whether the face model, run on `box`'s surroundings scaled so that the box is
-        `recheck_side` px, finds it again, in the crop and in its mirror image."""
+    def second_look(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Which of `boxes` (N×4) the face model finds again, run on each box's surroundings
+        scaled so that the box is `recheck_side` px, and on the same crop mirrored. The crops
+        are laid side by side in one picture (`_mosaic`), so that all of them take two runs of
+        the model, whatever their number."""
         s = self.settings
-        crop, expected = _crop(rgb, box, s.recheck_context, s.recheck_side)
-        for mirrored in (False, True):
-            picture = np.ascontiguousarray(crop[:, ::-1]) if mirrored else crop
-            found = self.model.run(picture, min(0.05, s.recheck_score))
-            boxes = found.boxes.copy()
-            if mirrored:
-                boxes[:, [0, 2]] = crop.shape[1] - boxes[:, [2, 0]]
-            match = iou_matrix(expected, boxes)[0] >= s.recheck_iou if len(found) else []
-            if not len(found) or not (found.scores[match] >= s.recheck_score).any():
-                return False
-        return True
+        crops, expected = zip(*(_crop(rgb, box, s.recheck_context, s.recheck_side)
+                                for box in boxes), strict=True)
+        found = np.ones(len(boxes), bool)
+        for mirrored in (False, True):  # the mirror image only of what the first run found
+            ask = np.nonzero(found)[0]
+            if not len(ask):
+                break
+            cells = [np.ascontiguousarray(crops[i][:, ::-1]) if mirrored else crops[i]
+                     for i in ask]
+            picture, origins = _mosaic(cells)
+            dets = self.model.run(picture, min(0.05, s.recheck_score))
+            dets = dets.select(dets.scores >= s.recheck_score)
+            for i, (x, y), cell in zip(ask, origins, cells, strict=True):
+                want = expected[i].copy()
+                if mirrored:
+                    want[[0, 2]] = cell.shape[1] - expected[i][[2, 0]]
+                want += [x, y, x, y]
+                found[i] = len(dets) > 0 and bool(
+                    (iou_matrix(want, dets.boxes)[0] >= s.recheck_iou).any())
+        return found
+
+
+# Crops laid side by side for the second look are this many pixels apart (black between), so
+# that what the model sees of one hardly reaches into its neighbour's.
+MOSAIC_GAP = 16
+MOSAIC_WIDTH = 1024  # pixels of crops per row at most (more rows beyond)
+
+
+def _mosaic(cells: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """`cells` (RGB arrays) laid in rows on one black picture, `MOSAIC_GAP` apart, and the
+    top left corner of each."""
+    origins, x, y, row_h, width = [], MOSAIC_GAP, MOSAIC_GAP, 0, 0
+    for cell in cells:
+        h, w = cell.shape[:2]
+        if x > MOSAIC_GAP and x + w > MOSAIC_WIDTH:
+            x, y, row_h = MOSAIC_GAP, y + row_h + MOSAIC_GAP, 0
+        origins.append((x, y))
+        x += w + MOSAIC_GAP
+        row_h, width = max(row_h, h), max(width, x)
+    picture = np.zeros((y + row_h + MOSAIC_GAP, width, 3), np.uint8)
+    for (x, y), cell in zip(origins, cells, strict=True):
+        picture[y:y + cell.shape[0], x:x + cell.shape[1]] = cell
+    return picture, origins
 
 
 def _crop(rgb: np.ndarray, box: np.ndarray, context: float, side: int
