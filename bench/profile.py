@@ -65,14 +65,14 @@ import onnxruntime as ort
 # isort: on
 from PIL import Image
 
+import blindspot.media.photo_source as source
+import blindspot.media.video_io as video_io
 import blindspot.pipeline as pipeline
-import blindspot.source as source
 import blindspot.video as video
-import blindspot.video_io as video_io
 from blindspot import Options, anonymize_file
 from blindspot.detect.faces import CenterFace, FaceDetector
 from blindspot.detect.openvino_cpu import CpuModel
-from blindspot.video_io import output_extension, transcode
+from blindspot.media.video_io import output_extension, transcode
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = ROOT / "../shared/data/video"

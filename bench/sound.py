@@ -57,7 +57,7 @@ import numpy as np
 
 import blindspot
 from blindspot.audio.speech import RATE, SpeechSettings, speech_spans
-from blindspot.sound_io import read_audio
+from blindspot.media.sound import read_audio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from soundfiles import TAGS, write_sound  # noqa: E402 - the tests' sound file writer
@@ -226,7 +226,7 @@ def codec_length(path: Path) -> tuple[int, int]:
 
 
 def files(selected: list[Clip], work: Path) -> list[tuple[Clip, str, Path, Path]]:
-    from blindspot.residue import exiftool_available, exiftool_tags, identifying_tags
+    from blindspot.media.residue import exiftool_available, exiftool_tags, identifying_tags
     made = []
     stats: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, 0, 0, 0, 0, 0.0])
     for clip in selected:

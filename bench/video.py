@@ -64,9 +64,9 @@ from blindspot.detect.faces import MODEL_SHA256, DetectorSettings, FaceDetector
 from blindspot.detect.people import MODEL_SHA256 as PEOPLE_MODEL_SHA256
 from blindspot.detect.people import PeopleDetector, PeopleSettings
 from blindspot.detections import Detections
+from blindspot.media.video_io import output_extension, read_frames, transcode
 from blindspot.options import Options
 from blindspot.redact import coverage_mask
-from blindspot.video_io import output_extension, read_frames, transcode
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/video"
 CACHE = Path(tempfile.gettempdir()) / "blindspot-bench-video"

@@ -6,16 +6,16 @@
 Targets, and what each must never do (anything else is a crash that libFuzzer saves as
 `crash-*` in the current folder; replay one with `python fuzz/fuzz.py TARGET crash-…`):
 
-- jpeg, png, webp, gif: `blindspot.strip.strip_metadata` (the `clean` command's container
+- jpeg, png, webp, gif: `blindspot.media.strip.strip_metadata` (the `clean` command's container
   rewriters) raises `StripError` or returns bytes that it strips again to the same bytes
   (its output is clean and well-formed), and that decode whenever the input decodes.
-- icc: `blindspot.strip.icc.scrub_icc` raises `StripError` or returns a profile of the size
+- icc: `blindspot.media.strip.icc.scrub_icc` raises `StripError` or returns a profile of the size
   its header declares, with the same header signature, that scrubs again to itself and that
   LittleCMS loads whenever it loaded the input.
-- source: `blindspot.source.read_photo` (Pillow's decoders behind blindspot's own PNG check,
-  `_check_png`, the EXIF orientation and the colour conversions) raises `BlindspotError` or
-  returns upright 8-bit RGB frames of one size.
-- sound: `blindspot.sound_io` (FFmpeg's WAV, FLAC, MP3, Ogg, ADTS and MP4 demuxers and their
+- source: `blindspot.media.photo_source.read_photo` (Pillow's decoders behind blindspot's own
+  PNG check, `_check_png`, the EXIF orientation and the colour conversions) raises
+  `BlindspotError` or returns upright 8-bit RGB frames of one size.
+- sound: `blindspot.media.sound` (FFmpeg's WAV, FLAC, MP3, Ogg, ADTS and MP4 demuxers and their
   audio decoders behind blindspot's checks) on a file named `.wav`, `.flac`, `.mp3`, `.m4a`
   or `.ogg` (the first byte picks): `probe_sound` and `transcode_sound` (into WAV, with a mute
   over the first half) raise `BlindspotError` or write a WAV that decodes to the number of
@@ -49,14 +49,15 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["blindspot"]):
-    from blindspot import cli, report, sound_io, source
+    from blindspot import cli, report
     from blindspot.detections import Detections
     from blindspot.errors import BlindspotError
+    from blindspot.media import photo_source, sound
+    from blindspot.media.strip import StripError, gif, jpeg, png, strip_metadata, webp  # noqa: F401
+    from blindspot.media.strip.icc import scrub_icc
     from blindspot.options import Options
     from blindspot.pipeline import FileResult
     from blindspot.review import state  # noqa: F401 - instrumented for the review target
-    from blindspot.strip import StripError, gif, jpeg, png, strip_metadata, webp  # noqa: F401
-    from blindspot.strip.icc import scrub_icc
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -134,7 +135,7 @@ def source_target(data: bytes) -> None:
     path = SCRATCH / "input"
     path.write_bytes(data)
     try:
-        photo = source.read_photo(path, max_pixels=MAX_DECODE_PIXELS, max_frames=16)
+        photo = photo_source.read_photo(path, max_pixels=MAX_DECODE_PIXELS, max_frames=16)
     except BlindspotError:
         return
     assert photo.frames, "no frames"
@@ -154,13 +155,13 @@ def sound_target(data: bytes) -> None:
     path = SCRATCH / f"input{_SOUND_SUFFIXES[data[0] % len(_SOUND_SUFFIXES)]}"
     path.write_bytes(data[1:])
     try:
-        info = sound_io.probe_sound(path, max_duration=60.0)
-        for chunk in sound_io.read_audio(path, 16000):
+        info = sound.probe_sound(path, max_duration=60.0)
+        for chunk in sound.read_audio(path, 16000):
             assert chunk.dtype.name == "float32" and np.isfinite(chunk).all()
         from blindspot.audio.edit import SpanEditor
         from blindspot.audio.speech import Span
         out = io.BytesIO()
-        seconds = sound_io.transcode_sound(
+        seconds = sound.transcode_sound(
             path, out, ".wav",
             lambda rate: SpanEditor([(Span(0.0, info.duration / 2 or 0.1), "mute")], rate))
     except BlindspotError:

@@ -23,7 +23,7 @@ from blindspot.audio.speech import Span, SpeechSettings
 from blindspot.audit import AuditSettings, audit_file, check_sound
 from blindspot.audit.report import html_report, json_report, plain_verdict, terminal_table
 from blindspot.audit.sound import audit_speech_settings
-from blindspot.sound_io import read_audio
+from blindspot.media.sound import read_audio
 
 RATE = 16000
 VOICE = Path(__file__).resolve().parents[2] / "shared" / "data" / "voice"

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from blindspot.atomic import atomic_output
+from blindspot.media.atomic import atomic_output
 
 pillow_heif.register_heif_opener()
 

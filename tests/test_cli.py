@@ -17,7 +17,7 @@ from skimage import data as skdata
 import blindspot
 from blindspot import __version__
 from blindspot.cli import COMMANDS
-from blindspot.residue import exiftool_available, exiftool_tags, identifying_tags
+from blindspot.media.residue import exiftool_available, exiftool_tags, identifying_tags
 
 # The astronaut's face in skimage's 512×512 picture (x0, y0, x1, y1), and a spot well inside it.
 FACE = (170, 30, 280, 190)

@@ -819,7 +819,7 @@ def test_fuzz_gif_ending_after_a_frame_is_a_clean_error(tmp_path: Path,
 def test_fuzz_gif_loop_extension_without_loop_count_still_decodes() -> None:
     """fuzz `gif`: a NETSCAPE2.0 extension whose sub-block is not a loop count was kept
     empty, and Pillow refuses to open a GIF with an empty NETSCAPE2.0 extension."""
-    from blindspot.strip import strip_metadata
+    from blindspot.media.strip import strip_metadata
 
     blob = encode(picture(16, 12).convert("P"), "GIF", save_all=True,
                   append_images=[picture(16, 12).rotate(90).convert("P")], loop=0)
@@ -860,7 +860,7 @@ def _icc_with_overlapping_tags() -> bytes:
 def test_fuzz_icc_with_overlapping_tags_scrubs_to_itself() -> None:
     """fuzz `icc`: blanking one of two overlapping tags zeroed the other's counts, so the
     scrubbed profile no longer scrubbed (StripError on `clean` of a cleaned file)."""
-    from blindspot.strip.icc import scrub_icc
+    from blindspot.media.strip.icc import scrub_icc
 
     profile = _icc_with_overlapping_tags()
     once = scrub_icc(profile)

@@ -10,7 +10,7 @@ from conftest import ASTRONAUT_FACE, far_region
 from PIL import Image, ImageCms
 
 import blindspot
-from blindspot.residue import exiftool_tags, identifying_tags
+from blindspot.media.residue import exiftool_tags, identifying_tags
 
 pillow_heif.register_heif_opener()
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from blindspot import memory
+from blindspot.media import memory
 
 _TRIMMED = """
 import threading
 import numpy as np
-from blindspot import memory
+from blindspot.media import memory
 
 def rss_mb():
     with open("/proc/self/status") as status:

@@ -14,8 +14,8 @@ from PIL import Image, ImageOps
 
 from blindspot.detect.tiles import tile_grid
 from blindspot.detections import Detections, iou_matrix, nms
+from blindspot.media.photo_source import _orient
 from blindspot.redact import coverage_mask, redact
-from blindspot.source import _orient
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -28,11 +28,11 @@ from test_voice import sound_of
 
 from blindspot.audio.revoice import INSTALL_HINT
 from blindspot.errors import BlindspotError
+from blindspot.media.sound import read_audio
 from blindspot.options import Options
 from blindspot.review import session as session_module
 from blindspot.review import state
 from blindspot.review.session import Session
-from blindspot.sound_io import read_audio
 
 browser = test_review.browser  # the fixture: headless Chromium, as the other review tests
 VOICE_EXTRA = all(importlib.util.find_spec(m) for m in ("faster_whisper", "hibari"))

@@ -25,7 +25,7 @@ from blindspot.audio.speaker import embed, similarity
 from blindspot.audio.speech import Span
 from blindspot.audit import audit_file, check_sound
 from blindspot.errors import BlindspotError
-from blindspot.sound_io import read_audio
+from blindspot.media.sound import read_audio
 
 pytest.importorskip("faster_whisper", reason="the voice extra: pip install '.[voice]'")
 pytest.importorskip("hibari", reason="the voice extra: pip install '.[voice]'")

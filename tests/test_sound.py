@@ -14,7 +14,7 @@ from soundfiles import TAGS, decode, write_sound
 
 from blindspot import Options, anonymize_file
 from blindspot.cli import main
-from blindspot.residue import exiftool_available, exiftool_tags, identifying_tags
+from blindspot.media.residue import exiftool_available, exiftool_tags, identifying_tags
 
 SPEECH = "The meeting is at the old bridge at nine tonight. Bring the banner."
 # Output extension → the codec the output holds (the source's family; Vorbis becomes FLAC) and

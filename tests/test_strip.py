@@ -16,8 +16,8 @@ import pytest
 from PIL import Image, ImageCms, ImageSequence, PngImagePlugin
 from skimage import data as skdata
 
-from blindspot.strip import SUPPORTED, StripError, strip_metadata
-from blindspot.strip.icc import scrub_icc
+from blindspot.media.strip import SUPPORTED, StripError, strip_metadata
+from blindspot.media.strip.icc import scrub_icc
 
 SECRET = "Jane Q. Protester"
 SERIAL = "SN-0042-1337"
@@ -706,7 +706,7 @@ def test_unsupported_format() -> None:
 def test_mutations_only_raise_strip_error(fmt: str, clean_samples) -> None:  # noqa: ANN001
     """A small in-test fuzz: random byte flips, inserts and cuts never escape as other errors."""
     dirty, clean = clean_samples[fmt]
-    strip = importlib.import_module(f"blindspot.strip.{fmt.lower()}").strip
+    strip = importlib.import_module(f"blindspot.media.strip.{fmt.lower()}").strip
     rng = random.Random(f"blindspot-{fmt}")
     for i in range(300):
         buf = bytearray(dirty if i % 2 else clean)

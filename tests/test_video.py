@@ -17,10 +17,10 @@ from conftest import ASTRONAUT_FACE
 
 import blindspot
 import blindspot.video as video
+from blindspot.media.residue import exiftool_tags, identifying_tags
+from blindspot.media.video_io import probe_video
 from blindspot.pipeline import video_detectors
-from blindspot.residue import exiftool_tags, identifying_tags
 from blindspot.video import anonymize_video
-from blindspot.video_io import probe_video
 
 FPS = 25
 FRAMES = 40

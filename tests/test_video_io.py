@@ -14,10 +14,10 @@ import av
 import numpy as np
 import pytest
 
-from blindspot import video_io
 from blindspot.errors import BlindspotError
-from blindspot.residue import exiftool_available, exiftool_tags, identifying_tags
-from blindspot.video_io import VideoFrame, probe_video, read_frames, transcode
+from blindspot.media import video_io
+from blindspot.media.residue import exiftool_available, exiftool_tags, identifying_tags
+from blindspot.media.video_io import VideoFrame, probe_video, read_frames, transcode
 
 W, H = 96, 64
 VFR_MS = [0, 33, 70, 100, 180, 200, 233, 300, 333, 400, 410, 500]  # irregular frame times

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import BlindspotError
+from .media.sound import is_sound, probe_sound
 from .options import Options
 from .pipeline import FileResult, anonymize_file, clean_file, is_video
 from .progress import listening
-from .sound_io import is_sound, probe_sound
 
 Job = tuple[Path, Path]  # (input, output)
 VERBS = ("anonymize", "clean")
@@ -231,8 +231,8 @@ class _Tracked:
     found: list
 
     def run(self, src: Path, out: Path) -> FileResult:
+        from .media.video_io import probe_video
         from .video import track_found
-        from .video_io import probe_video
         options = self.task.options
         info = probe_video(src, options.max_pixels, options.max_duration)
         return anonymize_file(src, out, options, track_found(info, self.found, options))

@@ -17,10 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .atomic import atomic_output
 from .batch import Progress, Task, available_cores, run_local, split_done
 from .detect.onnx import DEVICES, providers
 from .errors import BlindspotError
+from .media.atomic import atomic_output
+from .media.photo_sink import PHOTO_EXTENSIONS
+from .media.sound import is_sound
 from .options import (
     COVER,
     DEFAULT_SOUND_VOICE,
@@ -34,8 +36,6 @@ from .options import (
 from .outputs import MEDIA_EXTENSIONS, plan_outputs
 from .pipeline import FileResult, detect_file, detect_speech, is_video
 from .report import write_report
-from .sink import PHOTO_EXTENSIONS
-from .sound_io import is_sound
 from .wording import count, install_hint
 
 # Each command: (what it does, in one line; one example). `blindspot --help` lists them all.

@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import strip
-from .atomic import atomic_output
 from .audio.revoice import Line
 from .audio.speech import Span
 from .audio.voices import Speech, Voicing, find_speech, voicing
@@ -30,15 +28,17 @@ from .detect.support import FaceSupport
 from .detect.text import TextDetector, TextSettings
 from .detections import KINDS, Detections, count_kind
 from .errors import UNSUPPORTED, BlindspotError
-from .metadata import describe
+from .media import strip
+from .media.atomic import atomic_output
+from .media.metadata import describe
+from .media.photo import Photo
+from .media.photo_sink import PhotoWriter, write_photo, writer_for
+from .media.photo_source import exif_orientation, open_image, read_photo
+from .media.sound import is_sound, probe_sound, transcode_sound
+from .media.video_io import VIDEO_EXTENSIONS, probe_video
 from .options import KEEP, Options
-from .photo import Photo
 from .redact import redact
-from .sink import PhotoWriter, write_photo, writer_for
-from .sound_io import is_sound, probe_sound, transcode_sound
-from .source import exif_orientation, open_image, read_photo
 from .video import anonymize_video, detect_video, render_video
-from .video_io import VIDEO_EXTENSIONS, probe_video
 from .wording import count
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..sound_io import read_audio
+from ..media.sound import read_audio
 from .edit import SpanEditor, Transform
 from .speech import RATE, Span, SpeechDetector
 

@@ -304,7 +304,7 @@ def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = N
     settings = settings or AuditSettings()
     output = Path(output)
     result = AuditResult(output, Path(original) if original is not None else None)
-    from ..sound_io import is_sound
+    from ..media.sound import is_sound
     if is_sound(output):
         return _audit_sound(result, settings)
     models = _models()
@@ -342,14 +342,14 @@ def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = N
 def _audit_sound(result: AuditResult, settings: AuditSettings) -> AuditResult:
     """The checks of a sound file: its sound against the original's (sample by sample, and
     the speaker), or without the original the speech found in it; and its metadata."""
+    from ..media.sound import is_sound, probe_sound
     from ..pipeline import is_video
-    from ..sound_io import is_sound, probe_sound
     output, original = result.output, result.original
     result.sound_only = True
     _named(output, probe_sound, output, settings.max_duration)
     if original is not None:
         if is_video(original):
-            from ..video_io import probe_video
+            from ..media.video_io import probe_video
             _named(original, probe_video, original, settings.max_pixels, settings.max_duration)
         elif is_sound(original):
             _named(original, probe_sound, original, settings.max_duration)
@@ -472,11 +472,11 @@ def _frames(path: Path, settings: AuditSettings) -> Iterator:
     from ..pipeline import is_video
     try:
         if is_video(path):
-            from ..video_io import probe_video, read_frames
+            from ..media.video_io import probe_video, read_frames
             probe_video(path, settings.max_pixels, settings.max_duration)
             yield from read_frames(path)
         else:
-            from ..source import read_photo
+            from ..media.photo_source import read_photo
             yield from map(_Still, read_photo(path, settings.max_pixels).frames)
     except BlindspotError as e:
         e.path = e.path or str(path)
@@ -603,21 +603,21 @@ def _named(path: Path, function, *args):
 
 
 def _metadata(path: Path) -> tuple[list[str], str]:
-    from ..residue import exiftool_available, exiftool_tags, identifying_tags
+    from ..media.residue import exiftool_available, exiftool_tags, identifying_tags
     if exiftool_available():
         return identifying_tags(exiftool_tags(path)), "exiftool"
+    from ..media.sound import is_sound
     from ..pipeline import is_video
-    from ..sound_io import is_sound
     if is_video(path):
-        from ..video_io import probe_video
+        from ..media.video_io import probe_video
         info = probe_video(path, 1 << 62, float("inf"))
         return info.metadata + info.dropped_streams, "PyAV"
     if is_sound(path):
-        from ..sound_io import probe_sound
+        from ..media.sound import probe_sound
         sound = probe_sound(path, float("inf"))
         return sound.metadata + sound.dropped_streams, "PyAV"
-    from ..metadata import describe
-    from ..source import open_image
+    from ..media.metadata import describe
+    from ..media.photo_source import open_image
     with open_image(path, 1 << 62) as image:
         return describe(image), "Pillow"
 

@@ -432,6 +432,6 @@ def _data_uri(rgb) -> str:
 
 def write_html(path: Path, results: list[AuditResult], settings: AuditSettings,
                errors: list[str] | None = None) -> None:
-    from ..atomic import atomic_output
+    from ..media.atomic import atomic_output
     with atomic_output(path, overwrite=True) as f:
         f.write(html_report(results, settings, errors).encode("utf-8"))

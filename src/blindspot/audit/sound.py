@@ -62,7 +62,7 @@ import av
 import numpy as np
 
 from ..audio.speech import RATE, Span, SpeechDetector, SpeechSettings
-from ..sound_io import read_audio
+from ..media.sound import read_audio
 
 HIGHPASS = 100  # Hz: what lies below is compared neither in the lag nor in the frames
 QUIET = 1e-7  # mean square (-70 dB full scale): a piece this quiet gives the lag no vote

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..audio.speech import RATE, Span
 from ..audio.voices import find_speech
-from ..sound_io import read_audio
+from ..media.sound import read_audio
 
 SHORTEST = 0.5  # seconds: less sound than this gives no print at all
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_output
 from ..audio.revoice import Line
 from ..audio.speech import Span
 from ..detections import Detections, kind_index
+from ..media.atomic import atomic_output
 from ..options import KEEP, MODES, VOICES, Options
 
 STATE_VERSION = 1

@@ -3,8 +3,8 @@
 import struct
 import zlib
 
-from blindspot.strip import StripError
-from blindspot.strip.icc import scrub_icc
+from blindspot.media.strip import StripError
+from blindspot.media.strip.icc import scrub_icc
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MAX_CHUNK = 2**31 - 1

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import BlindspotError
+from ..errors import BlindspotError
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)

@@ -2,8 +2,8 @@
 
 import struct
 
-from blindspot.strip import StripError
-from blindspot.strip.icc import scrub_icc
+from blindspot.media.strip import StripError
+from blindspot.media.strip.icc import scrub_icc
 
 _KEEP = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"})
 _FRAME_KEEP = frozenset({b"VP8 ", b"VP8L", b"ALPH"})

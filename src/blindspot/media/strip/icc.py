@@ -2,7 +2,7 @@
 
 import struct
 
-from blindspot.strip import StripError
+from blindspot.media.strip import StripError
 
 _HEADER = 128
 _MAX_TAGS = 1024

@@ -1,6 +1,6 @@
 """GIF: keep the screen, colour tables, images, frame controls and looping; drop the rest."""
 
-from blindspot.strip import StripError
+from blindspot.media.strip import StripError
 
 _LOOP_APPS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 _MAX_BLOCKS = 1 << 24

@@ -16,7 +16,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
-from .errors import BlindspotError
+from ..errors import BlindspotError
 from .photo import Photo
 
 pillow_heif.register_heif_opener()

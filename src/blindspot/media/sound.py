@@ -26,8 +26,8 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from .errors import BlindspotError
-from .progress import advance
+from ..errors import BlindspotError
+from ..progress import advance
 from .video_io import AudioEditor, AudioOut, identifying_metadata, opened, reason, stream_seconds
 
 SOUND_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})

@@ -37,8 +37,8 @@ import av.bitstream
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from ..errors import BlindspotError
 from . import memory
-from .errors import BlindspotError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
 

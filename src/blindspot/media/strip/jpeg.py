@@ -2,8 +2,8 @@
 
 import struct
 
-from blindspot.strip import StripError
-from blindspot.strip.icc import scrub_icc
+from blindspot.media.strip import StripError
+from blindspot.media.strip.icc import scrub_icc
 
 _SOI, _EOI, _SOS, _APP0, _APP2, _APP14 = 0xD8, 0xD9, 0xDA, 0xE0, 0xE2, 0xEE
 _ICC_ID = b"ICC_PROFILE\x00"

@@ -19,7 +19,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, ImageSequence, UnidentifiedImageError
 
-from .errors import UNSUPPORTED, BlindspotError
+from ..errors import UNSUPPORTED, BlindspotError
 from .metadata import describe
 from .photo import Photo
 

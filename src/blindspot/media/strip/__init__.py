@@ -15,13 +15,13 @@ SUPPORTED = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
 def _stripper(fmt: str) -> Callable[[bytes], bytes]:
     """Return the format module's `strip` function (imported lazily, no import cycle)."""
     if fmt == "JPEG":
-        from blindspot.strip import jpeg as module
+        from blindspot.media.strip import jpeg as module
     elif fmt == "PNG":
-        from blindspot.strip import png as module
+        from blindspot.media.strip import png as module
     elif fmt == "WEBP":
-        from blindspot.strip import webp as module
+        from blindspot.media.strip import webp as module
     elif fmt == "GIF":
-        from blindspot.strip import gif as module
+        from blindspot.media.strip import gif as module
     else:
         raise StripError(f"unsupported format for lossless stripping: {fmt!r}")
     return module.strip
