@@ -17,7 +17,7 @@ from pathlib import Path
 from blindspot import BlindspotError, anonymize_file, clean_file
 from blindspot.media.photo_sink import PHOTO_EXTENSIONS
 from blindspot.media.residue import exiftool_available, exiftool_tags, identifying_tags
-from blindspot.outputs import walk_media
+from blindspot.run.outputs import walk_media
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "exif_gps"
 

@@ -42,8 +42,8 @@ import numpy as np
 
 from blindspot.detect.people import PeopleDetector, PeopleSettings
 from blindspot.options import Options
-from blindspot.pipeline import anonymize_image
 from blindspot.redact import SOLID_COLOUR
+from blindspot.run.pipeline import anonymize_image
 
 PEOPLE_DIR = Path(__file__).resolve().parents[1] / "../shared/data/people"
 PARTS = ("tune", "held-out")

@@ -58,8 +58,8 @@ from blindspot.detect.people import PeopleDetector, PeopleSettings, YoloxModel  
 from blindspot.detect.support import SUPPORT_PEOPLE, FaceSupport, SupportSettings  # noqa: E402
 from blindspot.detections import Detections, iou_matrix  # noqa: E402
 from blindspot.options import Options  # noqa: E402
-from blindspot.pipeline import photo_detector, video_detectors  # noqa: E402
-from blindspot.video import detect_video  # noqa: E402
+from blindspot.run.pipeline import photo_detector, video_detectors  # noqa: E402
+from blindspot.run.video import detect_video  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 STREET = "people"

@@ -67,8 +67,8 @@ from PIL import Image
 
 import blindspot.media.photo_source as source
 import blindspot.media.video_io as video_io
-import blindspot.pipeline as pipeline
-import blindspot.video as video
+import blindspot.run.pipeline as pipeline
+import blindspot.run.video as video
 from blindspot import Options, anonymize_file
 from blindspot.detect.faces import CenterFace, FaceDetector
 from blindspot.detect.openvino_cpu import CpuModel

@@ -53,8 +53,8 @@ from PIL import Image
 
 from blindspot import Options, anonymize_image
 from blindspot.detections import Detections, iou_matrix
-from blindspot.pipeline import detect_image
 from blindspot.redact import redact
+from blindspot.run.pipeline import detect_image
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "../shared/data/identity/lfw"
 MODELS = Path(face_recognition_models.__file__).parent / "models"

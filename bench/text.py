@@ -48,8 +48,8 @@ import small_text
 
 from blindspot.detections import PLATE, Detections
 from blindspot.options import Options
-from blindspot.pipeline import anonymize_image, detect_image, photo_detector, video_detectors
 from blindspot.redact import SOLID_COLOUR, coverage_mask
+from blindspot.run.pipeline import anonymize_image, detect_image, photo_detector, video_detectors
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 TEXT_DIR = DATA / "text"

@@ -51,7 +51,7 @@ from blindspot.audit.attack import text_rules
 from blindspot.audit.text import Rules, left_at, read_picture, reread, text_left
 from blindspot.media.photo_sink import JPEG_QUALITY
 from blindspot.options import Options
-from blindspot.pipeline import anonymize_image
+from blindspot.run.pipeline import anonymize_image
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 SETS = ("text", "text2")

@@ -49,15 +49,16 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["blindspot"]):
-    from blindspot import cli, report
+    from blindspot import cli
     from blindspot.detections import Detections
     from blindspot.errors import BlindspotError
     from blindspot.media import photo_source, sound
     from blindspot.media.strip import StripError, gif, jpeg, png, strip_metadata, webp  # noqa: F401
     from blindspot.media.strip.icc import scrub_icc
     from blindspot.options import Options
-    from blindspot.pipeline import FileResult
     from blindspot.review import state  # noqa: F401 - instrumented for the review target
+    from blindspot.run import report
+    from blindspot.run.pipeline import FileResult
 
 import numpy as np
 from PIL import Image, ImageCms

@@ -21,8 +21,8 @@ import blindspot
 from blindspot.detections import iou_matrix
 from blindspot.media.video_io import probe_video, read_frames
 from blindspot.options import Options
-from blindspot.pipeline import video_detectors
-from blindspot.video import detect_frames
+from blindspot.run.pipeline import video_detectors
+from blindspot.run.video import detect_frames
 
 SHOWN = (1024, 576)  # width, height as displayed
 STORED = (720, 576)

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from blindspot import batch
-from blindspot.batch import SPLIT_WORKERS, Task, run_local, split_done, threads_per_worker
 from blindspot.detect.onnx import CUDA_PROVIDER, providers
 from blindspot.options import Options
+from blindspot.run import batch
+from blindspot.run.batch import SPLIT_WORKERS, Task, run_local, split_done, threads_per_worker
 
 HAS_CUDA = CUDA_PROVIDER in ort.get_available_providers()
 

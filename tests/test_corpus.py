@@ -43,7 +43,7 @@ from skimage import data as skdata
 from blindspot import cli
 from blindspot.detections import Detections
 from blindspot.errors import BlindspotError
-from blindspot.pipeline import anonymize_file
+from blindspot.run.pipeline import anonymize_file
 
 pillow_heif.register_heif_opener()
 
@@ -756,7 +756,7 @@ def test_a_frame_that_cannot_be_covered_aborts_the_video(tmp_path: Path) -> None
 
 
 def test_pillows_decompression_bomb_guard_is_on() -> None:
-    import blindspot.pipeline  # noqa: F401 - everything blindspot imports, imported
+    import blindspot.run.pipeline  # noqa: F401 - everything blindspot imports, imported
 
     assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS <= 200_000_000
 

@@ -180,7 +180,7 @@ def test_count_kind_counts_sure_tracks_and_boxes():
 
 
 def test_summary_line_names_uncertain_boxes(tmp_path):
-    from blindspot.pipeline import FileResult
+    from blindspot.run.pipeline import FileResult
     line = FileResult(tmp_path / "a.jpg", tmp_path / "a.anon.jpg", faces=1, uncertain=2).summary()
     assert "1 face covered (+2 uncertain, covered too)" in line
     assert "uncertain" not in FileResult(tmp_path / "a.jpg", None, faces=3).summary()

@@ -68,7 +68,7 @@ def test_text_is_covered_as_a_padded_rectangle():
 
 def test_text_found_but_not_covered_is_kept_and_counted(tmp_path):
     """What pipeline does with a box of a kind not covered: left as it is, counted as left."""
-    from blindspot.pipeline import anonymize_file
+    from blindspot.run.pipeline import anonymize_file
     photo = tmp_path / "p.png"
     from PIL import Image
     Image.fromarray(np.full((80, 160, 3), 180, np.uint8)).save(photo)
@@ -89,7 +89,7 @@ def test_video_text_detection_runs_on_the_detection_cadence(tmp_path, astronaut)
 
     from blindspot.detect.detector import KindsDetector
     from blindspot.detect.text import TextDetector
-    from blindspot.video import detect_frames
+    from blindspot.run.video import detect_frames
 
     seen = []
 

@@ -60,7 +60,7 @@ def test_a_person_is_covered_on_every_frame_of_a_video(tmp_path, astronaut):
     on each original frame, is black on every output frame)."""
     from blindspot.media.video_io import read_frames
     from blindspot.options import Options
-    from blindspot.pipeline import anonymize_file
+    from blindspot.run.pipeline import anonymize_file
 
     pictures = [np.ascontiguousarray(np.roll(astronaut, 8 * i, axis=1)[::2, ::2])
                 for i in range(14)]

@@ -15,7 +15,7 @@ from blindspot.detect.faces import FaceDetector
 from blindspot.detect.support import FaceSupport, SupportSettings, in_crowd, on_head
 from blindspot.detections import Detections, iou_matrix
 from blindspot.options import Options
-from blindspot.pipeline import detect_file, detect_image, photo_detector, video_detectors
+from blindspot.run.pipeline import detect_file, detect_image, photo_detector, video_detectors
 
 # The astronaut's whole picture scaled so her face (brows to chin) is 8 px tall, darkened to
 # 30 %: a real face the detector scores about as low as the weak boxes it puts on galaxies.

@@ -16,11 +16,11 @@ import pytest
 from conftest import ASTRONAUT_FACE
 
 import blindspot
-import blindspot.video as video
+import blindspot.run.video as video
 from blindspot.media.residue import exiftool_tags, identifying_tags
 from blindspot.media.video_io import probe_video
-from blindspot.pipeline import video_detectors
-from blindspot.video import anonymize_video
+from blindspot.run.pipeline import video_detectors
+from blindspot.run.video import anonymize_video
 
 FPS = 25
 FRAMES = 40
@@ -153,7 +153,7 @@ def test_truncated_video_gives_one_line_and_no_output(tmp_path, clip, cut):
 
 
 def test_folder_walk_takes_videos_and_names_avi_output_mp4(tmp_path, clip):
-    from blindspot.outputs import plan_outputs
+    from blindspot.run.outputs import plan_outputs
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.avi").write_bytes(b"")
     (tmp_path / "in" / "b.mov").write_bytes(b"")

@@ -174,7 +174,7 @@ def talk(tmp_path_factory, astronaut):
 def test_mute_removes_the_speech_and_keeps_the_rest(talk, tmp_path):
     from blindspot.audio.speech import SpeechSettings, speech_spans
     from blindspot.options import Options
-    from blindspot.pipeline import anonymize_file
+    from blindspot.run.pipeline import anonymize_file
 
     path, start, end, rate = talk
     result = anonymize_file(path, tmp_path / "out.mp4", Options(voice="mute"))
@@ -210,7 +210,7 @@ def test_keep_says_how_much_speech_is_kept(talk, tmp_path):
 
 def test_disguise_changes_the_speech_and_keeps_the_rest_and_the_timing(talk, tmp_path):
     from blindspot.options import Options
-    from blindspot.pipeline import anonymize_file
+    from blindspot.run.pipeline import anonymize_file
 
     path, start, end, rate = talk
     result = anonymize_file(path, tmp_path / "out.mp4", Options(voice="disguise"))
@@ -231,7 +231,7 @@ def test_the_audit_fails_a_kept_voice_and_passes_a_muted_one(talk, tmp_path):
     from blindspot.audit import AuditSettings, audit_file
     from blindspot.audit.report import json_report, plain_verdict, terminal_table
     from blindspot.options import Options
-    from blindspot.pipeline import anonymize_file
+    from blindspot.run.pipeline import anonymize_file
 
     path = talk[0]
     results = {}

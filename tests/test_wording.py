@@ -6,7 +6,7 @@ import pytest
 
 from blindspot.audio.revoice import INSTALL_HINT as VOICE_HINT
 from blindspot.audit.attack import INSTALL_HINT as AUDIT_HINT
-from blindspot.pipeline import FileResult
+from blindspot.run.pipeline import FileResult
 from blindspot.wording import count, install_hint
 
 

@@ -11,7 +11,7 @@ from .audit import AuditResult, AuditSettings, audit_file  # noqa: E402
 from .detections import Detections  # noqa: E402
 from .errors import BlindspotError  # noqa: E402
 from .options import MODES, Options  # noqa: E402
-from .pipeline import (  # noqa: E402
+from .run.pipeline import (  # noqa: E402
     FileResult,
     anonymize_file,
     anonymize_image,

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .batch import Progress, Task, available_cores, run_local, split_done
 from .detect.onnx import DEVICES, providers
 from .errors import BlindspotError
 from .media.atomic import atomic_output
@@ -33,9 +32,10 @@ from .options import (
     parse_cover,
     parse_modes,
 )
-from .outputs import MEDIA_EXTENSIONS, plan_outputs
-from .pipeline import FileResult, detect_file, detect_speech, is_video
-from .report import write_report
+from .run.batch import Progress, Task, available_cores, run_local, split_done
+from .run.outputs import MEDIA_EXTENSIONS, plan_outputs
+from .run.pipeline import FileResult, detect_file, detect_speech, is_video
+from .run.report import write_report
 from .wording import count, install_hint
 
 # Each command: (what it does, in one line; one example). `blindspot --help` lists them all.
@@ -438,7 +438,7 @@ def _run_batch(args: argparse.Namespace, suffix: str, task: Task,
     for src, out in skipped:
         print(f"{src} -> {out}: skipped, output exists (--resume)")
     if getattr(args, "address", None) is not None:  # blindspot cluster
-        from .cluster import run_ray
+        from .run.cluster import run_ray
         outcomes = run_ray(task, todo, args.address, args.workers)
     else:
         outcomes = run_local(task, todo, args.workers)
@@ -548,7 +548,7 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .run.demo import run_demo
     for line in run_demo(args.output, args.cover):
         print(line)
     return 0

@@ -311,7 +311,7 @@ def audit_file(output: str | os.PathLike, original: str | os.PathLike | None = N
     frames = _frames(output, settings)
     pairs = (zip_longest(frames, _frames(result.original, settings))
              if result.original is not None else ((f, None) for f in frames))
-    from ..pipeline import is_video
+    from ..run.pipeline import is_video
     video = is_video(output)
     sampler, last, thorough_at = _Sampler(settings), None, None
     for index, (out, orig) in enumerate(pairs):
@@ -343,7 +343,7 @@ def _audit_sound(result: AuditResult, settings: AuditSettings) -> AuditResult:
     """The checks of a sound file: its sound against the original's (sample by sample, and
     the speaker), or without the original the speech found in it; and its metadata."""
     from ..media.sound import is_sound, probe_sound
-    from ..pipeline import is_video
+    from ..run.pipeline import is_video
     output, original = result.output, result.original
     result.sound_only = True
     _named(output, probe_sound, output, settings.max_duration)
@@ -469,7 +469,7 @@ class _Still:
 def _frames(path: Path, settings: AuditSettings) -> Iterator:
     """The frames of the photo, animation or video at `path` in order, each with an `rgb`
     attribute (upright RGB; a video frame converts on first use); errors name `path`."""
-    from ..pipeline import is_video
+    from ..run.pipeline import is_video
     try:
         if is_video(path):
             from ..media.video_io import probe_video, read_frames
@@ -607,7 +607,7 @@ def _metadata(path: Path) -> tuple[list[str], str]:
     if exiftool_available():
         return identifying_tags(exiftool_tags(path)), "exiftool"
     from ..media.sound import is_sound
-    from ..pipeline import is_video
+    from ..run.pipeline import is_video
     if is_video(path):
         from ..media.video_io import probe_video
         info = probe_video(path, 1 << 62, float("inf"))

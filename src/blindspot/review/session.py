@@ -42,10 +42,10 @@ from ..media.photo_source import open_image, read_photo
 from ..media.sound import is_sound, probe_sound, read_audio
 from ..media.video_io import probe_video, read_frames
 from ..options import MODE_KINDS, Options
-from ..outputs import plan_outputs
-from ..pipeline import FileResult, anonymize_file, detect_file, detect_image, is_video
 from ..redact import PADS, redact
-from ..report import write_report
+from ..run.outputs import plan_outputs
+from ..run.pipeline import FileResult, anonymize_file, detect_file, detect_image, is_video
+from ..run.report import write_report
 from . import state
 from .state import Review
 from .waveform import RATE, Waveform, waveform

@@ -18,9 +18,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import BlindspotError
+from ..wording import install_hint
 from .batch import Job, Outcome, Task, available_cores, estimate, limit_threads, run_one
-from .errors import BlindspotError
-from .wording import install_hint
 
 
 def run_ray(task: Task, jobs: list[Job], address: str = "auto",

@@ -12,9 +12,9 @@ import os
 import stat
 from pathlib import Path
 
-from .media.photo_sink import PHOTO_EXTENSIONS
-from .media.sound import SOUND_EXTENSIONS
-from .media.video_io import VIDEO_EXTENSIONS, output_extension
+from ..media.photo_sink import PHOTO_EXTENSIONS
+from ..media.sound import SOUND_EXTENSIONS
+from ..media.video_io import VIDEO_EXTENSIONS, output_extension
 
 MEDIA_EXTENSIONS = PHOTO_EXTENSIONS | VIDEO_EXTENSIONS | SOUND_EXTENSIONS
 

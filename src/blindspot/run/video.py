@@ -26,18 +26,18 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import wording
-from .audio.voices import Voicing
-from .detect.detector import KindsDetector
-from .detect.tiles import resize
-from .detections import Detections
-from .errors import BlindspotError
-from .media.atomic import atomic_output
-from .media.video_io import VideoFrame, VideoInfo, probe_video, read_frames, transcode
-from .options import Options
-from .progress import advance
-from .redact import redact
-from .track import Tracker, TrackSettings, track
+from .. import wording
+from ..audio.voices import Voicing
+from ..detect.detector import KindsDetector
+from ..detect.tiles import resize
+from ..detections import Detections
+from ..errors import BlindspotError
+from ..media.atomic import atomic_output
+from ..media.video_io import VideoFrame, VideoInfo, probe_video, read_frames, transcode
+from ..options import Options
+from ..progress import advance
+from ..redact import redact
+from ..track import Tracker, TrackSettings, track
 
 T = TypeVar("T")
 # Decoded frames waiting for the detector: enough to keep both busy, few enough for memory.

@@ -29,11 +29,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import BlindspotError
-from .media.sound import is_sound, probe_sound
-from .options import Options
+from ..errors import BlindspotError
+from ..media.sound import is_sound, probe_sound
+from ..options import Options
+from ..progress import listening
 from .pipeline import FileResult, anonymize_file, clean_file, is_video
-from .progress import listening
 
 Job = tuple[Path, Path]  # (input, output)
 VERBS = ("anonymize", "clean")
@@ -231,7 +231,7 @@ class _Tracked:
     found: list
 
     def run(self, src: Path, out: Path) -> FileResult:
-        from .media.video_io import probe_video
+        from ..media.video_io import probe_video
         from .video import track_found
         options = self.task.options
         info = probe_video(src, options.max_pixels, options.max_duration)

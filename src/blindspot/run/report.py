@@ -13,14 +13,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from . import __version__
-from .detect.faces import MODEL_NAME, MODEL_SHA256
-from .detect.people import MODEL_FILE as PEOPLE_MODEL_NAME
-from .detect.people import MODEL_SHA256 as PEOPLE_MODEL_SHA256
-from .detect.text import MODEL_FILE as TEXT_MODEL_NAME
-from .detect.text import MODEL_SHA256 as TEXT_MODEL_SHA256
-from .media.atomic import atomic_output
-from .options import Options
+from .. import __version__
+from ..detect.faces import MODEL_NAME, MODEL_SHA256
+from ..detect.people import MODEL_FILE as PEOPLE_MODEL_NAME
+from ..detect.people import MODEL_SHA256 as PEOPLE_MODEL_SHA256
+from ..detect.text import MODEL_FILE as TEXT_MODEL_NAME
+from ..detect.text import MODEL_SHA256 as TEXT_MODEL_SHA256
+from ..media.atomic import atomic_output
+from ..options import Options
 from .pipeline import FileResult
 
 

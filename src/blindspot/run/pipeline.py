@@ -18,28 +18,28 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .audio.revoice import Line
-from .audio.speech import Span
-from .audio.voices import Speech, Voicing, find_speech, voicing
-from .detect.detector import KindsDetector
-from .detect.faces import DetectorSettings, FaceDetector
-from .detect.people import PeopleDetector, PeopleSettings
-from .detect.support import FaceSupport
-from .detect.text import TextDetector, TextSettings
-from .detections import KINDS, Detections, count_kind
-from .errors import UNSUPPORTED, BlindspotError
-from .media import strip
-from .media.atomic import atomic_output
-from .media.metadata import describe
-from .media.photo import Photo
-from .media.photo_sink import PhotoWriter, write_photo, writer_for
-from .media.photo_source import exif_orientation, open_image, read_photo
-from .media.sound import is_sound, probe_sound, transcode_sound
-from .media.video_io import VIDEO_EXTENSIONS, probe_video
-from .options import KEEP, Options
-from .redact import redact
+from ..audio.revoice import Line
+from ..audio.speech import Span
+from ..audio.voices import Speech, Voicing, find_speech, voicing
+from ..detect.detector import KindsDetector
+from ..detect.faces import DetectorSettings, FaceDetector
+from ..detect.people import PeopleDetector, PeopleSettings
+from ..detect.support import FaceSupport
+from ..detect.text import TextDetector, TextSettings
+from ..detections import KINDS, Detections, count_kind
+from ..errors import UNSUPPORTED, BlindspotError
+from ..media import strip
+from ..media.atomic import atomic_output
+from ..media.metadata import describe
+from ..media.photo import Photo
+from ..media.photo_sink import PhotoWriter, write_photo, writer_for
+from ..media.photo_source import exif_orientation, open_image, read_photo
+from ..media.sound import is_sound, probe_sound, transcode_sound
+from ..media.video_io import VIDEO_EXTENSIONS, probe_video
+from ..options import KEEP, Options
+from ..redact import redact
+from ..wording import count
 from .video import anonymize_video, detect_video, render_video
-from .wording import count
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import BlindspotError
+from ..errors import BlindspotError
+from ..wording import install_hint
 from .pipeline import anonymize_file
-from .wording import install_hint
 
 
 def build_example(path: Path) -> Path:
@@ -48,7 +48,7 @@ def run_demo(folder: Path | None = None, cover: tuple[str, ...] | None = None
     folder.mkdir(parents=True, exist_ok=True)
     source = build_example(folder / "astronaut.jpg")
     output = folder / "astronaut.anon.jpg"
-    from .options import Options
+    from ..options import Options
     options = Options(overwrite=True) if cover is None else Options(cover=cover, overwrite=True)
     result = anonymize_file(source, output, options)
     yield result.summary()
