@@ -32,7 +32,7 @@ import video as video_bench  # noqa: E402  (bench/video.py: the reference pass a
 
 from blindspot.detect.faces import CenterFace, DetectorSettings, FaceDetector  # noqa: E402
 from blindspot.detections import iou_matrix  # noqa: E402
-from blindspot.media.video_io import read_frames  # noqa: E402
+from blindspot.media.video_reader import read_frames  # noqa: E402
 from blindspot.options import Options  # noqa: E402
 
 SIZES = [(384, 640), (736, 1280), (1024, 1024), (1088, 1920)]  # height, width

@@ -7,7 +7,7 @@ has no timers):
 
 - probe: `probe_video` (opens the file, decodes the first frame);
 - decode 1 / decode 2: demuxing and decoding in the detection pass and in the render pass;
-- yuv→rgb: the decoded picture converted to RGB (`video_io._rgb`; only the frames some stage
+- yuv→rgb: the decoded picture converted to RGB (`video_frame._rgb`; only the frames some stage
   looks at);
 - detect light / detect thorough: the video detector and the photo detector's passes, split
   into the model (its `run`: OpenVINO on the CPU, ONNX Runtime on CUDA) and the rest (resizing,
@@ -66,13 +66,15 @@ import onnxruntime as ort
 from PIL import Image
 
 import blindspot.media.photo_source as source
-import blindspot.media.video_io as video_io
+import blindspot.media.video_frame as video_frame
+import blindspot.media.video_reader as video_reader
+import blindspot.media.video_writer as video_writer
 import blindspot.run.pipeline as pipeline
 import blindspot.run.video as video
 from blindspot import Options, anonymize_file
 from blindspot.detect.faces import CenterFace, FaceDetector
 from blindspot.detect.openvino_cpu import CpuModel
-from blindspot.media.video_io import output_extension, transcode
+from blindspot.media.video_writer import output_extension, transcode
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = ROOT / "../shared/data/video"
@@ -180,7 +182,7 @@ class SerialExecutor:
 
 
 class InlineCalls:
-    """`video_io._InOrder` that makes each call at once, in the caller's thread (the render
+    """`video_writer._InOrder` that makes each call at once, in the caller's thread (the render
     pass's conversion and encoding, made serial)."""
 
     def __init__(self, depth: int) -> None:
@@ -207,11 +209,11 @@ def serial_anonymize_video(path, out, options, info, detector, thorough, cover, 
 
 
 PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
-    (video_io, "_rgb", lambda f: timed("yuv→rgb", f)),
+    (video_frame, "_rgb", lambda f: timed("yuv→rgb", f)),
     (video, "read_frames", lambda f: lambda *a, **k: timed_iter("decode 1", f(*a, **k))),
     (video, "prefetched", lambda f: lambda items, depth: iter(items)),
     (video, "ThreadPoolExecutor", lambda f: SerialExecutor),
-    (video_io, "_InOrder", lambda f: InlineCalls),
+    (video_writer, "_InOrder", lambda f: InlineCalls),
     (pipeline, "anonymize_video", lambda f: serial_anonymize_video),
     (video, "probe_video", lambda f: timed("probe", f)),
     (video, "track_found", lambda f: timed("track", f)),
@@ -223,11 +225,11 @@ PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
     (CpuModel, "run", lambda f: timed(model_label, f)),
     # The writer's steps: the conversion, then what is left of `video` is x264 encoding (each
     # stage is charged its own time only: the innermost one counts).
-    (video_io._Writer, "video", lambda f: timed("x264 encode", f)),
-    (video_io._Writer, "_picture", lambda f: timed("rgb→yuv", f)),
-    (video_io._Writer, "_mux_video", lambda f: timed("mux", f)),
-    (video_io._Writer, "finish", lambda f: timed("x264 encode", f)),
-    (video_io._Writer, "audio", lambda f: timed("audio", f)),
+    (video_writer._Writer, "video", lambda f: timed("x264 encode", f)),
+    (video_writer._Writer, "_picture", lambda f: timed("rgb→yuv", f)),
+    (video_writer._Writer, "_mux_video", lambda f: timed("mux", f)),
+    (video_writer._Writer, "finish", lambda f: timed("x264 encode", f)),
+    (video_writer._Writer, "audio", lambda f: timed("audio", f)),
 ]
 
 
@@ -240,7 +242,7 @@ def decoder_feed(original: Callable) -> Callable:
     return feed
 
 
-PATCHES.append((video_io._Decoder, "feed", decoder_feed))
+PATCHES.append((video_reader._Decoder, "feed", decoder_feed))
 
 PHOTO_PATCHES: list[tuple[object, str, Callable[[Callable], Callable]]] = [
     (pipeline, "read_photo", lambda f: timed("decode", f)),

@@ -5,7 +5,7 @@ the repository root), in one run:
 
 - blindspot s: `blindspot.anonymize_file(clip, out)` with default options, run in a fresh
   child process (the time of that call: model load included, interpreter start and imports not).
-- floor s: one decode + x264 encode of the same clip, nothing else: `video_io.transcode` with a
+- floor s: one decode + x264 encode of the same clip, nothing else: `video_writer.transcode` with a
   `process` that returns the decoded frame unchanged, so the decoder, the RGB conversions and
   the encoder settings (`X264_PRESET`, CRF `Options().crf`, BT.709) are blindspot's own.
   blindspot decodes twice (detection pass, render pass) and encodes once.
@@ -64,7 +64,8 @@ from blindspot.detect.faces import MODEL_SHA256, DetectorSettings, FaceDetector
 from blindspot.detect.people import MODEL_SHA256 as PEOPLE_MODEL_SHA256
 from blindspot.detect.people import PeopleDetector, PeopleSettings
 from blindspot.detections import Detections
-from blindspot.media.video_io import output_extension, read_frames, transcode
+from blindspot.media.video_reader import read_frames
+from blindspot.media.video_writer import output_extension, transcode
 from blindspot.options import Options
 from blindspot.redact import coverage_mask
 

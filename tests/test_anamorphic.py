@@ -19,7 +19,7 @@ from conftest import ASTRONAUT_FACE
 
 import blindspot
 from blindspot.detections import iou_matrix
-from blindspot.media.video_io import probe_video, read_frames
+from blindspot.media.video_reader import probe_video, read_frames
 from blindspot.options import Options
 from blindspot.run.pipeline import video_detectors
 from blindspot.run.video import detect_frames

@@ -58,7 +58,7 @@ def test_a_person_is_covered_on_every_frame_of_a_video(tmp_path, astronaut):
     """The person walks across the picture; detection runs on every 4th frame and the thorough
     passes never: tracking covers the frames between (the middle of the person's box, found
     on each original frame, is black on every output frame)."""
-    from blindspot.media.video_io import read_frames
+    from blindspot.media.video_reader import read_frames
     from blindspot.options import Options
     from blindspot.run.pipeline import anonymize_file
 

@@ -18,7 +18,7 @@ from conftest import ASTRONAUT_FACE
 import blindspot
 import blindspot.run.video as video
 from blindspot.media.residue import exiftool_tags, identifying_tags
-from blindspot.media.video_io import probe_video
+from blindspot.media.video_reader import probe_video
 from blindspot.run.pipeline import video_detectors
 from blindspot.run.video import anonymize_video
 

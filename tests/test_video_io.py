@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from blindspot.errors import BlindspotError
-from blindspot.media import video_io
+from blindspot.media import video_frame, video_reader, video_writer
 from blindspot.media.residue import exiftool_available, exiftool_tags, identifying_tags
-from blindspot.media.video_io import VideoFrame, probe_video, read_frames, transcode
+from blindspot.media.video_frame import VideoFrame
+from blindspot.media.video_reader import probe_video, read_frames
+from blindspot.media.video_writer import transcode
 
 W, H = 96, 64
 VFR_MS = [0, 33, 70, 100, 180, 200, 233, 300, 333, 400, 410, 500]  # irregular frame times
@@ -99,7 +101,7 @@ def _write_sine(out: av.container.OutputContainer, sound: av.audio.stream.AudioS
 
 
 def run_transcode(src: Path, out_dir: Path, process=None, **kwargs) -> tuple[Path, int]:
-    out = out_dir / f"out-{src.stem}{video_io.output_extension(src.suffix)}"
+    out = out_dir / f"out-{src.stem}{video_writer.output_extension(src.suffix)}"
     with open(out, "wb") as f:
         count = transcode(src, f, src.suffix, process or (lambda frame: frame.rgb), **kwargs)
     return out, count
@@ -147,10 +149,10 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_extensions():
-    assert {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"} == video_io.VIDEO_EXTENSIONS
-    assert video_io.output_extension(".AVI") == ".mp4"
-    assert video_io.output_extension(".MOV") == ".mov"
-    assert video_io.output_extension(".webm") == ".webm"
+    assert {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"} == video_reader.VIDEO_EXTENSIONS
+    assert video_writer.output_extension(".AVI") == ".mp4"
+    assert video_writer.output_extension(".MOV") == ".mov"
+    assert video_writer.output_extension(".webm") == ".webm"
 
 
 def test_probe_phone_clip(clips):
@@ -207,17 +209,17 @@ def test_rgb_conversion_is_ffmpegs_and_thread_safe(clips):
     options = {"src_colorspace": "itu601", "src_color_range": "MPEG",
                "dst_color_range": "JPEG"}
     expected = [f.reformat(format="rgb24", **options).to_ndarray() for f in decoded]
-    assert all(np.array_equal(video_io._rgb(f), e)
+    assert all(np.array_equal(video_frame._rgb(f), e)
                for f, e in zip(decoded, expected, strict=True))
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         for _ in range(3):
-            got = list(pool.map(video_io._rgb, decoded))
+            got = list(pool.map(video_frame._rgb, decoded))
             assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
 
 
 def test_hdr_tone_curve():
     for transfer in (16, 18):  # PQ, HLG
-        curve = video_io._tone_curve(transfer)
+        curve = video_frame._tone_curve(transfer)
         assert curve.dtype == np.uint8 and curve[0] == 0 and curve[-1] >= 250
         assert np.all(np.diff(curve.astype(int)) >= 0)
 
@@ -434,7 +436,7 @@ def test_refuses_corrupted_middle(tmp_path, fmt, suffix, seed):
 
 def test_the_writer_thread_calls_in_order_and_raises_the_first_error_in_the_caller() -> None:
     done: list[int] = []
-    with video_io._InOrder(2) as later:
+    with video_writer._InOrder(2) as later:
         for i in range(50):
             later(done.append, i)
     assert done == list(range(50))
@@ -443,7 +445,7 @@ def test_the_writer_thread_calls_in_order_and_raises_the_first_error_in_the_call
         raise OSError(f"disk full at {i}")
 
     done.clear()
-    with pytest.raises(OSError, match="disk full at 3"), video_io._InOrder(2) as later:
+    with pytest.raises(OSError, match="disk full at 3"), video_writer._InOrder(2) as later:
         for i in range(50):
             later(fail if i in (3, 7) else done.append, i)
     assert done == [0, 1, 2]  # nothing after the first error
@@ -459,7 +461,7 @@ def test_the_writer_thread_is_stopped_by_an_error_in_the_caller() -> None:
         done.append(i)
 
     opener = threading.Timer(0.3, gate.set)  # after the error below
-    with pytest.raises(ValueError, match="decoding"), video_io._InOrder(4) as later:
+    with pytest.raises(ValueError, match="decoding"), video_writer._InOrder(4) as later:
         for i in range(3):
             later(slow, i)
         assert started.wait(5)

@@ -349,7 +349,7 @@ def _audit_sound(result: AuditResult, settings: AuditSettings) -> AuditResult:
     _named(output, probe_sound, output, settings.max_duration)
     if original is not None:
         if is_video(original):
-            from ..media.video_io import probe_video
+            from ..media.video_reader import probe_video
             _named(original, probe_video, original, settings.max_pixels, settings.max_duration)
         elif is_sound(original):
             _named(original, probe_sound, original, settings.max_duration)
@@ -472,7 +472,7 @@ def _frames(path: Path, settings: AuditSettings) -> Iterator:
     from ..run.pipeline import is_video
     try:
         if is_video(path):
-            from ..media.video_io import probe_video, read_frames
+            from ..media.video_reader import probe_video, read_frames
             probe_video(path, settings.max_pixels, settings.max_duration)
             yield from read_frames(path)
         else:
@@ -609,7 +609,7 @@ def _metadata(path: Path) -> tuple[list[str], str]:
     from ..media.sound import is_sound
     from ..run.pipeline import is_video
     if is_video(path):
-        from ..media.video_io import probe_video
+        from ..media.video_reader import probe_video
         info = probe_video(path, 1 << 62, float("inf"))
         return info.metadata + info.dropped_streams, "PyAV"
     if is_sound(path):

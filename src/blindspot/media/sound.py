@@ -28,7 +28,8 @@ import numpy as np
 
 from ..errors import BlindspotError
 from ..progress import advance
-from .video_io import AudioEditor, AudioOut, identifying_metadata, opened, reason, stream_seconds
+from .video_audio import AudioEditor, AudioOut
+from .video_reader import identifying_metadata, opened, reason, stream_seconds
 
 SOUND_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})
 SUPPORTED = "not a supported sound file (WAV, FLAC, MP3, M4A/AAC, Ogg Vorbis/Opus/FLAC)"

@@ -40,7 +40,7 @@ from ..detections import KINDS, SURE_SCORES
 from ..errors import BlindspotError
 from ..media.photo_source import open_image, read_photo
 from ..media.sound import is_sound, probe_sound, read_audio
-from ..media.video_io import probe_video, read_frames
+from ..media.video_reader import probe_video, read_frames
 from ..options import MODE_KINDS, Options
 from ..redact import PADS, redact
 from ..run.outputs import plan_outputs

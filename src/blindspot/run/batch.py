@@ -231,7 +231,7 @@ class _Tracked:
     found: list
 
     def run(self, src: Path, out: Path) -> FileResult:
-        from ..media.video_io import probe_video
+        from ..media.video_reader import probe_video
         from .video import track_found
         options = self.task.options
         info = probe_video(src, options.max_pixels, options.max_duration)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..media.photo_sink import PHOTO_EXTENSIONS
 from ..media.sound import SOUND_EXTENSIONS
-from ..media.video_io import VIDEO_EXTENSIONS, output_extension
+from ..media.video_reader import VIDEO_EXTENSIONS
+from ..media.video_writer import output_extension
 
 MEDIA_EXTENSIONS = PHOTO_EXTENSIONS | VIDEO_EXTENSIONS | SOUND_EXTENSIONS
 

@@ -35,7 +35,7 @@ from ..media.photo import Photo
 from ..media.photo_sink import PhotoWriter, write_photo, writer_for
 from ..media.photo_source import exif_orientation, open_image, read_photo
 from ..media.sound import is_sound, probe_sound, transcode_sound
-from ..media.video_io import VIDEO_EXTENSIONS, probe_video
+from ..media.video_reader import VIDEO_EXTENSIONS, probe_video
 from ..options import KEEP, Options
 from ..redact import redact
 from ..wording import count

@@ -33,7 +33,9 @@ from ..detect.tiles import resize
 from ..detections import Detections
 from ..errors import BlindspotError
 from ..media.atomic import atomic_output
-from ..media.video_io import VideoFrame, VideoInfo, probe_video, read_frames, transcode
+from ..media.video_frame import VideoFrame
+from ..media.video_reader import VideoInfo, probe_video, read_frames
+from ..media.video_writer import transcode
 from ..options import Options
 from ..progress import advance
 from ..redact import redact
