@@ -47,7 +47,7 @@ pass), and dlib's CNN, the slowest, on those same frames, or with the original g
 of them only (every frame's faces are then tested for being left as they were). Text is read on
 the thorough frames. An explicit `every` checks every N-th frame with every detector instead.
 
-A sound file (`sound_io.is_sound`) has no pictures: it gets the sound checks (`sound`, `voice`)
+A sound file (`media.sound.is_sound`) has no pictures: it gets the sound checks (`sound`, `voice`)
 and the metadata check only.
 
 The recognizer is used only inside one run, to compare one original with its own output; it is

@@ -4,7 +4,7 @@ The voice check (`voice.py`) compares speaker prints span by span: a print of a 
 nothing of its last tenth of a second, and a muted output that lets one syllable through still
 says "no speech left". This check compares the samples themselves, over the whole sound.
 
-Both sounds are decoded to mono 16 kHz (`sound_io.read_audio`: a sound file, or a video's
+Both sounds are decoded to mono 16 kHz (`media.sound.read_audio`: a sound file, or a video's
 soundtrack) and high-passed at `HIGHPASS` Hz (rumble, a microphone's pops and mains hum are no
 voice, and a disguise may leave them as they were). The output is lined up with the original
 (the lag, within ±`max_lag`; `SoundSettings` says how it is found), then both are cut into

@@ -56,7 +56,7 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
-# What the page's <audio> is told a sound file is, by its extension (blindspot.sound_io).
+# What the page's <audio> is told a sound file is, by its extension (blindspot.media.sound).
 SOUND_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
                ".m4a": "audio/mp4", ".aac": "audio/aac", ".ogg": "audio/ogg",
                ".oga": "audio/ogg", ".opus": "audio/ogg"}

@@ -1,7 +1,7 @@
 """A sound's waveform for the review page: the lowest and highest level in each of (at most)
 `BUCKETS` equal stretches of its first audio stream, mixed to mono.
 
-The sound is decoded once, in chunks, at `RATE` Hz (`sound_io.read_audio`); each chunk is
+The sound is decoded once, in chunks, at `RATE` Hz (`media.sound.read_audio`); each chunk is
 reduced to the levels of blocks of samples as it comes, and when the blocks grow too many,
 neighbours are joined (blocks twice as long): memory stays flat however long the sound, and
 no length is taken on trust from the container. The page draws the levels; no sample leaves

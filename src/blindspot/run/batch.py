@@ -6,7 +6,7 @@ ONNX Runtime and OpenCV threads, so together they never ask for more threads tha
 cores; the longest files start first so that no worker is left with one long video at the end.
 A file that fails, even by killing its worker process, fails alone: the others go on.
 
-Resume: outputs are written atomically (`atomic.py`), so an output that exists is complete.
+Resume: outputs are written atomically (`media/atomic.py`), so an output that exists is complete.
 `split_done` sets those files aside, and a run started again with `--resume` redoes only the
 rest. The same runner serves `cluster.py`, which hands the files to Ray instead of a pool.
 """
