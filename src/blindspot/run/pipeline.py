@@ -5,6 +5,10 @@ source (decode) → detect → redact → sink (encode pixels only), with atomic
 Detection finds every kind the run's `Options.cover` needs; each box then gets its mode
 (`Options.mode_for` its kind, or the reviewer's choice): a box whose mode is `KEEP` (text
 found while only plates are covered) is left as it is and counted as left visible.
+
+Over 400 lines, on purpose: every entry point of the API (photos, videos, sounds, `clean`) and
+the few helpers only they use, in one place to read; a video's passes are in `video.py`, the
+reading and writing of files in `media/`.
 """
 
 from __future__ import annotations
