@@ -12,7 +12,7 @@ from conftest import ASTRONAUT_FACE
 from skimage import data
 
 from blindspot.detect.faces import FaceDetector
-from blindspot.detect.support import FaceSupport, SupportSettings, in_crowd, on_head
+from blindspot.detect.support import FaceSupport, SupportSettings, _crop, in_crowd, on_head
 from blindspot.detections import Detections, iou_matrix
 from blindspot.options import Options
 from blindspot.run.pipeline import detect_file, detect_image, photo_detector, video_detectors
@@ -133,3 +133,12 @@ def test_support_keeps_order_and_kinds():
     kept = FaceSupport(SupportSettings(), None, None).filter(np.zeros((80, 80, 3), np.uint8),
                                                             boxes)
     assert kept.scores.tolist() == pytest.approx([0.9, 0.5])
+
+
+def test_the_second_look_at_a_large_box_is_small():
+    """A weak box as large as a 12 MP photo is looked at again in a crop of about
+    `recheck_context` × `recheck_side` px (scaled before its edges are padded)."""
+    picture = np.zeros((3000, 4000, 3), np.uint8)
+    crop, expected = _crop(picture, np.array([500.0, 0.0, 3500.0, 3000.0]), 4.0, 32)
+    assert crop.shape[0] <= 130 and crop.shape[1] <= 130
+    assert expected[2] - expected[0] == pytest.approx(32)

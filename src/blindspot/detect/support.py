@@ -181,11 +181,14 @@ def _crop(rgb: np.ndarray, box: np.ndarray, context: float, side: int
     x0, y0 = int(np.floor(cx - half)), int(np.floor(cy - half))
     x1, y1 = int(np.ceil(cx + half)), int(np.ceil(cy + half))
     crop = rgb[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
-    crop = cv2.copyMakeBorder(crop, max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w),
-                              cv2.BORDER_REPLICATE)
     k = side / longer
-    size = (max(8, round(crop.shape[1] * k)), max(8, round(crop.shape[0] * k)))
+    # Scaled first, then padded (a large box's 4× surroundings padded at full size would take
+    # gigabytes).
+    size = (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k)))
     crop = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR if k > 1 else cv2.INTER_AREA)
+    crop = cv2.copyMakeBorder(crop, round(max(0, -y0) * k), round(max(0, y1 - h) * k),
+                              round(max(0, -x0) * k), round(max(0, x1 - w) * k),
+                              cv2.BORDER_REPLICATE)
     expected = (np.asarray(box, np.float64) - [x0, y0, x0, y0]) * k
     return crop, expected
 
