@@ -153,3 +153,17 @@ def test_in_a_video_a_face_kept_before_supports_a_weak_box():
     support = FaceSupport(SupportSettings(), FaceDetector().model, None)
     assert support.supported(blank, weak, near=before).tolist() == [True, False]
     assert support.supported(blank, weak).tolist() == [False, False]
+
+
+def test_keep_weak_covers_every_box_the_detector_found(scene):
+    """`--keep-weak`: the user who wants no weak face dropped gets every weak box back."""
+    import subprocess
+    import sys
+    picture, _ = scene
+    found = photo_detector(Options()).faces.detect(picture)
+    assert len(detect_image(picture, Options()).of_kind("face")) < len(found)
+    assert len(detect_image(picture, Options(keep_weak=True)).of_kind("face")) == len(found)
+    for command in ("anonymize", "detect", "review"):
+        done = subprocess.run([sys.executable, "-m", "blindspot", command, "--help"],
+                              capture_output=True, text=True, check=True)
+        assert "--keep-weak" in done.stdout
