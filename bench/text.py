@@ -61,6 +61,7 @@ PARTS = ("tune", "held-out")
 COVERS = {"faces,plates": ("faces", "plates"), "text": ("faces", "text")}
 BANDS = [("<10 px", 0, 10), ("10–20 px", 10, 20), ("20–40 px", 20, 40), ("≥40 px", 40, 1e9)]
 COVERED = 0.8
+WHOLE = 0.98
 BIG_SIZE = (4000, 3000)  # a 12-megapixel photo
 HD_SIZE = (1920, 1080)
 
@@ -123,9 +124,12 @@ def score_text(entries: list[dict], verbose: bool) -> dict:
             areas[name][entry["kind"]].append(mask.mean())
             for box in entry["boxes"]:
                 x, y, bw, bh = (int(round(v)) for v in box["xywh"])
-                covered = mask[y:y + bh, x:x + bw].mean() >= COVERED
+                share = mask[y:y + bh, x:x + bw].mean()
+                covered = share >= COVERED
                 for row in groups(entry, box):
                     flags[name][row].append(covered)
+                if box["kind"] == "plate":  # a plate covered whole: characters and frame
+                    flags[name]["plate covered whole (≥ 98 %)"].append(share >= WHOLE)
                 if verbose and not covered and name in ("text", "faces,plates") and (
                         name == "text" or entry["kind"] == "plate"):
                     print(f"  missed ({name}): {entry['file']} {box['xywh']} "
@@ -218,7 +222,7 @@ def print_table(title: str, result: dict) -> None:
     flags, areas = result["flags"], result["areas"]
     names = ["faces,plates", "text", "raw"]
     rows = sorted({row for name in names for row in flags[name]})
-    order = [r for r in rows if r.startswith("kind")] + \
+    order = [r for r in rows if r.startswith(("kind", "plate covered"))] + \
         [r for r in rows if r.startswith("source")] + \
         [r for r in rows if r.startswith(("icdar", "legible"))] + \
         [f"height {b[0]}" for b in BANDS if f"height {b[0]}" in rows]

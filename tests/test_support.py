@@ -142,3 +142,28 @@ def test_the_second_look_at_a_large_box_is_small():
     crop, expected = _crop(picture, np.array([500.0, 0.0, 3500.0, 3000.0]), 4.0, 32)
     assert crop.shape[0] <= 130 and crop.shape[1] <= 130
     assert expected[2] - expected[0] == pytest.approx(32)
+
+
+def test_in_a_video_a_face_kept_before_supports_a_weak_box():
+    """On a blank frame nothing else supports a weak box: the one overlapping a face the
+    previous detection run kept stays, the other goes."""
+    blank = np.full((240, 320, 3), 90, np.uint8)
+    weak = Detections(np.array([[40, 40, 80, 90], [200, 40, 240, 90]]), np.array([0.2, 0.2]))
+    before = Detections(np.array([[44, 42, 84, 92]]), np.array([0.8]))
+    support = FaceSupport(SupportSettings(), FaceDetector().model, None)
+    assert support.supported(blank, weak, near=before).tolist() == [True, False]
+    assert support.supported(blank, weak).tolist() == [False, False]
+
+
+def test_keep_weak_covers_every_box_the_detector_found(scene):
+    """`--keep-weak`: the user who wants no weak face dropped gets every weak box back."""
+    import subprocess
+    import sys
+    picture, _ = scene
+    found = photo_detector(Options()).faces.detect(picture)
+    assert len(detect_image(picture, Options()).of_kind("face")) < len(found)
+    assert len(detect_image(picture, Options(keep_weak=True)).of_kind("face")) == len(found)
+    for command in ("anonymize", "detect", "review"):
+        done = subprocess.run([sys.executable, "-m", "blindspot", command, "--help"],
+                              capture_output=True, text=True, check=True)
+        assert "--keep-weak" in done.stdout

@@ -108,6 +108,9 @@ class _Formatter(argparse.HelpFormatter):
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=Options.threshold,
                         help=f"detection threshold, lower finds more (default {Options.threshold})")
+    parser.add_argument("--keep-weak", action="store_true",
+                        help="cover every weak face box, even one nothing supports (more false "
+                             "blots, no weak face dropped; see docs/phantoms.md)")
     _limits(parser)
 
 
@@ -399,6 +402,7 @@ def _error(message: object) -> None:
 
 def _anonymize(args: argparse.Namespace) -> int:
     options = Options(**_kinds(args), threshold=args.threshold, mask_scale=args.mask_scale,
+                      keep_weak=args.keep_weak,
                       overwrite=args.force, max_pixels=args.max_pixels, crf=args.crf,
                       keep_audio=not args.no_audio, detect_every=args.detect_every,
                       voice=args.voice, max_duration=args.max_duration, max_frames=args.max_frames,
@@ -463,6 +467,7 @@ def _run_batch(args: argparse.Namespace, suffix: str, task: Task,
 
 def _detect(args: argparse.Namespace) -> int:
     options = Options(cover=args.cover, threshold=args.threshold, max_pixels=args.max_pixels,
+                      keep_weak=args.keep_weak,
                       max_frames=args.max_frames, max_duration=args.max_duration)
     found: dict[str, list] = {}
     failed = 0
@@ -529,6 +534,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _review(args: argparse.Namespace) -> int:
     from .review import Session, serve
     options = Options(**_kinds(args), threshold=args.threshold, mask_scale=args.mask_scale,
+                      keep_weak=args.keep_weak,
                       overwrite=args.force, max_pixels=args.max_pixels,
                       max_frames=args.max_frames, crf=args.crf, keep_audio=not args.no_audio,
                       voice=args.voice,

@@ -58,6 +58,9 @@ class Options:
     mode: str = "solid"
     kind_modes: tuple[tuple[str, str], ...] = ()
     threshold: float = DetectorSettings.threshold
+    # Cover every weak face box, even one nothing supports (`support_settings`): more false
+    # blots, no weak face dropped.
+    keep_weak: bool = False
     # The mask is an ellipse this many times the face box (plus the box itself), so hairline,
     # ears and chin are covered as well.
     mask_scale: float = 1.6
@@ -161,8 +164,9 @@ class Options:
                                 threads=self.threads)
 
     def support_settings(self) -> SupportSettings:
-        """Which weak face boxes are kept (those something supports: docs/phantoms.md)."""
-        return SupportSettings()
+        """Which weak face boxes are kept (those something supports: docs/phantoms.md; all
+        of them with `keep_weak`)."""
+        return SupportSettings.off() if self.keep_weak else SupportSettings()
 
     def support_people_settings(self) -> PeopleSettings:
         """The people detector the weak-box filter runs where people are not covered."""

@@ -152,6 +152,7 @@ class FaceSupport:
 # that what the model sees of one hardly reaches into its neighbour's.
 MOSAIC_GAP = 16
 MOSAIC_WIDTH = 1024  # pixels of crops per row at most (more rows beyond)
+MOSAIC_STEP = (256, 64)  # the picture's width and height are multiples of these
 
 
 def _mosaic(cells: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -165,7 +166,11 @@ def _mosaic(cells: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]
         origins.append((x, y))
         x += w + MOSAIC_GAP
         row_h, width = max(row_h, h), max(width, x)
-    picture = np.zeros((y + row_h + MOSAIC_GAP, width, 3), np.uint8)
+    # Sizes rounded up to a few steps: the model prepares itself anew for each input size it
+    # has not seen (OpenVINO), which costs more than the black margin.
+    height = -(-(y + row_h + MOSAIC_GAP) // MOSAIC_STEP[1]) * MOSAIC_STEP[1]
+    width = -(-width // MOSAIC_STEP[0]) * MOSAIC_STEP[0]
+    picture = np.zeros((height, width, 3), np.uint8)
     for (x, y), cell in zip(origins, cells, strict=True):
         picture[y:y + cell.shape[0], x:x + cell.shape[1]] = cell
     return picture, origins
