@@ -33,6 +33,9 @@ docs/voice.md. The other methods measured there stay here, selectable by name in
 "pitch" (a plain pitch shifter), "mcadams" (the VoicePrivacy Challenge signal-processing
 baseline, LPC pole angles raised to a power), "formant" (the envelope warp alone), "disguise1"
 (the product's until 2026-12-01) and "disguise" (the product's).
+
+Over 400 lines, on purpose: one signal chain (STFT, pitch track, envelope, formant shift,
+resynthesis) whose steps share its frame sizes; each step is a small function.
 """
 
 from __future__ import annotations

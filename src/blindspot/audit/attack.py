@@ -55,6 +55,10 @@ never used to build, store or search a set of identities. Original pixels, face 
 embeddings stay in memory and are dropped after each frame: nothing of the original is written
 anywhere (reports show the output only). Passing is a lower bound on the risk, not a proof of
 safety: stronger recognizers than dlib's exist.
+
+Over 400 lines, on purpose: the face and people attacks on each sampled frame (the sampler,
+three detectors, the re-identification) share one frame loop and its per-file state; the text,
+sound and voice checks have modules of their own.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 The HTML page loads nothing: inline CSS, the output's thumbnails as data: URIs (PNG), and a
 Content-Security-Policy that forbids everything else. It shows the OUTPUT only, never a pixel
 of the original, and names files by their output only.
+
+Over 400 lines, on purpose: every sentence the audit prints (terminal, JSON, HTML) for every
+kind of finding in one place, so that no report words a finding differently or carries what was
+read.
 """
 
 from __future__ import annotations

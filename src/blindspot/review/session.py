@@ -16,6 +16,10 @@ not change is never transcribed again), and its lines join the review, where the
 edits them; the export says exactly those lines (`anonymize_file(lines=…)`). A span still
 without lines at export is transcribed then, as `blindspot FILE` would: where that fails (the
 voice extra missing), the export of that file fails with the reason, never without words.
+
+Over 400 lines, on purpose: the one object the review server asks for everything (files, frames,
+sound, transcripts, export); its parts share its caches and locks. The transcript and export
+jobs are the next to move out.
 """
 
 from __future__ import annotations

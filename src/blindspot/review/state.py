@@ -17,6 +17,9 @@ without its words): the one place a review holds words, those the output will sa
 
 A sound file's review has no picture: 0 × 0 pixels, 0 frames, no faces; its speech and the
 sound's length (never None) are all it holds.
+
+Over 400 lines, on purpose: the saved review's schema and its validation in one place, so that a
+file the page writes is checked by the rules the server reads it with.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ A file that fails, even by killing its worker process, fails alone: the others g
 Resume: outputs are written atomically (`media/atomic.py`), so an output that exists is complete.
 `split_done` sets those files aside, and a run started again with `--resume` redoes only the
 rest. The same runner serves `cluster.py`, which hands the files to Ray instead of a pool.
+
+Over 400 lines, on purpose: the local worker pool, resuming, and one long video split over
+workers share the job and outcome types and the interrupt handling.
 """
 
 from __future__ import annotations
