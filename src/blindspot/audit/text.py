@@ -112,7 +112,8 @@ def _crops(rgb: np.ndarray, words: list[Word]) -> list[tuple[View, Box]]:
     each line the detector finds on a strip)."""
     whole = Turn(0, 1)
     crops: list[tuple[View, Box]] = []
-    for x1, y1, x2, y2 in _detector().detect(rgb).boxes.tolist():
+    rim_lines = _detector().rim_lines(rgb)
+    for x1, y1, x2, y2 in _detector().detect(rgb, rim_lines).boxes.tolist():
         # As the detector gives them: it grows its text regions by half already; more room
         # (a plate's frame) made PP-OCR read plates less surely.
         crops.append((whole, (x1, y1, x2 - x1, y2 - y1)))
@@ -123,7 +124,7 @@ def _crops(rgb: np.ndarray, words: list[Word]) -> list[tuple[View, Box]]:
             crops.append((ring, (0.2 * sw, 0, 0.6 * sw, sh)))
     # and each line the detector finds along a rim, as one line (names too small for the
     # whole strip's reading)
-    for ring, (x1, y1, x2, y2), _ in _detector().rim_lines(rgb):
+    for ring, (x1, y1, x2, y2), _ in rim_lines:
         crops.append((ring, (float(x1), float(y1), float(x2 - x1), float(y2 - y1))))
     return crops
 

@@ -65,7 +65,7 @@ class TextSettings:
     max_pixels: int = 4_000_000
     # Round badges (`badges.badges`: patches, seals; names along the rim in letters too small
     # for the other passes) have their rims unrolled into straight strips, the model looks
-    # for text there, and what it finds is covered along the arc (`_rims`).
+    # for text there, and what it finds is covered along the arc (`rim_lines`).
     rims: bool = True
     # A plate: a text line of a plate's shape (`is_plate`). Chosen to cover every plate of
     # the tune half; geometry alone also calls some other lines plates (signs, receipt lines).
@@ -226,8 +226,10 @@ class TextDetector:
         self.model = model or TextModel(self.settings.threads, self.settings.device,
                                         self.settings.precision)
 
-    def detect(self, rgb: np.ndarray) -> Detections:
-        """The text boxes in `rgb` (H×W×3 uint8 RGB), kind PLATE or TEXT."""
+    def detect(self, rgb: np.ndarray,
+               rim_lines: list[tuple[Ring, np.ndarray, float]] | None = None) -> Detections:
+        """The text boxes in `rgb` (H×W×3 uint8 RGB), kind PLATE or TEXT. `rim_lines`: what
+        `rim_lines(rgb)` gave already (the audit reads those lines too), not found again."""
         s = self.settings
         h, w = rgb.shape[:2]
         whole_k, tile_k = self.scales(w, h)
@@ -237,7 +239,7 @@ class TextDetector:
         if tile_k > 0:
             parts.append(self._tiled(rgb, tile_k))
         if s.rims:
-            parts.append(self._rims(rgb))
+            parts.append(_rim_boxes(self.rim_lines(rgb) if rim_lines is None else rim_lines))
         dets = Detections.concat(parts)
         if not len(dets):
             return dets
@@ -285,15 +287,15 @@ class TextDetector:
                           for box, score in zip(regions.boxes, regions.scores, strict=True)]
         return found
 
-    def _rims(self, rgb: np.ndarray) -> Detections:
-        """`rim_lines` as picture boxes: each covered by boxes along its arc."""
-        h, w = rgb.shape[:2]
-        boxes, scores = [], []
-        for ring, box, score in self.rim_lines(rgb):
-            for x1, y1, x2, y2 in _arc_boxes(ring, box):
-                boxes.append((max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)))
-                scores.append(score)
-        return Detections(np.reshape(boxes, (-1, 4)), scores, kinds=np.full(len(boxes), TEXT))
+
+def _rim_boxes(lines: list[tuple[Ring, np.ndarray, float]]) -> Detections:
+    """`TextDetector.rim_lines` as picture boxes: each line covered by boxes along its arc."""
+    boxes, scores = [], []
+    for ring, box, score in lines:
+        pieces = _arc_boxes(ring, box)
+        boxes += pieces
+        scores += [score] * len(pieces)
+    return Detections(np.reshape(boxes, (-1, 4)), scores, kinds=np.full(len(boxes), TEXT))
 
 
 def _arc_boxes(ring: Ring, box: np.ndarray) -> list[tuple[float, float, float, float]]:
