@@ -168,3 +168,14 @@ def test_a_turned_anamorphic_clip_is_seen_upright_and_unsqueezed(tmp_path, astro
     width = SHOWN[0]
     for x1, y1, x2, y2 in FACES:  # np.rot90: (x, y) -> (y, width - x)
         assert _covered(frames[0], (y1, width - x2, y2, width - x1)) > 0.9
+
+
+def test_the_audit_attacks_an_anamorphic_video_as_displayed(clips):
+    """The audit's attackers look at the frames as a viewer sees them (widened to 1024×576),
+    so the faces they find in the unprotected clip are where they are displayed; on the stored
+    720×576 pixels the large face would lie at x 422–551, squeezed."""
+    result = blindspot.audit_file(clips["pal.mp4"])
+    assert not result.passed
+    x1, y1, x2, y2 = FACES[0]
+    found = [leak.box for leak in result.leaks]
+    assert any(x1 <= x + w / 2 <= x2 and y1 <= y + h / 2 <= y2 for x, y, w, h in found), found

@@ -470,15 +470,35 @@ class _Still:
         self.rgb = rgb
 
 
+class _Shown:
+    """A video frame as it is displayed, with square pixels (`run.video.displayed`), converted
+    on first use: an anamorphic video is attacked as a viewer sees it, as blindspot detected
+    on it, not squeezed."""
+
+    __slots__ = ("frame", "_rgb")
+
+    def __init__(self, frame) -> None:
+        self.frame = frame
+        self._rgb: np.ndarray | None = None
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            from ..run.video import displayed
+            self._rgb = displayed(self.frame)
+        return self._rgb
+
+
 def _frames(path: Path, settings: AuditSettings) -> Iterator:
     """The frames of the photo, animation or video at `path` in order, each with an `rgb`
-    attribute (upright RGB; a video frame converts on first use); errors name `path`."""
+    attribute (upright RGB as displayed; a video frame converts on first use); errors name
+    `path`."""
     from ..run.pipeline import is_video
     try:
         if is_video(path):
             from ..media.video_reader import probe_video, read_frames
             probe_video(path, settings.max_pixels, settings.max_duration)
-            yield from read_frames(path)
+            yield from map(_Shown, read_frames(path))
         else:
             from ..media.photo_source import read_photo
             yield from map(_Still, read_photo(path, settings.max_pixels).frames)

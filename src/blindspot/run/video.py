@@ -160,9 +160,9 @@ def found_frames(path: Path, options: Options, detector: KindsDetector,
 
 def _detected(detector: KindsDetector, frame: VideoFrame, near: Detections | None = None,
               before: np.ndarray | None = None) -> tuple[np.ndarray, Detections]:
-    """`frame` as displayed (`_displayed`) and what `detector` finds in it (`near` and `before`:
+    """`frame` as displayed (`displayed`) and what `detector` finds in it (`near` and `before`:
     the previous run's, as displayed too)."""
-    shown = _displayed(frame)
+    shown = displayed(frame)
     if near is None or before is None:
         return shown, detector.detect(shown)
     return shown, detector.detect(shown, near=near, before=before)
@@ -175,7 +175,7 @@ def _stretch(frame: VideoFrame) -> tuple[float, float]:
     return (float(aspect), 1.0) if aspect >= 1 else (1.0, float(1 / aspect))
 
 
-def _displayed(frame: VideoFrame) -> np.ndarray:
+def displayed(frame: VideoFrame) -> np.ndarray:
     """`frame`'s picture as it is displayed: with square pixels (the same array where its
     pixels are square)."""
     return resize(frame.rgb, *_stretch(frame))
