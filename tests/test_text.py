@@ -20,12 +20,25 @@ ASTRONAUT_NAME = (282, 364, 328, 378)
 
 def patch_names(shape: tuple[int, ...]) -> np.ndarray:
     """The mask of where the crew's names run on the astronaut's mission patch (letters 5-7 px
-    high): the rim band of radii 25-35 px around the patch's middle, 40 degrees either side of
-    its top ("COLLINS ASHBY") and of its bottom ("COLEMAN HAWLEY TOGNINI")."""
+    high): the rim band of radii 25-36 px around the patch's middle, from 50 degrees left of
+    its top to 40 degrees right ("COLLINS ASHBY"), and from 100 degrees either side of its top
+    round the bottom ("COLEMAN HAWLEY TOGNINI": its first and last letters turn upward)."""
+    r, angle = _around_patch(shape)
+    return (r >= 25) & (r <= 36) & (((angle >= -50) & (angle <= 40)) | (np.abs(angle) >= 100))
+
+
+def patch_name_sectors(shape: tuple[int, ...]) -> list[np.ndarray]:
+    """`patch_names` cut in sectors of 10 degrees: a name's first letters are one sector."""
+    _, angle = _around_patch(shape)
+    names = patch_names(shape)
+    sectors = [names & (angle >= a) & (angle < a + 10) for a in range(-180, 180, 10)]
+    return [sector for sector in sectors if sector.sum() > 20]
+
+
+def _around_patch(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's distance from the patch's middle, and its angle (0: up, 180: down)."""
     ys, xs = np.mgrid[:shape[0], :shape[1]]
-    r = np.hypot(xs - 171, ys - 386)
-    angle = np.degrees(np.arctan2(xs - 171, 386 - ys))  # 0: up, 180: down
-    return (r >= 25) & (r <= 35) & ((np.abs(angle) <= 40) | (np.abs(angle) >= 140))
+    return np.hypot(xs - 171, ys - 386), np.degrees(np.arctan2(xs - 171, 386 - ys))
 
 
 @pytest.fixture(scope="module")

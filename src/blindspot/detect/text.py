@@ -298,10 +298,19 @@ def _rim_boxes(lines: list[tuple[Ring, np.ndarray, float]]) -> Detections:
     return Detections(np.reshape(boxes, (-1, 4)), scores, kinds=np.full(len(boxes), TEXT))
 
 
+# A rim line is covered this many times its height further along the arc at each end: the
+# model's region fades out over a rim name's first and last letters (the demo's mission patch:
+# the "CO" of "COLEMAN" scored under the threshold while "LEMAN" was found).
+RIM_END_PAD = 2.0
+
+
 def _arc_boxes(ring: Ring, box: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """A box of a ring's strip (x1, y1, x2, y2) as axis-aligned boxes along its arc in the
-    picture: one per piece about as long as the box is tall."""
+    """A box of a ring's strip (x1, y1, x2, y2), grown along the arc by `RIM_END_PAD` at each
+    end, as axis-aligned boxes along its arc in the picture: one per piece about as long as the
+    box is tall."""
     x1, y1, x2, y2 = (float(v) for v in box)
+    pad = RIM_END_PAD * (y2 - y1)
+    x1, x2 = x1 - pad, x2 + pad
     pieces = max(1, int(np.ceil((x2 - x1) / max(1.0, y2 - y1))))
     out = []
     for k in range(pieces):
