@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from ..detect.badges import badges, rim_views
+from ..detections import iou_matrix
 from . import tesseract
 from .recognizer import read_lines
 from .views import Box, Turn, View, Word, word
@@ -233,13 +234,9 @@ def _scale(view: View) -> float:
 
 
 def _iou(a: Box, b: Box) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+    """The IoU of two x, y, w, h boxes."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    return float(iou_matrix([ax, ay, ax + aw, ay + ah], [bx, by, bx + bw, by + bh])[0, 0])
 
 
 # ---------------------------------------------------------------------------- judging
