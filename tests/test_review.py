@@ -685,3 +685,27 @@ def test_people_are_reviewed_as_people_and_a_drawn_person_is_covered(browser, sc
     assert out[y1 + 2:y2 - 2, x1 + 2:x2 - 2].max() == 0
     assert np.array_equal(out[y1 + 2:y2 - 2, x1 - 12:x1 - 4],
                           original[y1 + 2:y2 - 2, x1 - 12:x1 - 4]), "padded beyond the box"
+
+
+def test_an_anamorphic_video_is_shown_as_displayed(browser, tmp_path, astronaut):
+    """720×576 pixels at 64:45 (PAL widescreen): the page shows the frames 16:9, as a player
+    does, with each box over its face where the face is displayed."""
+    from test_anamorphic import FACES, SAR, SHOWN, STORED, _scene, _write
+    squeezed = cv2.resize(_scene(astronaut), STORED, interpolation=cv2.INTER_AREA)
+    clip = _write(tmp_path / "pal.mp4", squeezed, SAR)
+    with ReviewServer(str(clip)) as server:
+        page, _, problems = _open_page(browser, server)
+        page.wait_for_selector(".card[data-id=t1]", timeout=120_000)
+        _picture_loaded(page)
+        picture = page.locator("#picture").bounding_box()
+        assert picture["width"] / picture["height"] == pytest.approx(SHOWN[0] / SHOWN[1],
+                                                                      rel=0.02)
+        x1, y1, x2, y2 = FACES[0]  # the large face, as displayed
+        shown = [picture["x"] + x1 * picture["width"] / SHOWN[0],
+                 picture["x"] + x2 * picture["width"] / SHOWN[0]]
+        boxes = [page.locator("#overlay rect.box").nth(i).bounding_box()
+                 for i in range(page.locator("#overlay rect.box").count())]
+        assert any(shown[0] <= b["x"] + b["width"] / 2 <= shown[1] for b in boxes), boxes
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "review-anamorphic.png")
+        assert not problems, problems

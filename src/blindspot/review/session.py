@@ -40,6 +40,7 @@ from ..audio.revoice import Line
 from ..audio.speech import Span
 from ..audio.voices import find_speech, transcribe
 from ..audio.words import sensitive_words
+from ..detect.tiles import resize
 from ..detections import KINDS, SURE_SCORES
 from ..errors import BlindspotError
 from ..media.photo_source import open_image, read_photo
@@ -112,6 +113,9 @@ class VideoFrames:
     jpegs: list[bytes]
     times: list[float]  # seconds, of every frame (not only the kept ones)
     fps: float
+    # A displayed pixel's width over its height (1: square): the page shows the stored frames
+    # widened (or heightened) to it, as a player does; boxes stay in stored pixels.
+    aspect: float = 1.0
 
 
 @dataclass
@@ -270,6 +274,7 @@ class Session:
                 if video is not None:
                     data["times"] = [round(t, 3) for t in video.times]
                     data["fps"] = video.fps
+                    data["aspect"] = video.aspect
             elif entry.kind == "sound":
                 sound = self._sounds.get(entry.key)
                 if sound is not None:
@@ -333,7 +338,8 @@ class Session:
         if not times:
             raise BlindspotError("the video has no frames")
         origin = times[0]
-        video = VideoFrames(scale, step, jpegs, [t - origin for t in times], info.fps or 25.0)
+        video = VideoFrames(scale, step, jpegs, [t - origin for t in times], info.fps or 25.0,
+                            float(info.aspect))
         if entry.review is None:
             entry.review = self._saved(entry, info.width, info.height, len(times))
             if entry.review is None:
@@ -636,6 +642,8 @@ class Session:
                    max(0, int(x1 - pad)):min(width, int(x2 + pad) + 1)]
         if crop.size == 0:
             crop = np.zeros((8, 8, 3), np.uint8)
+        if entry.kind == "video" and video.aspect != 1:  # as displayed
+            crop = resize(crop, max(1.0, video.aspect), max(1.0, 1 / video.aspect))
         side = TEXT_THUMB_SIDE if face.kind in ("plate", "text") else FACE_THUMB_SIDE
         return _jpeg(crop, side / max(crop.shape[:2]), quality=80)
 

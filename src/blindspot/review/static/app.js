@@ -156,6 +156,8 @@ async function openFile(key) {
   $("videoMode").value = ui.review.mode;
   $("timeline").max = String(ui.review.frames - 1);
   $("overlay").setAttribute("viewBox", `0 0 ${ui.review.width} ${ui.review.height}`);
+  // Boxes stay in stored pixels; a video whose pixels are not square is shown as displayed.
+  $("overlay").setAttribute("preserveAspectRatio", "none");
   $("canvas").dataset.ready = "1";
   fitPicture();
   renderSpeech();
@@ -163,13 +165,16 @@ async function openFile(key) {
   renderFaces();
 }
 
-// The picture as large as the stage allows (small videos are enlarged up to 3×).
+// The picture as large as the stage allows (small videos are enlarged up to 3×), as it is
+// displayed: a video's pixels widened (or heightened) to their aspect ratio, as a player does.
 function fitPicture() {
   if (!ui.review || isSound()) return;
   const stage = $("stage").getBoundingClientRect();
-  const scale = Math.min(3, (stage.width - 16) / ui.review.width, (stage.height - 16) / ui.review.height);
-  $("picture").style.width = `${Math.max(1, Math.floor(ui.review.width * scale))}px`;
-  $("picture").style.height = `${Math.max(1, Math.floor(ui.review.height * scale))}px`;
+  const aspect = (ui.file && ui.file.aspect) || 1;
+  const width = ui.review.width * Math.max(1, aspect), height = ui.review.height * Math.max(1, 1 / aspect);
+  const scale = Math.min(3, (stage.width - 16) / width, (stage.height - 16) / height);
+  $("picture").style.width = `${Math.max(1, Math.floor(width * scale))}px`;
+  $("picture").style.height = `${Math.max(1, Math.floor(height * scale))}px`;
   drawOverlay();
 }
 
