@@ -153,6 +153,13 @@ def _clockwise(matrix: np.ndarray) -> int:
 MAX_ASPECT = 4
 
 
+def square_stretch(aspect: fractions.Fraction | float) -> tuple[float, float]:
+    """How much a picture whose pixels are `aspect` (a displayed pixel's width over its
+    height) is stretched in width and height to be seen with square pixels: the narrower side
+    of a pixel is stretched, nothing is shrunk (no detail lost)."""
+    return (float(aspect), 1.0) if aspect >= 1 else (1.0, float(1 / aspect))
+
+
 def sample_aspect(stream: av.video.stream.VideoStream, matrix: np.ndarray | None
                   ) -> fractions.Fraction:
     """A displayed pixel's width over its height in `stream`'s frames turned upright by

@@ -45,6 +45,7 @@ from ..detections import KINDS, SURE_SCORES
 from ..errors import BlindspotError
 from ..media.photo_source import open_image, read_photo
 from ..media.sound import is_sound, probe_sound, read_audio
+from ..media.video_frame import square_stretch
 from ..media.video_reader import probe_video, read_frames
 from ..options import MODE_KINDS, Options
 from ..redact import PADS, redact
@@ -643,7 +644,7 @@ class Session:
         if crop.size == 0:
             crop = np.zeros((8, 8, 3), np.uint8)
         if entry.kind == "video" and video.aspect != 1:  # as displayed
-            crop = resize(crop, max(1.0, video.aspect), max(1.0, 1 / video.aspect))
+            crop = resize(crop, *square_stretch(video.aspect))
         side = TEXT_THUMB_SIDE if face.kind in ("plate", "text") else FACE_THUMB_SIDE
         return _jpeg(crop, side / max(crop.shape[:2]), quality=80)
 

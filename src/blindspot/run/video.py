@@ -33,7 +33,7 @@ from ..detect.tiles import resize
 from ..detections import Detections
 from ..errors import BlindspotError
 from ..media.atomic import atomic_output
-from ..media.video_frame import VideoFrame
+from ..media.video_frame import VideoFrame, square_stretch
 from ..media.video_reader import VideoInfo, probe_video, read_frames
 from ..media.video_writer import transcode
 from ..options import Options
@@ -168,22 +168,15 @@ def _detected(detector: KindsDetector, frame: VideoFrame, near: Detections | Non
     return shown, detector.detect(shown, near=near, before=before)
 
 
-def _stretch(frame: VideoFrame) -> tuple[float, float]:
-    """How much `frame` is stretched in width and height to be seen with square pixels: the
-    narrower side of a pixel is stretched, nothing is shrunk (no detail lost)."""
-    aspect = frame.aspect
-    return (float(aspect), 1.0) if aspect >= 1 else (1.0, float(1 / aspect))
-
-
 def displayed(frame: VideoFrame) -> np.ndarray:
     """`frame`'s picture as it is displayed: with square pixels (the same array where its
     pixels are square)."""
-    return resize(frame.rgb, *_stretch(frame))
+    return resize(frame.rgb, *square_stretch(frame.aspect))
 
 
 def _stored(found: Detections, frame: VideoFrame) -> Detections:
     """Boxes found in `frame` as displayed, in the frame's stored pixels."""
-    fx, fy = _stretch(frame)
+    fx, fy = square_stretch(frame.aspect)
     if fx == fy == 1:
         return found
     height, width = frame.shape[:2]
