@@ -256,34 +256,36 @@ def main(argv: list[str] | None = None) -> None:
 
 def video_table(folder: Path) -> str:
     """Per clip: seconds of `detect_video` (decode, detection, tracking) with the filter and
-    without, the face boxes covered per frame each way, and the frames where a face of
-    bench/video.py's reference pass (the photo detector at 0.3 on every frame, cached there)
-    is left uncovered each way."""
+    without, the face boxes covered per frame each way, the share of the picture covered each
+    way (`bench/video.py`'s `covered_area`), and the frames where a face of bench/video.py's
+    reference pass (the photo detector at 0.3 on every frame, cached there) is left uncovered
+    each way."""
     options = Options()
     light, thorough = video_detectors(options)
     plain = (KindsDetector(light.faces, light.text, light.people),
              None if thorough is None else
              KindsDetector(thorough.faces, thorough.text, thorough.people))
     lines = ["| clip | frames | without the filter s | with it s | cost | face boxes / frame "
-             "without | with | leaked frames without | with |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "without | with | area without | with | leaked frames without | with |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     clips = [line.split("\t")[0] for line in
              (folder / "videos.tsv").read_text().splitlines()[1:] if line.strip()]
     total = np.zeros(2)
     for clip in clips:
-        seconds, boxes, leaked = [], [], []
+        seconds, boxes, area, leaked = [], [], [], []
         for detectors in (plain, (light, thorough)):
             start = time.perf_counter()
             _, frames = detect_video(folder / clip, options, *detectors)
             seconds.append(time.perf_counter() - start)
             boxes.append(np.mean([len(f.of_kind("face")) for f in frames]))
+            area.append(video_bench.covered_area(folder / clip, frames))
             leaked.append(len({i for i, _, _ in video_bench.leaks(folder / clip, frames)}))
         total += seconds
         lines.append(f"| {clip[:40]} | {len(frames)} | {seconds[0]:.2f} | {seconds[1]:.2f} | "
                      f"{seconds[1] / seconds[0] - 1:+.0%} | {boxes[0]:.2f} | {boxes[1]:.2f} | "
-                     f"{leaked[0]} | {leaked[1]} |")
+                     f"{area[0]:.1%} | {area[1]:.1%} | {leaked[0]} | {leaked[1]} |")
     lines.append(f"| all | | {total[0]:.2f} | {total[1]:.2f} | {total[1] / total[0] - 1:+.0%} "
-                 "| | | | |")
+                 "| | | | | | |")
     return "\n".join(lines)
 
 
