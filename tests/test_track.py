@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blindspot.detections import Detections
+from blindspot.detections import Detections, iou_matrix, kind_index
 from blindspot.track import Tracker, TrackSettings, track
 
 
@@ -415,3 +415,110 @@ def test_a_face_missed_for_longer_than_extend_is_interpolated_when_it_comes_back
     frames = sample(truth, 4, missed=frozenset(range(44, 72)))
     s = TrackSettings.for_fps(25, 4, 24)
     same(streamed(frames, s, [True]), track(frames, s))
+
+
+# Tentative detections (video: weak face boxes nothing supported in their frame).
+tentative_frame_strategy = st.one_of(st.none(), st.lists(
+    st.tuples(boxes_strategy, st.integers(0, 1), st.booleans()), max_size=4))
+tentative_settings_strategy = st.builds(
+    TrackSettings, iou_match=st.floats(0.05, 1.0), centre_match=st.floats(0, 3),
+    max_gap=st.integers(0, 6), extend=st.integers(0, 12), motion_scale=st.floats(0, 4),
+    extrapolate=st.integers(0, 12), thorough_every=st.sampled_from([0, 3, 6]),
+    confirm=st.integers(0, 12))
+
+
+def confirmed_by_hand(frames: list[Detections | None], s: TrackSettings) -> list[np.ndarray]:
+    """Per frame, which detections tracking keeps, by the rule: every supported one, and a
+    tentative one where a supported one of its kind overlaps it on another frame at most
+    `confirm` frames away."""
+    keep = []
+    for t, d in enumerate(frames):
+        if d is None:
+            keep.append(np.zeros(0, bool))
+            continue
+        flags = d.tentative_mask()
+        row = ~flags
+        for i in np.flatnonzero(flags):
+            for u in range(max(0, t - s.confirm), min(len(frames), t + s.confirm + 1)):
+                other = frames[u]
+                if u == t or other is None:
+                    continue
+                sure = other.select(~other.tentative_mask())
+                sure = sure.boxes[sure.kinds == d.kinds[i]]
+                if len(sure) and (iou_matrix(d.boxes[i:i + 1], sure) >= s.iou_match).any():
+                    row[i] = True
+        keep.append(row)
+    return keep
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.lists(tentative_frame_strategy, max_size=40),
+       track_settings=tentative_settings_strategy,
+       asks=st.lists(st.booleans(), min_size=1, max_size=7))
+def test_a_tentative_box_is_kept_where_a_supported_one_overlaps_it_within_confirm_frames(
+        raw, track_settings, asks):
+    """Each frame's own boxes out of tracking are its supported detections and the tentative
+    ones a supported box of their kind overlaps within `confirm` frames, in order, none still
+    marked; and the render, a frame at a time, gets exactly that too."""
+    frames = [None if f is None else
+              Detections(np.array([b for (b, _), _, _ in f], np.float32).reshape(-1, 4),
+                         np.array([s for (_, s), _, _ in f], np.float32),
+                         kinds=np.array([k for _, k, _ in f], np.uint8),
+                         tentative=np.array([t for _, _, t in f], bool)) for f in raw]
+    whole = track(frames, track_settings)
+    same(streamed(frames, track_settings, asks), whole)
+    kept = [None if d is None else d.select(k)
+            for d, k in zip(frames, confirmed_by_hand(frames, track_settings), strict=True)]
+    assert_never_dropped(kept, whole)
+    for d, out in zip(kept, whole, strict=True):
+        assert out.tentative is None
+        if d is not None:
+            assert np.array_equal(out.boxes[:len(d)], d.boxes)
+
+
+def weak(*boxes: tuple[float, float, float, float]) -> Detections:
+    """Tentative face boxes (weak, nothing supported them in their frame)."""
+    return Detections(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.1),
+                      tentative=np.ones(len(boxes), bool))
+
+
+def test_a_weak_box_nothing_confirms_is_never_covered():
+    """A weak box nothing supports, found in the same place run after run (a texture), and
+    another beside a sure face it does not overlap: neither is covered, the face is."""
+    face = (200, 50, 230, 80)
+    frames: list[Detections | None] = [
+        Detections.concat([weak((50, 50, 70, 70), (232, 50, 262, 80)), dets(face)])
+        if t % 4 == 0 else None for t in range(60)]
+    out = track(frames, TrackSettings.for_fps(25, 4, 24))
+    for d in out:
+        assert covered(np.array(face, np.float64), d.boxes)
+        assert iou_matrix(d.boxes, np.array([[50, 50, 70, 70], [232, 50, 262, 80]])).max() < 0.3
+
+
+def test_a_face_weak_before_it_is_found_for_sure_is_covered_where_it_was_weak():
+    """A face that turns towards the camera: weak (nothing supports it) on the runs before
+    frame 48, found for sure from there on, drifting 0.5 px a frame. Its weak boxes within
+    `confirm` frames of a sure one are covered on their frames, those further back are not."""
+    s = TrackSettings.for_fps(25, 4, 24)
+    truth = linear_path(96, (100, 40), (0.5, 0), (30, 30))
+    frames: list[Detections | None] = [None] * 96
+    for t in range(0, 96, 4):
+        frames[t] = dets(tuple(truth[t])) if t >= 48 else weak(tuple(truth[t]))
+    out = track(frames, s)
+    for t in range(48 - s.confirm, 96):
+        assert covered(truth[t], out[t].boxes), t
+    # Further back only the track's cover reaching `extend` frames before its first box.
+    first = 48 - s.confirm
+    assert all(len(out[t]) == 0 for t in range(0, first - s.extend))
+    assert s.confirm == s.extend == 24
+
+
+def test_a_weak_box_is_confirmed_only_by_a_box_of_its_kind():
+    """A weak face box on a sure plate (a face printed on a number plate's frame, say) is not
+    kept for the plate's sake."""
+    plate = Detections(np.array([[10, 10, 60, 30]], np.float32), np.ones(1),
+                       kinds=np.array([kind_index("plate")], np.uint8))
+    frames: list[Detections | None] = [Detections.concat([plate, weak((12, 10, 58, 30))])] * 20
+    out = track(frames, TrackSettings(confirm=8))
+    for d in out:
+        assert d.kind_names().count("face") == 0

@@ -31,6 +31,10 @@ class Detections:
     track_ids: np.ndarray | None = None
     # One index into `KINDS` per box; None: every box is a face.
     kinds: np.ndarray | None = None
+    # Video only, before tracking: a bool per box, True for a weak face box nothing supported
+    # in its frame (`FaceSupport.mark`); tracking keeps it only where a supported box of its
+    # kind overlaps it within `TrackSettings.confirm` frames (`track.py`). None: none is.
+    tentative: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
@@ -44,6 +48,11 @@ class Detections:
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "kinds", kinds)
+        if self.tentative is not None:
+            tentative = np.asarray(self.tentative, bool).reshape(-1)
+            if len(tentative) != len(boxes):
+                raise ValueError("tentative must give a flag per box")
+            object.__setattr__(self, "tentative", tentative if tentative.any() else None)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -58,13 +67,27 @@ class Detections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls()
+        tentative = None
+        if any(p.tentative is not None for p in parts):
+            tentative = np.concatenate([p.tentative_mask() for p in parts])
         return cls(np.concatenate([p.boxes for p in parts]),
                    np.concatenate([p.scores for p in parts]),
-                   kinds=np.concatenate([p.kinds for p in parts]))
+                   kinds=np.concatenate([p.kinds for p in parts]), tentative=tentative)
 
     def select(self, keep: np.ndarray) -> Detections:
         ids = None if self.track_ids is None else self.track_ids[keep]
-        return Detections(self.boxes[keep], self.scores[keep], ids, self.kinds[keep])
+        tentative = None if self.tentative is None else self.tentative[keep]
+        return Detections(self.boxes[keep], self.scores[keep], ids, self.kinds[keep],
+                          tentative)
+
+    def tentative_mask(self) -> np.ndarray:
+        """Which boxes are tentative (a bool per box)."""
+        return np.zeros(len(self), bool) if self.tentative is None else self.tentative
+
+    def marked(self, tentative: np.ndarray) -> Detections:
+        """The same boxes, those of `tentative` (a bool per box) marked tentative."""
+        return Detections(self.boxes, self.scores, self.track_ids, self.kinds,
+                          self.tentative_mask() | np.asarray(tentative, bool))
 
     def of_kind(self, *names: str) -> Detections:
         """The boxes whose kind is one of `names` (names of `KINDS`)."""
@@ -73,7 +96,7 @@ class Detections:
     def with_kind(self, name: str) -> Detections:
         """The same boxes, every one of kind `name`."""
         return Detections(self.boxes, self.scores, self.track_ids,
-                          np.full(len(self), kind_index(name), np.uint8))
+                          np.full(len(self), kind_index(name), np.uint8), self.tentative)
 
     def kind_names(self) -> list[str]:
         return [KINDS[k] for k in self.kinds.tolist()]
@@ -85,14 +108,15 @@ class Detections:
         """Boxes multiplied by (sx, sy), then shifted by (dx, dy)."""
         boxes = self.boxes * np.array([sx, sy, sx, sy], np.float32)
         boxes = boxes + np.array([dx, dy, dx, dy], np.float32)
-        return Detections(boxes, self.scores, self.track_ids, self.kinds)
+        return Detections(boxes, self.scores, self.track_ids, self.kinds, self.tentative)
 
     def clipped(self, width: int, height: int) -> Detections:
         boxes = self.boxes.copy()
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        return Detections(boxes, self.scores, self.track_ids, self.kinds).select(keep)
+        return Detections(boxes, self.scores, self.track_ids, self.kinds,
+                          self.tentative).select(keep)
 
     def sides(self) -> np.ndarray:
         """The longer side of each box, in pixels."""

@@ -8,12 +8,18 @@ in video a single uncovered frame shows the face. `track` links the boxes of con
 into tracks and returns, for every frame, the boxes to cover: every detection of that frame
 (never fewer than the detector found) plus one box for each track alive around the frame,
 interpolated between the track's detections, held past its ends, and grown by its motion.
+A weak face box nothing supported in its frame (`Detections.tentative`, video only) is kept
+only where a supported face box overlaps it within `confirm` frames, before or after: a face the
+detector finds for sure a moment later was a face in the frames where it was weak. The boxes
+nothing confirms are dropped before linking, so they neither are covered nor pull a track.
+
 Pure: boxes in, boxes out, no pixels.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +56,10 @@ class TrackSettings:
         one): its box moves on for all of its `extend` frames of cover, not only `extrapolate`.
     motion_scale: each filled box grows on each side by the track's per-frame displacement times
         this, so a face that does not move exactly along the interpolated path stays covered.
+    confirm: a tentative detection (a weak face box nothing supported in its frame) is kept
+        where a supported box of its kind overlaps it (IoU >= `iou_match`) on a frame at most
+        this many frames before or after it, and dropped elsewhere. While a frame with one
+        waits for the frames after it, the render trails detection by up to this much more.
     """
 
     iou_match: float = 0.3
@@ -59,15 +69,17 @@ class TrackSettings:
     motion_scale: float = 1.0
     extrapolate: int = 8
     thorough_every: int = 0
+    confirm: int = 8
 
     def __post_init__(self) -> None:
         if not 0 < self.iou_match <= 1:
             raise ValueError("iou_match must be in (0, 1]")
         if self.centre_match < 0 or self.motion_scale < 0:
             raise ValueError("centre_match and motion_scale must not be negative")
-        if min(self.max_gap, self.extend, self.extrapolate, self.thorough_every) < 0:
-            raise ValueError("max_gap, extend, extrapolate and thorough_every must not be "
-                             "negative")
+        if min(self.max_gap, self.extend, self.extrapolate, self.thorough_every,
+               self.confirm) < 0:
+            raise ValueError("max_gap, extend, extrapolate, thorough_every and confirm must "
+                             "not be negative")
 
     @classmethod
     def for_fps(cls, fps: float, detect_every: int = 1, full_every: int = 0) -> TrackSettings:
@@ -82,20 +94,23 @@ class TrackSettings:
         (crowds, a cut) need the cover as long as those only the thorough detector sees
         (which also move on for all of it); `motion_scale` grows with the
         cadence, since the longer the stretch between detections, the further a face may stray
-        from a straight path.
+        from a straight path. `confirm` is `extend`: a weak box is kept as far from a sure one
+        as a track's cover reaches past its ends.
         """
         if not math.isfinite(fps) or fps <= 0:
             raise ValueError("fps must be a positive number")
         if detect_every < 1 or full_every < 0:
             raise ValueError("detect_every must be at least 1, full_every not negative")
         moving = max(round(fps * EXTEND_SECONDS), detect_every)
+        extend = max(moving, full_every)
         return cls(
             max_gap=max(1, round(fps * GAP_SECONDS / detect_every),
                         full_every // detect_every + 1 if full_every else 0),
-            extend=max(moving, full_every),
+            extend=extend,
             motion_scale=max(1.0, detect_every / 2),
             extrapolate=moving,
             thorough_every=full_every,
+            confirm=extend,
         )
 
 
@@ -133,10 +148,12 @@ def track(frames: Sequence[Detections | None],
 
     `None` means detection did not run on that frame (detection runs every k-th frame for speed);
     an empty Detections means it ran and found nothing. Each output frame holds that frame's
-    detections first, unchanged and in order, then one filled box for each other track that
-    covers the frame; `track_ids` says which track each box belongs to (-1 for a detection with
-    a non-finite box, which is passed through but not tracked). A filled box carries the score of
-    the track's nearest detection (the smaller of the two it lies between).
+    detections first, unchanged and in order (its tentative ones only where a supported one
+    confirms them, `TrackSettings.confirm`, and no longer marked), then one filled box for each
+    other track that covers the frame; `track_ids` says which track each box belongs to (-1
+    for a detection with a non-finite box, which is passed through but not tracked). A filled
+    box carries the score of the track's nearest detection (the smaller of the two it lies
+    between).
     """
     tracker = Tracker(settings)
     for dets in frames:
@@ -156,7 +173,8 @@ class Tracker:
     detection so far: no velocity yet; only thorough ones: it may still turn out to be a face
     the light detector sees, and move on less far); and a track not started yet covers at most
     `extend` frames before its first. So the render trails detection by about `extend`
-    frames, and by longer while a track seen only by the thorough detector lives.
+    frames, and by longer while a track seen only by the thorough detector lives, or a
+    tentative detection waits for the `confirm` frames after it.
     Memory: the boxes of the frames not returned yet, and the tracks that cover them.
     """
 
@@ -170,8 +188,57 @@ class Tracker:
         self.tracks = 0  # ids given so far
         self.first_run: int | None = None
         self.last_run: int | None = None
+        self.waiting: deque[Detections | None] = deque()  # pushed, not linked yet
+        # The supported boxes of the frames linked in the last `confirm` (frame, boxes).
+        self.recent: deque[tuple[int, Detections]] = deque()
 
     def push(self, dets: Detections | None) -> None:
+        """The next frame's detections (None: detection did not run on it). A frame holding a
+        tentative detection is linked once the `confirm` frames after it are pushed (or at
+        `finish`); the frames after it wait with it."""
+        self.waiting.append(dets)
+        self._link_waiting(everything=False)
+
+    def _link_waiting(self, everything: bool) -> None:
+        """Link the waiting frames in order, up to the first whose tentative detections still
+        wait for frames after it (`everything`: all of them, the video has ended)."""
+        confirm = self.settings.confirm
+        while self.waiting:
+            dets = self.waiting[0]
+            if not everything and dets is not None and dets.tentative is not None \
+                    and len(self.waiting) <= confirm:
+                return
+            self.waiting.popleft()
+            t = self.returned + len(self.frames)
+            while self.recent and self.recent[0][0] < t - confirm:
+                self.recent.popleft()
+            if dets is not None and dets.tentative is not None:
+                self.recent.append((t, dets.select(~dets.tentative_mask())))
+                dets = self._confirmed(t, dets)
+            elif dets is not None:
+                self.recent.append((t, dets))
+            self._link(dets)
+
+    def _confirmed(self, t: int, dets: Detections) -> Detections:
+        """`dets` (frame `t`) without the tentative detections no supported one of their kind
+        overlaps within `confirm` frames, the others no longer tentative."""
+        confirm = self.settings.confirm
+        tentative = dets.tentative_mask()
+        # The supported boxes of the frames before (`recent`, this frame's own last) and after.
+        after = [d.select(~d.tentative_mask()) for d in list(self.waiting)[:confirm]
+                 if d is not None]
+        sure = Detections.concat([d for _, d in list(self.recent)[:-1]] + after)
+        keep = ~tentative
+        for kind in np.unique(dets.kinds[tentative]).tolist():
+            mine = np.flatnonzero(tentative & (dets.kinds == kind))
+            theirs = sure.boxes[sure.kinds == kind]
+            if len(theirs):
+                overlap = iou_matrix(dets.boxes[mine], theirs) >= self.settings.iou_match
+                keep[mine[overlap.any(axis=1)]] = True
+        kept = dets.select(keep)
+        return Detections(kept.boxes, kept.scores, kept.track_ids, kept.kinds)
+
+    def _link(self, dets: Detections | None) -> None:
         """Link the next frame's detections (None: detection did not run on it)."""
         t = self.returned + len(self.frames)
         self.frames.append(dets)
@@ -219,6 +286,7 @@ class Tracker:
 
     def finish(self) -> list[Detections]:
         """The boxes of every frame not returned yet (call after the last frame)."""
+        self._link_waiting(everything=True)
         end = self.returned + len(self.frames)
         return self._emit(end, end, self.last_run if self.last_run is not None else end - 1)
 

@@ -24,14 +24,17 @@ class Detector(Protocol):
 class KindsDetector:
     """Faces from `faces` (kind face), text and plates from `text` (kinds as it says), people
     from `people` (kind person); each may be None (not looked for). `support` judges the weak
-    face boxes (None: all kept), given the person boxes when `people` runs anyway."""
+    face boxes (None: all kept), given the person boxes when `people` runs anyway: it drops
+    those nothing supports, or with `tentative` (video) marks them for tracking to judge."""
 
     def __init__(self, faces: FaceDetector | None = None, text: Detector | None = None,
-                 people: Detector | None = None, support: FaceSupport | None = None) -> None:
+                 people: Detector | None = None, support: FaceSupport | None = None,
+                 tentative: bool = False) -> None:
         self.faces = faces
         self.text = text
         self.people = people
         self.support = support
+        self.tentative = tentative
 
     def detect(self, rgb: np.ndarray, near: Detections | None = None,
                before: np.ndarray | None = None) -> Detections:
@@ -39,13 +42,16 @@ class KindsDetector:
         a video found, and its frame (the face detector looks closely around those faces and
         where the picture changed: `DetectorSettings.focus_*`)."""
         faces = people = None
+        # The previous run's faces: those it kept, not those it marked tentative.
+        faces_near = None if near is None else near.of_kind("face")
+        if faces_near is not None:
+            faces_near = faces_near.select(~faces_near.tentative_mask())
         if self.faces is not None:
-            faces_near = None if near is None else near.of_kind("face")
             faces = self.faces.detect(rgb, faces_near, before).with_kind("face")
         if self.people is not None:
             people = self.people.detect(rgb).with_kind("person")
         if faces is not None and self.support is not None:
-            faces = self.support.filter(rgb, faces, people,
-                                        None if near is None else near.of_kind("face"))
+            judge = self.support.mark if self.tentative else self.support.filter
+            faces = judge(rgb, faces, people, faces_near)
         text = self.text.detect(rgb) if self.text is not None else None
         return Detections.concat([d for d in (faces, text, people) if d is not None])

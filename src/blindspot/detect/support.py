@@ -13,7 +13,12 @@ these supports it:
 - **a second look**: the face model run again on the box's surroundings alone, scaled so the box
   is `recheck_side` px, finds a face there scoring at least `recheck_score`, and again on the
   same crop mirrored (a texture rarely looks like a face both ways at a face's best scale);
-- **in a video, the frames before**: it overlaps a face kept by the previous detection run.
+- **in a video, the frames before**: it overlaps a face kept by the previous detection run;
+- **in a video, the frames after**: a box nothing supports in its frame is marked tentative
+  (`mark`), not dropped, and tracking keeps it where a supported face box overlaps it (IoU
+  >= `TrackSettings.iou_match`) within `TrackSettings.confirm` frames, before or after
+  (`track.py`): a face found for sure a second later is covered in the frames before, where
+  it was weak.
 
 The settings were chosen on the tune halves of `bench/phantoms.py` (docs/phantoms.md): phantom
 boxes per street photo against recall by size band on the face sets. The cheap supports are
@@ -97,6 +102,12 @@ class FaceSupport:
         if a weak box needs them). `near`: in a video, the faces kept by the previous
         detection run."""
         return faces.select(self.supported(rgb, faces, people, near))
+
+    def mark(self, rgb: np.ndarray, faces: Detections, people: Detections | None = None,
+             near: Detections | None = None) -> Detections:
+        """`faces`, each box `filter` would drop marked tentative instead (video: tracking
+        keeps it where a supported face overlaps it a few frames before or after)."""
+        return faces.marked(~self.supported(rgb, faces, people, near))
 
     def supported(self, rgb: np.ndarray, faces: Detections, people: Detections | None = None,
                   near: Detections | None = None) -> np.ndarray:

@@ -163,7 +163,9 @@ def photo_detector(options: Options) -> KindsDetector:
 def video_detectors(options: Options) -> tuple[KindsDetector, KindsDetector | None]:
     """The video detectors: the light one (most frames of the cadence: faces on the whole
     frame, text on the whole frame at most `VIDEO_MAX_PIXELS`) and the thorough one (every
-    `full_every`-th frame, as for photos; None: never), each sharing one model per kind."""
+    `full_every`-th frame, as for photos; None: never), each sharing one model per kind. Their
+    weak face boxes that nothing supports are marked tentative (`Detections.tentative`): only
+    tracking gives them to the render."""
     faces = text = people = thorough_faces = thorough_text = thorough_people = None
     if "face" in options.covered_kinds():
         faces = _detector(options.video_detector_settings())
@@ -174,9 +176,13 @@ def video_detectors(options: Options) -> tuple[KindsDetector, KindsDetector | No
     if options.finds_people():
         people = _people_detector(options.video_people_settings())
         thorough_people = PeopleDetector(options.people_settings(), people.model)
+    # A weak face box nothing supports in its frame is marked, not dropped: tracking keeps it
+    # where a supported face overlaps it a few frames before or after (`track.py`).
     thorough = KindsDetector(thorough_faces, thorough_text, thorough_people,
-                             _support(options, faces)) if options.full_every else None
-    return KindsDetector(faces, text, people, _support(options, faces)), thorough
+                             _support(options, faces), tentative=True) \
+        if options.full_every else None
+    return KindsDetector(faces, text, people, _support(options, faces), tentative=True), \
+        thorough
 
 
 def detect_image(rgb: np.ndarray, options: Options | None = None) -> Detections:
