@@ -84,6 +84,10 @@ class Detections:
         """Which boxes are tentative (a bool per box)."""
         return np.zeros(len(self), bool) if self.tentative is None else self.tentative
 
+    def supported(self) -> Detections:
+        """The boxes not marked tentative (itself where none is)."""
+        return self if self.tentative is None else self.select(~self.tentative)
+
     def marked(self, tentative: np.ndarray) -> Detections:
         """The same boxes, those of `tentative` (a bool per box) marked tentative."""
         return Detections(self.boxes, self.scores, self.track_ids, self.kinds,

@@ -2,7 +2,7 @@
 
 One verb per redactor: `redact(image, detections, mode, mask_scale)` changes `image` in place.
 The mask of a face is the union of its box and an ellipse `mask_scale` times the box, clipped
-to the image, so the box is always covered whole and hairline, ears and chin too. Text and
+to the image, so the box is always covered whole and hairline, ears and chin too. Other
 text gets a rectangle padded by `TEXT_PAD` of the box's height on each side, plates by
 `PLATE_PAD_X` left and right and `PLATE_PAD_Y` above and below (a text detector's box hugs the
 letters: the plate's frame and a line of smaller print stay readable without it); a person gets

@@ -212,22 +212,21 @@ class Tracker:
             t = self.returned + len(self.frames)
             while self.recent and self.recent[0][0] < t - confirm:
                 self.recent.popleft()
-            if dets is not None and dets.tentative is not None:
-                self.recent.append((t, dets.select(~dets.tentative_mask())))
-                dets = self._confirmed(t, dets)
-            elif dets is not None:
-                self.recent.append((t, dets))
+            if dets is not None:
+                sure = dets.supported()
+                if dets.tentative is not None:
+                    dets = self._confirmed(dets)
+                self.recent.append((t, sure))
             self._link(dets)
 
-    def _confirmed(self, t: int, dets: Detections) -> Detections:
-        """`dets` (frame `t`) without the tentative detections no supported one of their kind
-        overlaps within `confirm` frames, the others no longer tentative."""
-        confirm = self.settings.confirm
+    def _confirmed(self, dets: Detections) -> Detections:
+        """`dets` (the frame being linked) without the tentative detections no supported one of
+        their kind overlaps within `confirm` frames, the others no longer tentative."""
         tentative = dets.tentative_mask()
-        # The supported boxes of the frames before (`recent`, this frame's own last) and after.
-        after = [d.select(~d.tentative_mask()) for d in list(self.waiting)[:confirm]
+        # The supported boxes of the frames before (`recent`) and after (waiting).
+        after = [d.supported() for d in list(self.waiting)[:self.settings.confirm]
                  if d is not None]
-        sure = Detections.concat([d for _, d in list(self.recent)[:-1]] + after)
+        sure = Detections.concat([d for _, d in self.recent] + after)
         keep = ~tentative
         for kind in np.unique(dets.kinds[tentative]).tolist():
             mine = np.flatnonzero(tentative & (dets.kinds == kind))

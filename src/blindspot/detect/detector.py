@@ -43,9 +43,7 @@ class KindsDetector:
         where the picture changed: `DetectorSettings.focus_*`)."""
         faces = people = None
         # The previous run's faces: those it kept, not those it marked tentative.
-        faces_near = None if near is None else near.of_kind("face")
-        if faces_near is not None:
-            faces_near = faces_near.select(~faces_near.tentative_mask())
+        faces_near = None if near is None else near.of_kind("face").supported()
         if self.faces is not None:
             faces = self.faces.detect(rgb, faces_near, before).with_kind("face")
         if self.people is not None:
